@@ -1,0 +1,112 @@
+//! The per-patient history as the contract links it, recomputable by anyone off-chain.
+//!
+//! Each entry appended to a patient's history moves the head on:
+//! `head_v = keccak256(abi.encode(head_{v-1}, commitment, uint256(kind), uint256(supersedes),
+//! author, uint256(version)))`, with `head_0` all zeroes and versions counting from 1. The head
+//! therefore commits to every entry, its kind, the entry it amends, its author and its place.
+
+use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::sol_types::SolValue;
+
+use crate::{Error, Result};
+
+/// What an entry records (its content stays off-chain; only the kind is public).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum EntryKind {
+    /// A diagnosis (FHIR Condition).
+    Diagnosis = 0,
+    /// A medication (FHIR MedicationStatement).
+    Medication = 1,
+    /// An observation (FHIR Observation).
+    Observation = 2,
+    /// A free-text clinical note.
+    Note = 3,
+    /// An allergy or intolerance (FHIR AllergyIntolerance).
+    Allergy = 4,
+    /// The patient's demographics record (name, birth date, contact), so edits to it are caught too.
+    Demographics = 5,
+}
+
+impl TryFrom<u8> for EntryKind {
+    type Error = Error;
+
+    fn try_from(value: u8) -> Result<Self> {
+        Ok(match value {
+            0 => Self::Diagnosis,
+            1 => Self::Medication,
+            2 => Self::Observation,
+            3 => Self::Note,
+            4 => Self::Allergy,
+            5 => Self::Demographics,
+            other => return Err(Error::UnknownEntryKind(other)),
+        })
+    }
+}
+
+/// One appended entry, as the contract's events report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    /// The salted commitment to the entry's content.
+    pub commitment: B256,
+    /// What the entry records.
+    pub kind: EntryKind,
+    /// The version this entry amends, or 0.
+    pub supersedes: u64,
+    /// The doctor who wrote it (the signer, never the relayer).
+    pub author: Address,
+    /// Its place in the history, from 1.
+    pub version: u64,
+}
+
+impl Link {
+    /// The head after appending this entry to a history whose head was `prev`.
+    pub fn next_head(&self, prev: B256) -> B256 {
+        let words = (
+            prev,
+            self.commitment,
+            U256::from(self.kind as u8),
+            U256::from(self.supersedes),
+            self.author,
+            U256::from(self.version),
+        );
+        keccak256(words.abi_encode())
+    }
+}
+
+/// The head of a history made of `links`, in order, from the empty head.
+pub fn head_of<'a>(links: impl IntoIterator<Item = &'a Link>) -> B256 {
+    links.into_iter().fold(B256::ZERO, |head, link| link.next_head(head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::{address, b256};
+
+    #[test]
+    fn kinds_round_trip_and_unknown_kinds_are_named() {
+        for k in 0..=5u8 {
+            assert_eq!(EntryKind::try_from(k).map(|kind| kind as u8).ok(), Some(k));
+        }
+        assert!(matches!(EntryKind::try_from(6), Err(Error::UnknownEntryKind(6))));
+    }
+
+    /// A fixed vector, so another implementation can check its own link function against ours
+    /// (the same value is asserted against the deployed contract's `linkHead` in the it tests).
+    #[test]
+    fn head_rule_fixed_vector() {
+        let link = Link {
+            commitment: b256!("0x1111111111111111111111111111111111111111111111111111111111111111"),
+            kind: EntryKind::Medication,
+            supersedes: 0,
+            author: address!("0x00000000000000000000000000000000000d0c00"),
+            version: 1,
+        };
+        assert_eq!(link.next_head(B256::ZERO), FIXED_VECTOR_HEAD);
+        assert_eq!(head_of([&link]), FIXED_VECTOR_HEAD);
+    }
+
+    // From `cast keccak $(cast abi-encode "f(bytes32,bytes32,uint256,uint256,address,uint256)" 0x00…00 0x11…11 1 0 0x…0d0c00 1)`.
+    const FIXED_VECTOR_HEAD: B256 = b256!("0x858e4a7f5ea5cdcb9ceaabee8909e5904f738bc922e3dca2262a5a41350b9d41");
+}
