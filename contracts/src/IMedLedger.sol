@@ -24,7 +24,7 @@ interface IMedLedger {
         uint8 kind,
         uint64 supersedes,
         bytes32 commitment,
-        bytes32 head
+        bytes24 head
     );
     /// Entries `firstVersion .. firstVersion + commitments.length - 1` were appended in one call,
     /// none of them amending another; `kinds[i]` is the kind of `commitments[i]`.
@@ -34,7 +34,7 @@ interface IMedLedger {
         uint64 firstVersion,
         bytes32[] commitments,
         bytes kinds,
-        bytes32 head
+        bytes24 head
     );
     /// The patient let `doctor` read and write their history until `expiresAt` (`type(uint64).max`:
     /// until revoked).
@@ -114,7 +114,7 @@ interface IMedLedger {
     function getPatient(uint256 patientId)
         external
         view
-        returns (address wallet, address registeredBy, uint64 entryCount, bytes32 head);
+        returns (address wallet, address registeredBy, uint64 entryCount, bytes24 head);
     /// The id of the patient whose wallet is `wallet`, or 0.
     function patientIdOf(address wallet) external view returns (uint256);
     /// How many patients are registered; ids run from 1 to this.
@@ -123,6 +123,7 @@ interface IMedLedger {
     // ------------------------------------------------------------------ history
 
     /// Append one entry to `patientId`'s history (doctors with access only); returns its version.
+    /// An unknown patient is refused as `NoAccess`: nobody has access to a patient who is not there.
     function updateMedicalHistory(uint256 patientId, bytes32 commitment, uint8 kind, uint64 supersedes)
         external
         returns (uint64 version);

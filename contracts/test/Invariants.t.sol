@@ -21,7 +21,7 @@ contract LedgerHandler is Test {
     mapping(uint256 => mapping(address => uint64)) internal consentUntil;
     mapping(uint256 => mapping(address => uint64)) internal emergencyUntil;
     mapping(uint256 => uint64) public modelCount;
-    mapping(uint256 => bytes32) public modelHead;
+    mapping(uint256 => bytes24) public modelHead;
     uint256 public modelPatients;
 
     uint256 public violations;
@@ -115,7 +115,7 @@ contract LedgerHandler is Test {
         if (expect(ok, id != 0 && modelAccess(doc, id), "append")) {
             uint64 version = abi.decode(ret, (uint64));
             if (version != count + 1) violate("version did not increase by one");
-            modelHead[id] = keccak256(abi.encode(modelHead[id], c, uint256(kind), uint256(supersedes), doc, uint256(version)));
+            modelHead[id] = bytes24(keccak256(abi.encode(modelHead[id], c, uint256(kind), uint256(supersedes), doc, uint256(version))));
             modelCount[id] = version;
             writes++;
         }
@@ -134,11 +134,11 @@ contract LedgerHandler is Test {
         bytes memory call = abi.encodeCall(IMedLedger.updateMedicalHistoryBatch, (id, cs, kinds));
         bool ok = as_(doc, call);
         if (expect(ok, id != 0 && modelAccess(doc, id), "appendBatch")) {
-            bytes32 head = modelHead[id];
+            bytes24 head = modelHead[id];
             uint64 v = modelCount[id];
             for (uint256 i; i < n; i++) {
                 v++;
-                head = keccak256(abi.encode(head, cs[i], uint256(uint8(kinds[i])), uint256(0), doc, uint256(v)));
+                head = bytes24(keccak256(abi.encode(head, cs[i], uint256(uint8(kinds[i])), uint256(0), doc, uint256(v))));
             }
             modelHead[id] = head;
             modelCount[id] = v;
@@ -244,7 +244,7 @@ contract InvariantsTest is Fixture {
     function invariant_historyIsAppendOnlyAndLinked() public view {
         uint256 n = handler.modelPatients();
         for (uint256 id = 1; id <= n; id++) {
-            (,, uint64 count, bytes32 head) = ledger.getPatient(id);
+            (,, uint64 count, bytes24 head) = ledger.getPatient(id);
             assertEq(count, handler.modelCount(id), "entry count");
             assertEq(head, handler.modelHead(id), "history head");
         }

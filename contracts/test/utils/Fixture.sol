@@ -69,12 +69,12 @@ abstract contract Fixture is Test {
     }
 
     /// The head the contract must hold after appending `c` to `prev`.
-    function expectedHead(bytes32 prev, bytes32 c, uint8 kind, uint64 supersedes, address author, uint64 version)
+    function expectedHead(bytes24 prev, bytes32 c, uint8 kind, uint64 supersedes, address author, uint64 version)
         internal
         pure
-        returns (bytes32)
+        returns (bytes24)
     {
-        return keccak256(abi.encode(prev, c, uint256(kind), uint256(supersedes), author, uint256(version)));
+        return bytes24(keccak256(abi.encode(prev, c, uint256(kind), uint256(supersedes), author, uint256(version))));
     }
 
     function domainSeparator() internal view returns (bytes32) {

@@ -6,8 +6,10 @@ use clap::Parser;
 /// and anchored on an Ethereum-compatible chain, with clinical content encrypted off-chain.
 #[derive(Debug, Parser)]
 #[command(name = "medledger", version, about, long_about = None)]
-#[command(after_help = "The server, the embedded chain and the operator commands arrive as the \
-    issues that build them land; see README.md for what works today.")]
+#[command(
+    after_help = "The server, the embedded chain and the operator commands arrive as the \
+    issues that build them land; see README.md for what works today."
+)]
 struct Cli {}
 
 fn main() -> anyhow::Result<()> {

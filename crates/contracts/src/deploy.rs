@@ -25,5 +25,8 @@ pub async fn deploy<P: Provider<Ethereum>>(
     let forwarder = MedLedgerForwarder::deploy(provider).await?;
     let delay = alloy::primitives::aliases::U48::from(admin_delay_secs);
     let ledger = MedLedger::deploy(provider, *forwarder.address(), admin, delay).await?;
-    Ok(Deployment { forwarder: *forwarder.address(), ledger: *ledger.address() })
+    Ok(Deployment {
+        forwarder: *forwarder.address(),
+        ledger: *ledger.address(),
+    })
 }

@@ -43,7 +43,15 @@ pub fn domain(chain_id: u64, forwarder: Address) -> Eip712Domain {
 impl ForwardRequest {
     /// A request from `from` to call `to` with `data`, with no value attached.
     pub fn new(from: Address, to: Address, data: Bytes, gas: u64, nonce: U256, deadline: u64) -> Self {
-        Self { from, to, value: U256::ZERO, gas: U256::from(gas), nonce, deadline: U48::from(deadline), data }
+        Self {
+            from,
+            to,
+            value: U256::ZERO,
+            gas: U256::from(gas),
+            nonce,
+            deadline: U48::from(deadline),
+            data,
+        }
     }
 
     /// The digest the wallet signs (`eth_signTypedData_v4` of this request under `domain`).

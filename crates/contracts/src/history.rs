@@ -1,14 +1,20 @@
 //! The per-patient history as the contract links it, recomputable by anyone off-chain.
 //!
 //! Each entry appended to a patient's history moves the head on:
-//! `head_v = keccak256(abi.encode(head_{v-1}, commitment, uint256(kind), uint256(supersedes),
-//! author, uint256(version)))`, with `head_0` all zeroes and versions counting from 1. The head
-//! therefore commits to every entry, its kind, the entry it amends, its author and its place.
+//! `head_v = bytes24(keccak256(abi.encode(head_{v-1}, commitment, uint256(kind),
+//! uint256(supersedes), author, uint256(version))))`, with `head_0` all zeroes and versions
+//! counting from 1 (`abi.encode` of a `bytes24` is its 24 bytes followed by 8 zero bytes). The head
+//! therefore commits to every entry, its kind, the entry it amends, its author and its place. It
+//! is 192 bits so that it shares one storage slot with the entry count; each entry's commitment
+//! is a full 256-bit hash.
 
-use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::primitives::{Address, B256, FixedBytes, U256, keccak256};
 use alloy::sol_types::SolValue;
 
 use crate::{Error, Result};
+
+/// A history head: the top 24 bytes of the link hash.
+pub type Head = FixedBytes<24>;
 
 /// What an entry records (its content stays off-chain; only the kind is public).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,7 +67,7 @@ pub struct Link {
 
 impl Link {
     /// The head after appending this entry to a history whose head was `prev`.
-    pub fn next_head(&self, prev: B256) -> B256 {
+    pub fn next_head(&self, prev: Head) -> Head {
         let words = (
             prev,
             self.commitment,
@@ -70,19 +76,21 @@ impl Link {
             self.author,
             U256::from(self.version),
         );
-        keccak256(words.abi_encode())
+        Head::from_slice(&keccak256(words.abi_encode())[..24])
     }
 }
 
 /// The head of a history made of `links`, in order, from the empty head.
-pub fn head_of<'a>(links: impl IntoIterator<Item = &'a Link>) -> B256 {
-    links.into_iter().fold(B256::ZERO, |head, link| link.next_head(head))
+pub fn head_of<'a>(links: impl IntoIterator<Item = &'a Link>) -> Head {
+    links
+        .into_iter()
+        .fold(Head::ZERO, |head, link| link.next_head(head))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy::primitives::{address, b256};
+    use alloy::primitives::{address, b256, fixed_bytes};
 
     #[test]
     fn kinds_round_trip_and_unknown_kinds_are_named() {
@@ -103,10 +111,12 @@ mod tests {
             author: address!("0x00000000000000000000000000000000000d0c00"),
             version: 1,
         };
-        assert_eq!(link.next_head(B256::ZERO), FIXED_VECTOR_HEAD);
+        assert_eq!(link.next_head(Head::ZERO), FIXED_VECTOR_HEAD);
         assert_eq!(head_of([&link]), FIXED_VECTOR_HEAD);
     }
 
-    // From `cast keccak $(cast abi-encode "f(bytes32,bytes32,uint256,uint256,address,uint256)" 0x00…00 0x11…11 1 0 0x…0d0c00 1)`.
-    const FIXED_VECTOR_HEAD: B256 = b256!("0x858e4a7f5ea5cdcb9ceaabee8909e5904f738bc922e3dca2262a5a41350b9d41");
+    // The first 24 bytes of `cast keccak $(cast abi-encode
+    // "f(bytes32,bytes32,uint256,uint256,address,uint256)" 0x00…00 0x11…11 1 0 0x…0d0c00 1)`,
+    // which is 0x858e4a7f5ea5cdcb9ceaabee8909e5904f738bc922e3dca2262a5a41350b9d41.
+    const FIXED_VECTOR_HEAD: Head = fixed_bytes!("0x858e4a7f5ea5cdcb9ceaabee8909e5904f738bc922e3dca2");
 }

@@ -23,12 +23,18 @@ fn describe_ledger(error: E) -> String {
         E::NotADoctor(e) => format!("{} is not an approved doctor", e.account),
         E::AlreadyADoctor(e) => format!("{} is an approved doctor already", e.account),
         E::SelfApproval(e) => {
-            format!("{} cannot approve themselves as a doctor: another admin must", e.account)
+            format!(
+                "{} cannot approve themselves as a doctor: another admin must",
+                e.account
+            )
         }
         E::UnknownPatient(e) => format!("there is no patient {}", e.patientId),
         E::AlreadyRegistered(e) => format!("wallet {} is patient {} already", e.wallet, e.patientId),
         E::NotThePatient(e) => {
-            format!("only patient {}'s own wallet may do this, not {}", e.patientId, e.caller)
+            format!(
+                "only patient {}'s own wallet may do this, not {}",
+                e.patientId, e.caller
+            )
         }
         E::NoAccess(e) => format!(
             "doctor {} has no current access to patient {}: ask the patient for consent",
@@ -39,11 +45,17 @@ fn describe_ledger(error: E) -> String {
             e.expiresAt, e.nowTs
         ),
         E::NothingToRevoke(e) => {
-            format!("doctor {} holds no access to patient {} to revoke", e.doctor, e.patientId)
+            format!(
+                "doctor {} holds no access to patient {} to revoke",
+                e.doctor, e.patientId
+            )
         }
         E::EmptyCommitment(_) => "the entry's commitment must not be zero".into(),
         E::UnknownEntryKind(e) => {
-            format!("unknown entry kind {}: expected 0 (diagnosis) to 5 (demographics)", e.kind)
+            format!(
+                "unknown entry kind {}: expected 0 (diagnosis) to 5 (demographics)",
+                e.kind
+            )
         }
         E::InvalidSupersedes(e) => format!(
             "an amendment must name an earlier entry (1 to {}), not {}",
@@ -54,18 +66,31 @@ fn describe_ledger(error: E) -> String {
             e.max, e.commitments, e.kinds
         ),
         E::InvalidEmergencyDuration(e) => {
-            format!("emergency access lasts 1 to {} seconds, not {}", e.max, e.duration)
+            format!(
+                "emergency access lasts 1 to {} seconds, not {}",
+                e.max, e.duration
+            )
         }
         E::EmptyReason(_) => "emergency access needs a stated reason".into(),
         E::NoEmergencyAccess(e) => {
-            format!("doctor {} has no open emergency access to patient {}", e.doctor, e.patientId)
+            format!(
+                "doctor {} has no open emergency access to patient {}",
+                e.doctor, e.patientId
+            )
         }
         E::StaleAuditSequence(e) => {
-            format!("audit sequence {} is not after the last anchored {}", e.sequence, e.last)
+            format!(
+                "audit sequence {} is not after the last anchored {}",
+                e.sequence, e.last
+            )
         }
         E::EmptyAuditHead(_) => "the audit head must not be zero".into(),
         E::AccessControlUnauthorizedAccount(e) => {
-            format!("{} lacks the role this needs ({})", e.account, role_name(e.neededRole.0))
+            format!(
+                "{} lacks the role this needs ({})",
+                e.account,
+                role_name(e.neededRole.0)
+            )
         }
         other => format!("refused by the role rules: {}", error_name(&other)),
     }
@@ -74,16 +99,25 @@ fn describe_ledger(error: E) -> String {
 fn describe_forwarder(error: F) -> String {
     match error {
         F::ERC2771ForwarderInvalidSigner(e) => {
-            format!("the request claims to be from {} but was signed by {}", e.from, e.signer)
+            format!(
+                "the request claims to be from {} but was signed by {}",
+                e.from, e.signer
+            )
         }
         F::ERC2771ForwarderExpiredRequest(e) => {
             format!("the signed request expired at {}: sign it again", e.deadline)
         }
         F::ERC2771UntrustfulTarget(e) => format!("{} does not trust this forwarder", e.target),
         F::ERC2771ForwarderMismatchedValue(e) => {
-            format!("the request asks for {} wei but {} was sent", e.requestedValue, e.msgValue)
+            format!(
+                "the request asks for {} wei but {} was sent",
+                e.requestedValue, e.msgValue
+            )
         }
-        other => format!("the forwarder refused the request: {}", forwarder_error_name(&other)),
+        other => format!(
+            "the forwarder refused the request: {}",
+            forwarder_error_name(&other)
+        ),
     }
 }
 

@@ -44,7 +44,10 @@ fn slither_reports_nothing_low_or_above() {
             .current_dir(contracts_dir()),
     );
     let report = String::from_utf8_lossy(&output.stderr);
-    assert!(report.contains("0 result(s) found"), "Slither found something:\n{report}");
+    assert!(
+        report.contains("0 result(s) found"),
+        "Slither found something:\n{report}"
+    );
 }
 
 #[test]
@@ -77,6 +80,7 @@ fn committed_artifacts_match_sources() {
 }
 
 fn read_json(path: &std::path::Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }

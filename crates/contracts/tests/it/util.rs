@@ -26,7 +26,9 @@ pub(crate) fn tool(name: &str) -> Option<PathBuf> {
         return Some(local);
     }
     let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
     });
     if on_path.is_some() {
         return on_path;
@@ -57,7 +59,9 @@ pub(crate) fn forge_lock() -> MutexGuard<'static, ()> {
 
 /// Runs `command`, failing the test with everything it printed unless it succeeds.
 pub(crate) fn run_ok(command: &mut Command) -> Output {
-    let output = command.output().unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
     if !output.status.success() {
         panic!(
             "{command:?} failed with {}\n--- stdout\n{}\n--- stderr\n{}",
