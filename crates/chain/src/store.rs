@@ -107,6 +107,14 @@ impl BlockLog {
             .append(true)
             .create(true)
             .open(path)?;
+        // One writer per log: a second process appending would interleave records.
+        file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => Error::DataDir(format!(
+                "{} is in use by another MedLedger process: stop it or choose another data directory",
+                path.display()
+            )),
+            std::fs::TryLockError::Error(e) => Error::Io(e),
+        })?;
         let size = file.metadata()?.len();
         file.seek(SeekFrom::Start(0))?;
         let mut reader = BufReader::with_capacity(1 << 20, &file);
