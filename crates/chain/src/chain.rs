@@ -253,6 +253,9 @@ impl Chain {
             .recover_signer()
             .map_err(|_| Error::Rejected("invalid sender: bad signature".into()))?;
         self.check_static(&tx)?;
+        // Lock order, here and in the miner: pool, then chain state. The nonce must be read under
+        // the pool lock, or a block mined in between makes it stale.
+        let mut pool = self.inner.pool.lock().expect("pool lock");
         let (state_nonce, balance) = {
             let indexed = self.read();
             if indexed.txs.contains_key(&hash) {
@@ -266,7 +269,6 @@ impl Chain {
                 "insufficient funds for gas * price + value: address {sender} have {balance} want {cost}"
             )));
         }
-        let mut pool = self.inner.pool.lock().expect("pool lock");
         pool.insert(hash, sender, tx, state_nonce)?;
         drop(pool);
         self.inner.wake.notify_one();
@@ -346,12 +348,9 @@ impl Chain {
 
     /// `eth_getTransactionCount` at "pending".
     pub fn pending_nonce(&self, address: Address) -> u64 {
+        let pool = self.inner.pool.lock().expect("pool lock");
         let state_nonce = self.read().nonce(address);
-        self.inner
-            .pool
-            .lock()
-            .expect("pool lock")
-            .pending_nonce(address, state_nonce)
+        pool.pending_nonce(address, state_nonce)
     }
 
     /// Raw transactions' bytes for tests and tools: the `index`th transaction of block `number`.

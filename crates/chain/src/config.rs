@@ -71,3 +71,24 @@ impl ChainConfig {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy::signers::local::MnemonicBuilder;
+
+    use super::DEV_ACCOUNTS;
+
+    /// Regression: one address was once mistyped; the list must be the mnemonic's first ten.
+    #[test]
+    fn dev_accounts_are_the_public_test_mnemonic() {
+        let phrase = "test test test test test test test test test test test junk";
+        for (index, expected) in DEV_ACCOUNTS.iter().enumerate() {
+            let signer = MnemonicBuilder::english()
+                .phrase(phrase)
+                .index(index as u32)
+                .and_then(|builder| builder.build())
+                .expect("the public mnemonic derives");
+            assert_eq!(signer.address(), *expected, "account {index}");
+        }
+    }
+}

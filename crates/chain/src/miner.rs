@@ -102,8 +102,8 @@ fn mine(inner: &Inner, batch: Vec<PooledTx>) -> Result<()> {
 
 /// Takes mined and failed transactions out of the pool.
 fn forget(inner: &Inner, senders: &[Address], dropped: &[B256]) {
-    let indexed = inner.indexed.read().expect("chain state lock");
     let mut pool = inner.pool.lock().expect("pool lock");
+    let indexed = inner.indexed.read().expect("chain state lock");
     for sender in senders.iter().collect::<HashSet<_>>() {
         pool.prune(*sender, indexed.nonce(*sender));
     }
