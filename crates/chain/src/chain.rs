@@ -103,6 +103,14 @@ impl Indexed {
     }
 }
 
+/// The state after a past block.
+pub(crate) struct PastState {
+    pub(crate) world: World,
+    pub(crate) hashes: Vec<B256>,
+    pub(crate) header: Header,
+    pub(crate) hash: B256,
+}
+
 pub(crate) struct Inner {
     pub(crate) config: ChainConfig,
     pub(crate) indexed: RwLock<Indexed>,
@@ -338,6 +346,36 @@ impl Chain {
             .expect("cache lock")
             .put(number, record.clone());
         Ok(Some(record))
+    }
+
+    /// The state after block `number`, rebuilt by replaying the log from genesis: the node keeps
+    /// only its latest state in memory, so this costs time in proportion to `number`.
+    pub(crate) fn state_after(&self, number: u64) -> Result<PastState> {
+        let (hashes, header, hash) = {
+            let indexed = self.read();
+            let meta = indexed
+                .blocks
+                .get(number as usize)
+                .ok_or_else(|| Error::Unavailable(format!("block {number} is not known")))?;
+            (
+                indexed.hashes[..=number as usize].to_vec(),
+                meta.header.clone(),
+                meta.hash,
+            )
+        };
+        let mut world = World::default();
+        for n in 0..=number {
+            let record = self
+                .block_record(n)?
+                .ok_or_else(|| Error::Unavailable(format!("block {n} is not known")))?;
+            apply(&mut world, &record.effects.changes);
+        }
+        Ok(PastState {
+            world,
+            hashes,
+            header,
+            hash,
+        })
     }
 
     /// A transaction still waiting in the pool.

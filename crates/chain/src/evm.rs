@@ -156,9 +156,13 @@ pub(crate) fn estimate(view: StateView<'_>, env: EvmEnv, request: TransactionReq
         ExecutionResult::Success { .. } => first.tx_gas_used(),
         other => return Err(output(other).expect_err("a failed outcome is an error")),
     };
-    // The answer is at least what was used, and often exactly a little more (EIP-150 keeps 1/64
-    // of gas back at each call depth); try a near guess before searching.
-    let (mut low, mut high) = (used.saturating_sub(1), cap);
+    // The answer is at least what was used and very often exactly that (a plain transfer: 21,000);
+    // otherwise a little more (EIP-150 keeps 1/64 of gas back at each call depth, refunds are
+    // paid after the fact): try those before searching, and search to the exact gas.
+    if matches!(attempt(used)?, ExecutionResult::Success { .. }) {
+        return Ok(used);
+    }
+    let (mut low, mut high) = (used, cap);
     let guess = (used + 2_300) * 64 / 63;
     if guess < high {
         match attempt(guess)? {
@@ -166,7 +170,7 @@ pub(crate) fn estimate(view: StateView<'_>, env: EvmEnv, request: TransactionReq
             _ => low = guess,
         }
     }
-    while high - low > 1 && (high - low) * 1000 > high {
+    while high - low > 1 {
         let mid = low + (high - low) / 2;
         match attempt(mid) {
             Ok(ExecutionResult::Success { .. }) => high = mid,

@@ -64,21 +64,29 @@ impl EthApi {
                 json!(self.fee_history(count, newest, &percentiles)?)
             }
             R::Balance(address, block) => {
-                let indexed = self.state_at(block)?;
-                json!(indexed.balance(address))
+                let state = self.state_at(block)?;
+                json!(
+                    state
+                        .world()
+                        .basic_ref(address)
+                        .ok()
+                        .flatten()
+                        .map(|info| info.balance)
+                        .unwrap_or_default()
+                )
             }
             R::Code(address, block) => {
-                let indexed = self.state_at(block)?;
-                let info = indexed
-                    .world
+                let state = self.state_at(block)?;
+                let info = state
+                    .world()
                     .basic_ref(address)
                     .ok()
                     .flatten()
                     .unwrap_or_default();
                 let code = match info.code {
                     Some(code) => code.original_bytes(),
-                    None => indexed
-                        .world
+                    None => state
+                        .world()
                         .code_by_hash_ref(info.code_hash)
                         .unwrap_or_default()
                         .original_bytes(),
@@ -86,26 +94,35 @@ impl EthApi {
                 json!(code)
             }
             R::StorageAt(address, slot, block) => {
-                let indexed = self.state_at(block)?;
-                let value = indexed.world.storage_ref(address, slot).unwrap_or_default();
+                let state = self.state_at(block)?;
+                let value = state.world().storage_ref(address, slot).unwrap_or_default();
                 json!(B256::from(value))
             }
             R::TransactionCount(address, block) => {
                 if matches!(block, Some(BlockId::Number(BlockNumberOrTag::Pending))) {
                     json!(U64::from(chain.pending_nonce(address)))
                 } else {
-                    json!(U64::from(self.state_at(block)?.nonce(address)))
+                    let state = self.state_at(block)?;
+                    json!(U64::from(
+                        state
+                            .world()
+                            .basic_ref(address)
+                            .ok()
+                            .flatten()
+                            .map(|i| i.nonce)
+                            .unwrap_or(0)
+                    ))
                 }
             }
             R::Call(request, block) => {
-                let indexed = self.state_at(block)?;
-                let env = call_env(&indexed, chain.chain_id());
-                json!(evm::output(evm::call(indexed.view(), env, *request)?)?)
+                let state = self.state_at(block)?;
+                let env = state.call_env(chain.chain_id());
+                json!(evm::output(evm::call(state.view(), env, *request)?)?)
             }
             R::EstimateGas(request, block) => {
-                let indexed = self.state_at(block)?;
-                let env = call_env(&indexed, chain.chain_id());
-                json!(U64::from(evm::estimate(indexed.view(), env, *request)?))
+                let state = self.state_at(block)?;
+                let env = state.call_env(chain.chain_id());
+                json!(U64::from(evm::estimate(state.view(), env, *request)?))
             }
             R::SendRawTransaction(raw) => json!(chain.submit_raw(&raw)?),
             R::SendTransaction => {
@@ -166,28 +183,31 @@ impl EthApi {
         })
     }
 
-    /// The head state, for the block ids that mean it. This node keeps only its latest state.
-    fn state_at(&self, block: Option<BlockId>) -> Result<std::sync::RwLockReadGuard<'_, Indexed>> {
+    /// The state at `block`: the head's, or a past block's rebuilt from the log.
+    fn state_at(&self, block: Option<BlockId>) -> Result<State<'_>> {
         let indexed = self.chain.read();
         let head = indexed.head();
-        let ok = match block {
-            None => true,
-            Some(BlockId::Number(tag)) => match tag {
-                BlockNumberOrTag::Number(n) => n == head.header.number,
-                BlockNumberOrTag::Earliest => head.header.number == 0,
-                _ => true,
-            },
-            Some(BlockId::Hash(hash)) => hash.block_hash == head.hash,
+        let number = match block {
+            None => head.header.number,
+            Some(BlockId::Number(BlockNumberOrTag::Number(n))) => n,
+            Some(BlockId::Number(BlockNumberOrTag::Earliest)) => 0,
+            Some(BlockId::Number(_)) => head.header.number,
+            Some(BlockId::Hash(hash)) => *indexed
+                .by_hash
+                .get(&hash.block_hash)
+                .ok_or_else(|| Error::InvalidParams(format!("unknown block hash {}", hash.block_hash)))?,
         };
-        if ok {
-            Ok(indexed)
-        } else {
-            Err(Error::Unavailable(format!(
-                "state at {} is not kept: this node keeps the latest state only (block {}); ask for \"latest\"",
-                describe(block),
-                head.header.number
-            )))
+        if number == head.header.number {
+            return Ok(State::Head(indexed));
         }
+        if number > head.header.number {
+            return Err(Error::InvalidParams(format!(
+                "block {number} is not mined yet (the head is {})",
+                head.header.number
+            )));
+        }
+        drop(indexed);
+        Ok(State::Past(Box::new(self.chain.state_after(number)?)))
     }
 
     fn number_of(&self, tag: BlockNumberOrTag) -> Option<u64> {
@@ -327,16 +347,46 @@ impl EthApi {
     }
 }
 
-/// The environment calls run in: a block after the head.
-fn call_env(indexed: &Indexed, chain_id: u64) -> alloy_evm::EvmEnv {
-    let head = indexed.head();
-    evm::block_env(
-        chain_id,
-        head.header.number + 1,
-        head.header.timestamp,
-        alloy::primitives::Address::ZERO,
-        head.hash,
-    )
+/// The state a query runs against.
+enum State<'a> {
+    /// The head, read in place.
+    Head(std::sync::RwLockReadGuard<'a, Indexed>),
+    /// A past block's, rebuilt.
+    Past(Box<crate::chain::PastState>),
+}
+
+impl State<'_> {
+    fn world(&self) -> &crate::state::World {
+        match self {
+            Self::Head(indexed) => &indexed.world,
+            Self::Past(past) => &past.world,
+        }
+    }
+
+    fn view(&self) -> crate::state::StateView<'_> {
+        match self {
+            Self::Head(indexed) => indexed.view(),
+            Self::Past(past) => crate::state::StateView {
+                world: &past.world,
+                hashes: &past.hashes,
+            },
+        }
+    }
+
+    /// The environment calls run in: the block after this state's.
+    fn call_env(&self, chain_id: u64) -> alloy_evm::EvmEnv {
+        let (header, hash) = match self {
+            Self::Head(indexed) => (&indexed.head().header, indexed.head().hash),
+            Self::Past(past) => (&past.header, past.hash),
+        };
+        evm::block_env(
+            chain_id,
+            header.number + 1,
+            header.timestamp,
+            alloy::primitives::Address::ZERO,
+            hash,
+        )
+    }
 }
 
 /// The priority fees paid in a block at the given percentiles (unweighted).
@@ -366,13 +416,4 @@ fn tips(
             }
         })
         .collect()
-}
-
-fn describe(block: Option<BlockId>) -> String {
-    match block {
-        Some(BlockId::Number(BlockNumberOrTag::Number(n))) => format!("block {n}"),
-        Some(BlockId::Hash(hash)) => format!("block {}", hash.block_hash),
-        Some(other) => format!("{other:?}"),
-        None => "latest".into(),
-    }
 }

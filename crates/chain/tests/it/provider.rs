@@ -93,6 +93,15 @@ async fn value_transfers_move_balances_and_nonces() -> anyhow::Result<()> {
     let mined = receipt(&sender, hash).await;
     assert_eq!(mined.gas_used, 21_000);
     assert_eq!(sender.get_balance(to).await?, U256::from(1_000u64));
+    // State at a past block is rebuilt from the log: before the transfer there was nothing.
+    assert_eq!(sender.get_balance(to).block_id(0u64.into()).await?, U256::ZERO);
+    assert_eq!(
+        sender
+            .get_transaction_count(chain.signers[0].address())
+            .block_id(0u64.into())
+            .await?,
+        0
+    );
     assert_eq!(sender.get_transaction_count(chain.signers[0].address()).await?, 1);
     let block = sender
         .get_block_by_number(mined.block_number.unwrap().into())

@@ -175,8 +175,8 @@ fn calls_and_estimates_report_reverts_like_geth() {
     assert_eq!(code(&error), 3);
     assert_eq!(error["data"], json!(Bytes::from(data)));
 
-    let old_state = chain
+    let future = chain
         .rpc("eth_getBalance", json!([chain.signers[0].address(), "0x5"]))
         .unwrap_err();
-    assert!(message(&old_state).contains("latest"), "{}", message(&old_state));
+    assert!(message(&future).contains("not mined yet"), "{}", message(&future));
 }
