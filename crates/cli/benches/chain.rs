@@ -410,7 +410,9 @@ async fn main() -> anyhow::Result<()> {
         drop(medledger);
     }
 
-    let anvil_bin = tool("contracts/node_modules/.bin/anvil");
+    // The native binary, not `.bin/anvil`: that is a Node wrapper, and killing it would leave the
+    // real anvil running (orphans of an earlier version of this benchmark held 10-15 GB each).
+    let anvil_bin = tool("contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
     if !run("anvil") {
     } else if anvil_bin.exists() {
         let port = free_port();

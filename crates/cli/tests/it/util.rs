@@ -63,7 +63,13 @@ pub(crate) fn tool(name: &str) -> Option<PathBuf> {
     let path_dirs = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
         .unwrap_or_default();
-    let found = std::iter::once(npm_bin)
+    // Foundry's native binary first: `.bin/NAME` is a Node wrapper, and killing the wrapper
+    // leaves the real process running.
+    let native = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "../../contracts/node_modules/@foundry-rs/{name}-linux-amd64/bin"
+    ));
+    let found = std::iter::once(native)
+        .chain(std::iter::once(npm_bin))
         .chain(path_dirs)
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file());

@@ -21,6 +21,12 @@ pub(crate) fn npm_bin() -> PathBuf {
 /// `name` from contracts/node_modules/.bin or the PATH. When it is missing the test fails under
 /// `CI=true` and is skipped (with a message saying how to install it) otherwise.
 pub(crate) fn tool(name: &str) -> Option<PathBuf> {
+    // Foundry's native binary first: `.bin/NAME` is a Node wrapper, and killing the wrapper
+    // leaves the real process running.
+    let native = contracts_dir().join(format!("node_modules/@foundry-rs/{name}-linux-amd64/bin/{name}"));
+    if native.is_file() {
+        return Some(native);
+    }
     let local = npm_bin().join(name);
     if local.is_file() {
         return Some(local);
