@@ -78,14 +78,27 @@ pub(crate) fn block(config: &ChainConfig) -> BlockRecord {
         .map(|d| d.as_secs())
         .unwrap_or_default();
     let header = Header {
-        parent_hash: B256::ZERO,
-        ommers_hash: EMPTY_OMMER_ROOT_HASH,
         state_root: state_commitment(B256::ZERO, &effects),
         transactions_root: EMPTY_ROOT_HASH,
         receipts_root: EMPTY_ROOT_HASH,
         number: 0,
-        gas_limit: BLOCK_GAS_LIMIT,
         timestamp,
+        ..header_template()
+    };
+    BlockRecord {
+        header,
+        transactions: Vec::new(),
+        receipts: Vec::new(),
+        effects,
+    }
+}
+
+/// The fields every block this node makes shares: no ommers, the block gas limit, the constant
+/// base fee, and Prague's empty withdrawals, blobs, beacon root and requests.
+pub(crate) fn header_template() -> Header {
+    Header {
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        gas_limit: BLOCK_GAS_LIMIT,
         extra_data: Bytes::from_static(EXTRA_DATA),
         base_fee_per_gas: Some(BASE_FEE),
         withdrawals_root: Some(EMPTY_ROOT_HASH),
@@ -94,12 +107,6 @@ pub(crate) fn block(config: &ChainConfig) -> BlockRecord {
         parent_beacon_block_root: Some(B256::ZERO),
         requests_hash: Some(EMPTY_REQUESTS_HASH),
         ..Default::default()
-    };
-    BlockRecord {
-        header,
-        transactions: Vec::new(),
-        receipts: Vec::new(),
-        effects,
     }
 }
 

@@ -10,21 +10,17 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use alloy::consensus::transaction::Recovered;
-use alloy::consensus::{
-    EMPTY_OMMER_ROOT_HASH, Eip658Value, Header, Receipt, ReceiptEnvelope, Transaction as _,
-};
+use alloy::consensus::{Eip658Value, Header, Receipt, ReceiptEnvelope, Transaction as _};
 use alloy::eips::eip2718::Encodable2718;
-use alloy::eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy::primitives::{Address, B256, Bloom, Bytes, keccak256};
-use alloy::trie::EMPTY_ROOT_HASH;
 use alloy::trie::root::ordered_trie_root_encoded;
 use alloy_evm::{EthEvmFactory, Evm, EvmFactory};
 use revm::database::CacheDB;
 use revm::database_interface::DatabaseCommit;
 
 use crate::chain::{Inner, index_block};
-use crate::config::{BASE_FEE, BLOCK_GAS_LIMIT};
-use crate::genesis::EXTRA_DATA;
+use crate::config::BLOCK_GAS_LIMIT;
+use crate::genesis::header_template;
 use crate::pool::PooledTx;
 use crate::state::BlockChanges;
 use crate::store::{BlockEffects, BlockRecord, state_commitment};
@@ -176,25 +172,15 @@ fn build(inner: &Inner, batch: Vec<PooledTx>) -> Result<Built> {
     };
     let header = Header {
         parent_hash: parent.hash,
-        ommers_hash: EMPTY_OMMER_ROOT_HASH,
-        beneficiary: Address::ZERO,
         state_root: state_commitment(parent.header.state_root, &effects),
         transactions_root: ordered_trie_root_encoded(&transactions),
         receipts_root: ordered_trie_root_encoded(&receipts),
         logs_bloom: bloom,
         number,
-        gas_limit: BLOCK_GAS_LIMIT,
         gas_used,
         timestamp,
-        extra_data: Bytes::from_static(EXTRA_DATA),
         mix_hash: prevrandao,
-        base_fee_per_gas: Some(BASE_FEE),
-        withdrawals_root: Some(EMPTY_ROOT_HASH),
-        blob_gas_used: Some(0),
-        excess_blob_gas: Some(0),
-        parent_beacon_block_root: Some(B256::ZERO),
-        requests_hash: Some(EMPTY_REQUESTS_HASH),
-        ..Default::default()
+        ..header_template()
     };
     Ok(Built {
         record: BlockRecord {
