@@ -9,19 +9,24 @@ use medledger_chain::{Chain, Error};
 
 use crate::util::{Stopped, TestChain, receipt, signed};
 
+/// A 1-wei transfer from signer 0 to `0x0707…07` with `nonce`.
+fn transfer(chain: &TestChain, nonce: u64) -> Bytes {
+    signed(
+        &chain.signers[0],
+        nonce,
+        TxKind::Call(Address::repeat_byte(7)),
+        1,
+        Bytes::new(),
+        21_000,
+    )
+}
+
 /// Sends `n` transfers from signer 0 and waits for them; returns the head block number.
 async fn transfers(chain: &TestChain, n: u64) -> u64 {
     let provider = chain.provider(0);
     let mut last = None;
     for nonce in 0..n {
-        let raw = signed(
-            &chain.signers[0],
-            nonce,
-            TxKind::Call(Address::repeat_byte(7)),
-            1,
-            Bytes::new(),
-            21_000,
-        );
+        let raw = transfer(chain, nonce);
         last = Some(chain.chain.submit_raw(&raw).expect("accepted"));
     }
     receipt(&provider, last.expect("at least one"))
@@ -63,14 +68,7 @@ async fn a_restart_keeps_every_block_and_hash() {
     assert_eq!(chain.chain.read().balance(Address::repeat_byte(7)), balance);
     assert_eq!(balance, U256::from(25u64));
     // And it keeps going from there.
-    let raw = signed(
-        &chain.signers[0],
-        25,
-        TxKind::Call(Address::repeat_byte(7)),
-        1,
-        Bytes::new(),
-        21_000,
-    );
+    let raw = transfer(&chain, 25);
     let hash = chain.chain.submit_raw(&raw).unwrap();
     let mined = receipt(&chain.provider(0), hash).await;
     assert!(mined.block_number.unwrap() > head);
@@ -150,14 +148,7 @@ async fn an_edited_header_breaks_the_link_to_its_child() {
     let chain = TestChain::start("tamper-header");
     let provider = chain.provider(0);
     for nonce in 0..2 {
-        let raw = signed(
-            &chain.signers[0],
-            nonce,
-            TxKind::Call(Address::repeat_byte(7)),
-            1,
-            Bytes::new(),
-            21_000,
-        );
+        let raw = transfer(&chain, nonce);
         let hash = chain.chain.submit_raw(&raw).unwrap();
         receipt(&provider, hash).await;
     }
