@@ -1,0 +1,20 @@
+//! MedLedger's domain, with no I/O of its own.
+//!
+//! - [`crypto`]: the master key, per-patient data keys and the authenticated encryption that
+//!   binds every ciphertext to its patient, record and revision.
+//! - [`blind`]: the blind index that lets a name be searched without being stored.
+//! - [`entry`]: identifiers, the canonical form of an entry and its salted on-chain commitment.
+//! - [`access`]: who may read and write a patient's records.
+//! - [`audit`]: the hash-chained audit log.
+//! - [`verify`]: reconciling the store with the chain, entry by entry.
+
+pub mod access;
+pub mod audit;
+pub mod blind;
+pub mod crypto;
+pub mod entry;
+pub mod verify;
+
+mod error;
+
+pub use error::{Error, Result};

@@ -1,0 +1,112 @@
+//! The audit log, stored: appends are serialised so the hash chain has one order.
+
+use alloy::primitives::B256;
+use medledger_core::audit::{AuditEvent, AuditRecord};
+use medledger_core::entry::{PatientId, RecordId};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Backend, Result, Store, address, hash, int, uint};
+
+fn record(row: &AnyRow) -> Result<AuditRecord> {
+    Ok(AuditRecord {
+        sequence: uint(row.try_get("sequence")?),
+        event: AuditEvent {
+            at: uint(row.try_get("at")?),
+            actor: address(&row.try_get::<Vec<u8>, _>("actor")?)?,
+            action: row.try_get("action")?,
+            patient: row
+                .try_get::<Option<Vec<u8>>, _>("patient_id")?
+                .map(|p| PatientId::from_slice(&p))
+                .transpose()?,
+            record: row
+                .try_get::<Option<Vec<u8>>, _>("record_id")?
+                .map(|r| RecordId::from_slice(&r))
+                .transpose()?,
+            outcome: row.try_get("outcome")?,
+            detail: row.try_get("detail")?,
+        },
+        prev: hash(&row.try_get::<Vec<u8>, _>("prev")?)?,
+        hash: hash(&row.try_get::<Vec<u8>, _>("hash")?)?,
+    })
+}
+
+const COLUMNS: &str = "sequence, at, actor, action, patient_id, record_id, outcome, detail, prev, hash";
+
+impl Store {
+    /// Appends events to the audit log, chained after its current head, in one transaction.
+    pub async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditRecord>> {
+        let mut tx = self.writer.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Several servers may share the database: one appender at a time.
+            sqlx::query("SELECT pg_advisory_xact_lock(7367746)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let head = sqlx::query("SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (mut sequence, mut prev) = match head {
+            Some(r) => (uint(r.try_get(0)?), hash(&r.try_get::<Vec<u8>, _>(1)?)?),
+            None => (0, B256::ZERO),
+        };
+        let mut records = Vec::with_capacity(events.len());
+        for event in events {
+            sequence += 1;
+            let record = event.chain(sequence, prev);
+            let e = &record.event;
+            sqlx::query(
+                "INSERT INTO audit_log (sequence, at, actor, action, patient_id, record_id, outcome, detail, prev, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(int(sequence))
+            .bind(int(e.at))
+            .bind(e.actor.to_vec())
+            .bind(e.action.clone())
+            .bind(e.patient.map(|p| p.0.to_vec()))
+            .bind(e.record.map(|r| r.0.to_vec()))
+            .bind(e.outcome.clone())
+            .bind(e.detail.clone())
+            .bind(record.prev.to_vec())
+            .bind(record.hash.to_vec())
+            .execute(&mut *tx)
+            .await?;
+            prev = record.hash;
+            records.push(record);
+        }
+        tx.commit().await?;
+        Ok(records)
+    }
+
+    /// The audit log from `after` (exclusive), at most `limit` records.
+    pub async fn audit_log(&self, after: u64, limit: u32) -> Result<Vec<AuditRecord>> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM audit_log WHERE sequence > $1 ORDER BY sequence LIMIT {limit}");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(int(after))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// The audit records about one patient, newest first (what the patient sees).
+    pub async fn audit_of_patient(&self, patient: PatientId, limit: u32) -> Result<Vec<AuditRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE patient_id = $1 ORDER BY sequence DESC LIMIT {limit}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(patient.0.to_vec())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// The newest audit record's sequence number and hash.
+    pub async fn audit_head(&self) -> Result<Option<(u64, B256)>> {
+        let row = sqlx::query("SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((uint(r.try_get(0)?), hash(&r.try_get::<Vec<u8>, _>(1)?)?)))
+            .transpose()
+    }
+}

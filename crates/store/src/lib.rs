@@ -1,0 +1,171 @@
+//! MedLedger's store: sqlx over SQLite (embedded, the default) or PostgreSQL.
+//!
+//! The same statements run on both (`$1` placeholders work on SQLite too); each database has its
+//! own numbered migrations under `migrations/`. What is stored:
+//!
+//! - [`patients`]: wrapped data keys and blind-index tags; never a name.
+//! - [`entries`]: sealed entries and their commitments, written together with their chain request.
+//! - [`requests`]: the outbox the relayer drains.
+//! - [`mirror`]: the contracts' events past the confirmation depth, and what follows from them.
+//! - [`audit`]: the hash-chained audit log.
+//! - [`keys`]: keys that belong to no patient (the blind-index key), wrapped.
+
+pub mod audit;
+pub mod entries;
+pub mod keys;
+pub mod mirror;
+pub mod patients;
+pub mod requests;
+
+mod error;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions};
+
+pub use error::{Error, Result};
+
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite: one file, WAL, one writer connection.
+    Sqlite,
+    /// PostgreSQL: one pool, shared by several servers if need be.
+    Postgres,
+}
+
+/// A MedLedger database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Reads.
+    pool: AnyPool,
+    /// Writes: the same pool on PostgreSQL; a single connection on SQLite, so that writers queue
+    /// in the process instead of failing on SQLite's database lock.
+    writer: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens (creating if need be) the database at `url` (`sqlite://PATH` or `postgres://…`) and
+    /// brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(Error::UnsupportedUrl(url.to_owned()));
+        };
+        let store = match backend {
+            Backend::Sqlite => {
+                let url = if url.contains('?') {
+                    url.to_owned()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+                // WAL is a property of the file; set it once, before the pools open.
+                let mut first = options.connect().await?;
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&mut first)
+                    .await?;
+                drop(first);
+                let pool = sqlite_pool(4).connect_with(options.clone()).await?;
+                let writer = sqlite_pool(1).connect_with(options).await?;
+                Self {
+                    pool,
+                    writer,
+                    backend,
+                }
+            }
+            Backend::Postgres => {
+                let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?;
+                Self {
+                    pool: pool.clone(),
+                    writer: pool,
+                    backend,
+                }
+            }
+        };
+        match backend {
+            Backend::Sqlite => SQLITE.run(&store.writer).await?,
+            Backend::Postgres => POSTGRES.run(&store.writer).await?,
+        }
+        Ok(store)
+    }
+
+    /// The database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.pool.close().await;
+    }
+}
+
+fn sqlite_pool(connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(60))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // FULL: a commit is on disk before it returns, so an acknowledged write survives a
+                // power cut, not just a crash of the process.
+                sqlx::query("PRAGMA synchronous = FULL")
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("PRAGMA foreign_keys = ON")
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("PRAGMA busy_timeout = 10000")
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+// Both databases store integers as signed 64-bit: u64 values round-trip through `as` (so
+// `u64::MAX`, the contract's "forever", is stored as -1).
+fn int(value: u64) -> i64 {
+    value as i64
+}
+
+fn uint(value: i64) -> u64 {
+    value as u64
+}
+
+fn address(bytes: &[u8]) -> Result<Address> {
+    (bytes.len() == 20)
+        .then(|| Address::from_slice(bytes))
+        .ok_or(Error::Corrupt("address"))
+}
+
+fn hash(bytes: &[u8]) -> Result<B256> {
+    (bytes.len() == 32)
+        .then(|| B256::from_slice(bytes))
+        .ok_or(Error::Corrupt("hash"))
+}

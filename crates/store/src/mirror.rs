@@ -1,0 +1,619 @@
+//! The mirror of the contracts' events, and what follows from them.
+//!
+//! The indexer hands over events only from blocks past the confirmation depth, a range at a time,
+//! with the hash of the range's last block; each range is applied in one transaction together with
+//! the cursor, so a restart resumes exactly after the last applied block. A reorganisation deeper
+//! than the confirmation depth is handled by [`Store::rollback_to`].
+
+use alloy::primitives::{Address, B256};
+use medledger_core::access::AccessState;
+use sqlx::{Any, Row, Transaction};
+
+use crate::{Result, Store, address, hash, int, uint};
+
+/// One contract event, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainEvent {
+    /// An admin approved a doctor.
+    DoctorRegistered {
+        /// The doctor.
+        doctor: Address,
+    },
+    /// An admin revoked a doctor.
+    DoctorRevoked {
+        /// The doctor.
+        doctor: Address,
+    },
+    /// A patient was registered.
+    PatientAdded {
+        /// Their on-chain id.
+        patient: u64,
+        /// Their wallet.
+        wallet: Address,
+        /// The registering doctor (zero if self-registered).
+        registered_by: Address,
+    },
+    /// An entry was appended to a patient's history.
+    HistoryAppended {
+        /// The patient's on-chain id.
+        patient: u64,
+        /// Its version.
+        version: u64,
+        /// Its kind.
+        kind: u8,
+        /// The version it amends, or 0.
+        supersedes: u64,
+        /// Its commitment.
+        commitment: B256,
+        /// Its author.
+        author: Address,
+    },
+    /// A patient granted a doctor access.
+    AccessGranted {
+        /// The patient's on-chain id.
+        patient: u64,
+        /// The doctor.
+        doctor: Address,
+        /// Until when (Unix s; `u64::MAX` until revoked).
+        expires_at: u64,
+    },
+    /// A patient revoked a doctor's access.
+    AccessRevoked {
+        /// The patient's on-chain id.
+        patient: u64,
+        /// The doctor.
+        doctor: Address,
+    },
+    /// A doctor opened emergency access.
+    EmergencyAccess {
+        /// The patient's on-chain id.
+        patient: u64,
+        /// The doctor.
+        doctor: Address,
+        /// Until when (Unix s).
+        expires_at: u64,
+    },
+    /// A doctor closed their emergency access.
+    EmergencyAccessClosed {
+        /// The patient's on-chain id.
+        patient: u64,
+        /// The doctor.
+        doctor: Address,
+    },
+    /// An auditor anchored an audit-log head.
+    AuditAnchored {
+        /// The auditor.
+        auditor: Address,
+        /// The anchored sequence number.
+        sequence: u64,
+        /// The anchored head.
+        head: B256,
+    },
+}
+
+/// One link of a patient's mirrored on-chain history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MirroredLink {
+    /// Its version.
+    pub version: u64,
+    /// The entry's commitment.
+    pub commitment: B256,
+    /// Its kind.
+    pub kind: u8,
+    /// The version it amends, or 0.
+    pub supersedes: u64,
+    /// Its author.
+    pub author: Address,
+}
+
+/// Where a hospital's contracts are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deployment {
+    /// The chain's id.
+    pub chain_id: u64,
+    /// The MedLedger contract.
+    pub ledger: Address,
+    /// Its trusted forwarder.
+    pub forwarder: Address,
+    /// The block it was deployed in (where indexing and verification start).
+    pub block_number: u64,
+}
+
+/// An event with its place on the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    /// The block.
+    pub block_number: u64,
+    /// Its position in the block (for a batch, a sub-position: `log_index << 10 | i`).
+    pub position: u64,
+    /// The transaction.
+    pub tx_hash: B256,
+    /// The event.
+    pub event: ChainEvent,
+}
+
+struct Columns {
+    name: &'static str,
+    patient: Option<u64>,
+    account: Option<Address>,
+    other: Option<Vec<u8>>,
+    version: Option<u64>,
+    kind: Option<u8>,
+    supersedes: Option<u64>,
+    commitment: Option<B256>,
+    expires_at: Option<u64>,
+}
+
+fn columns(event: &ChainEvent) -> Columns {
+    let base = |name| Columns {
+        name,
+        patient: None,
+        account: None,
+        other: None,
+        version: None,
+        kind: None,
+        supersedes: None,
+        commitment: None,
+        expires_at: None,
+    };
+    match *event {
+        ChainEvent::DoctorRegistered { doctor } => Columns {
+            account: Some(doctor),
+            ..base("doctor-registered")
+        },
+        ChainEvent::DoctorRevoked { doctor } => Columns {
+            account: Some(doctor),
+            ..base("doctor-revoked")
+        },
+        ChainEvent::PatientAdded {
+            patient,
+            wallet,
+            registered_by,
+        } => Columns {
+            patient: Some(patient),
+            account: Some(wallet),
+            other: Some(registered_by.to_vec()),
+            ..base("patient-added")
+        },
+        ChainEvent::HistoryAppended {
+            patient,
+            version,
+            kind,
+            supersedes,
+            commitment,
+            author,
+        } => Columns {
+            patient: Some(patient),
+            account: Some(author),
+            version: Some(version),
+            kind: Some(kind),
+            supersedes: Some(supersedes),
+            commitment: Some(commitment),
+            ..base("history-appended")
+        },
+        ChainEvent::AccessGranted {
+            patient,
+            doctor,
+            expires_at,
+        } => Columns {
+            patient: Some(patient),
+            account: Some(doctor),
+            expires_at: Some(expires_at),
+            ..base("access-granted")
+        },
+        ChainEvent::AccessRevoked { patient, doctor } => Columns {
+            patient: Some(patient),
+            account: Some(doctor),
+            ..base("access-revoked")
+        },
+        ChainEvent::EmergencyAccess {
+            patient,
+            doctor,
+            expires_at,
+        } => Columns {
+            patient: Some(patient),
+            account: Some(doctor),
+            expires_at: Some(expires_at),
+            ..base("emergency-access")
+        },
+        ChainEvent::EmergencyAccessClosed { patient, doctor } => Columns {
+            patient: Some(patient),
+            account: Some(doctor),
+            ..base("emergency-access-closed")
+        },
+        ChainEvent::AuditAnchored {
+            auditor,
+            sequence,
+            head,
+        } => Columns {
+            account: Some(auditor),
+            version: Some(sequence),
+            commitment: Some(head),
+            ..base("audit-anchored")
+        },
+    }
+}
+
+async fn set_access(
+    tx: &mut Transaction<'static, Any>,
+    patient: u64,
+    doctor: Address,
+    consent: Option<u64>,
+    emergency: Option<u64>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO access (patient, doctor, consent_expires_at, emergency_expires_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (patient, doctor) DO UPDATE SET
+             consent_expires_at = CASE WHEN $5 = 1 THEN excluded.consent_expires_at ELSE access.consent_expires_at END,
+             emergency_expires_at = CASE WHEN $6 = 1 THEN excluded.emergency_expires_at
+                                         ELSE access.emergency_expires_at END",
+    )
+    .bind(int(patient))
+    .bind(doctor.to_vec())
+    .bind(int(consent.unwrap_or(0)))
+    .bind(int(emergency.unwrap_or(0)))
+    .bind(i64::from(consent.is_some()))
+    .bind(i64::from(emergency.is_some()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Applies one event's consequences to the derived tables.
+async fn derive(tx: &mut Transaction<'static, Any>, logged: &LoggedEvent) -> Result<()> {
+    let block = int(logged.block_number);
+    match logged.event {
+        ChainEvent::DoctorRegistered { doctor } | ChainEvent::DoctorRevoked { doctor } => {
+            let active = i64::from(matches!(logged.event, ChainEvent::DoctorRegistered { .. }));
+            sqlx::query(
+                "INSERT INTO doctors (address, active, block_number) VALUES ($1, $2, $3)
+                 ON CONFLICT (address) DO UPDATE SET active = excluded.active, block_number = excluded.block_number",
+            )
+            .bind(doctor.to_vec())
+            .bind(active)
+            .bind(block)
+            .execute(&mut **tx)
+            .await?;
+        }
+        ChainEvent::PatientAdded {
+            patient,
+            wallet,
+            registered_by,
+        } => {
+            sqlx::query(
+                "INSERT INTO chain_patients (chain_id, wallet, registered_by, block_number) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (chain_id) DO NOTHING",
+            )
+            .bind(int(patient))
+            .bind(wallet.to_vec())
+            .bind(registered_by.to_vec())
+            .bind(block)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("UPDATE patients SET chain_id = $1 WHERE wallet = $2")
+                .bind(int(patient))
+                .bind(wallet.to_vec())
+                .execute(&mut **tx)
+                .await?;
+        }
+        ChainEvent::HistoryAppended {
+            patient,
+            version,
+            kind,
+            supersedes,
+            commitment,
+            author,
+        } => {
+            sqlx::query(
+                "INSERT INTO history (patient, version, commitment, kind, supersedes, author, block_number, tx_hash)
+                 VALUES ($1, $2, $3, $4, $8, $5, $6, $7) ON CONFLICT (patient, version) DO NOTHING",
+            )
+            .bind(int(patient))
+            .bind(int(version))
+            .bind(commitment.to_vec())
+            .bind(i64::from(kind))
+            .bind(author.to_vec())
+            .bind(block)
+            .bind(logged.tx_hash.to_vec())
+            .bind(int(supersedes))
+            .execute(&mut **tx)
+            .await?;
+            // The stored entry with this commitment, for this patient and author, is now anchored.
+            sqlx::query(
+                "UPDATE entries SET status = 'anchored', chain_version = $1, tx_hash = $2, block_number = $3, reason = NULL
+                 WHERE commitment = $4 AND author = $5 AND status <> 'anchored'
+                   AND patient_id IN (SELECT id FROM patients WHERE chain_id = $6)",
+            )
+            .bind(int(version))
+            .bind(logged.tx_hash.to_vec())
+            .bind(block)
+            .bind(commitment.to_vec())
+            .bind(author.to_vec())
+            .bind(int(patient))
+            .execute(&mut **tx)
+            .await?;
+        }
+        ChainEvent::AccessGranted {
+            patient,
+            doctor,
+            expires_at,
+        } => set_access(tx, patient, doctor, Some(expires_at), None).await?,
+        ChainEvent::AccessRevoked { patient, doctor } => {
+            set_access(tx, patient, doctor, Some(0), Some(0)).await?
+        }
+        ChainEvent::EmergencyAccess {
+            patient,
+            doctor,
+            expires_at,
+        } => set_access(tx, patient, doctor, None, Some(expires_at)).await?,
+        ChainEvent::EmergencyAccessClosed { patient, doctor } => {
+            set_access(tx, patient, doctor, None, Some(0)).await?
+        }
+        ChainEvent::AuditAnchored { .. } => {}
+    }
+    // Whatever request sent this transaction is now anchored.
+    sqlx::query(
+        "UPDATE chain_requests SET status = 'anchored', block_number = $2
+         WHERE tx_hash = $1 AND status IN ('submitted', 'included')",
+    )
+    .bind(logged.tx_hash.to_vec())
+    .bind(block)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The last applied block, if any.
+    pub async fn cursor(&self) -> Result<Option<(u64, B256)>> {
+        let row = sqlx::query("SELECT block_number, block_hash FROM chain_cursor WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((uint(r.try_get(0)?), hash(&r.try_get::<Vec<u8>, _>(1)?)?)))
+            .transpose()
+    }
+
+    /// Applies `events` (in chain order) from the blocks up to `to`, remembers `hashes` of applied
+    /// blocks for reorganisation checks, and moves the cursor to `to`, in one transaction.
+    pub async fn apply_events(
+        &self,
+        events: &[LoggedEvent],
+        hashes: &[(u64, B256)],
+        to: (u64, B256),
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        for logged in events {
+            let c = columns(&logged.event);
+            let inserted = sqlx::query(
+                "INSERT INTO chain_events (block_number, log_index, tx_hash, event, patient, account, other, version,
+                                           kind, supersedes, commitment, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                 ON CONFLICT (block_number, log_index) DO NOTHING",
+            )
+            .bind(int(logged.block_number))
+            .bind(int(logged.position))
+            .bind(logged.tx_hash.to_vec())
+            .bind(c.name)
+            .bind(c.patient.map(int))
+            .bind(c.account.map(|a| a.to_vec()))
+            .bind(c.other)
+            .bind(c.version.map(int))
+            .bind(c.kind.map(i64::from))
+            .bind(c.supersedes.map(int))
+            .bind(c.commitment.map(|h| h.to_vec()))
+            .bind(c.expires_at.map(int))
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                derive(&mut tx, logged).await?;
+            }
+        }
+        for (number, block_hash) in hashes.iter().chain(std::iter::once(&to)) {
+            sqlx::query(
+                "INSERT INTO chain_blocks (block_number, block_hash) VALUES ($1, $2)
+                 ON CONFLICT (block_number) DO UPDATE SET block_hash = excluded.block_hash",
+            )
+            .bind(int(*number))
+            .bind(block_hash.to_vec())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO chain_cursor (id, block_number, block_hash) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO UPDATE SET block_number = excluded.block_number, block_hash = excluded.block_hash",
+        )
+        .bind(int(to.0))
+        .bind(to.1.to_vec())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Remembered block hashes, newest first, at most `limit`.
+    pub async fn applied_blocks(&self, limit: u32) -> Result<Vec<(u64, B256)>> {
+        let sql = format!(
+            "SELECT block_number, block_hash FROM chain_blocks ORDER BY block_number DESC LIMIT {limit}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((uint(r.try_get(0)?), hash(&r.try_get::<Vec<u8>, _>(1)?)?)))
+            .collect()
+    }
+
+    /// Undoes everything applied after block `ancestor` (the newest block still on the chain):
+    /// events, derived state, anchors of entries and requests; the cursor goes back to it.
+    pub async fn rollback_to(&self, ancestor: (u64, B256)) -> Result<()> {
+        let b = int(ancestor.0);
+        let mut tx = self.writer.begin().await?;
+        for sql in [
+            "DELETE FROM chain_events WHERE block_number > $1",
+            "DELETE FROM chain_blocks WHERE block_number > $1",
+            "DELETE FROM history WHERE block_number > $1",
+            "DELETE FROM chain_patients WHERE block_number > $1",
+            "UPDATE patients SET chain_id = NULL WHERE chain_id IS NOT NULL
+                AND chain_id NOT IN (SELECT chain_id FROM chain_patients)",
+            "UPDATE entries SET status = 'pending', chain_version = NULL, tx_hash = NULL, block_number = NULL
+                WHERE status = 'anchored' AND block_number > $1",
+            "UPDATE chain_requests SET status = 'submitted', block_number = NULL
+                WHERE status IN ('included', 'anchored') AND (block_number IS NULL OR block_number > $1)
+                  AND tx_hash IS NOT NULL",
+        ] {
+            let query = sqlx::query(sql);
+            let query = if sql.contains("$1") { query.bind(b) } else { query };
+            query.execute(&mut *tx).await?;
+        }
+        // Roles and access are latest-value state: rebuild them from the events that remain.
+        sqlx::query("DELETE FROM doctors").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM access").execute(&mut *tx).await?;
+        let rows = sqlx::query(
+            "SELECT block_number, log_index, tx_hash, event, patient, account, expires_at FROM chain_events
+             WHERE event IN ('doctor-registered', 'doctor-revoked', 'access-granted', 'access-revoked',
+                             'emergency-access', 'emergency-access-closed')
+             ORDER BY block_number, log_index",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in rows {
+            let account = address(&row.try_get::<Vec<u8>, _>("account")?)?;
+            let patient = row.try_get::<Option<i64>, _>("patient")?.map(uint).unwrap_or(0);
+            let expires_at = row
+                .try_get::<Option<i64>, _>("expires_at")?
+                .map(uint)
+                .unwrap_or(0);
+            let event = match row.try_get::<String, _>("event")?.as_str() {
+                "doctor-registered" => ChainEvent::DoctorRegistered { doctor: account },
+                "doctor-revoked" => ChainEvent::DoctorRevoked { doctor: account },
+                "access-granted" => ChainEvent::AccessGranted {
+                    patient,
+                    doctor: account,
+                    expires_at,
+                },
+                "access-revoked" => ChainEvent::AccessRevoked {
+                    patient,
+                    doctor: account,
+                },
+                "emergency-access" => ChainEvent::EmergencyAccess {
+                    patient,
+                    doctor: account,
+                    expires_at,
+                },
+                _ => ChainEvent::EmergencyAccessClosed {
+                    patient,
+                    doctor: account,
+                },
+            };
+            let logged = LoggedEvent {
+                block_number: uint(row.try_get("block_number")?),
+                position: uint(row.try_get("log_index")?),
+                tx_hash: hash(&row.try_get::<Vec<u8>, _>("tx_hash")?)?,
+                event,
+            };
+            derive(&mut tx, &logged).await?;
+        }
+        sqlx::query(
+            "INSERT INTO chain_cursor (id, block_number, block_hash) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO UPDATE SET block_number = excluded.block_number, block_hash = excluded.block_hash",
+        )
+        .bind(b)
+        .bind(ancestor.1.to_vec())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether the mirror says `account` is a doctor.
+    pub async fn is_doctor(&self, account: Address) -> Result<bool> {
+        let row = sqlx::query("SELECT active FROM doctors WHERE address = $1")
+            .bind(account.to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()? == Some(1))
+    }
+
+    /// A doctor's mirrored access to a patient.
+    pub async fn access_of(&self, patient: u64, doctor: Address) -> Result<AccessState> {
+        let row = sqlx::query(
+            "SELECT consent_expires_at, emergency_expires_at FROM access WHERE patient = $1 AND doctor = $2",
+        )
+        .bind(int(patient))
+        .bind(doctor.to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => AccessState {
+                consent_expires_at: uint(r.try_get(0)?),
+                emergency_expires_at: uint(r.try_get(1)?),
+            },
+            None => AccessState::default(),
+        })
+    }
+
+    /// The mirrored history of a patient, in order.
+    pub async fn mirrored_history(&self, patient: u64) -> Result<Vec<MirroredLink>> {
+        let rows = sqlx::query(
+            "SELECT version, commitment, kind, supersedes, author FROM history WHERE patient = $1 ORDER BY version",
+        )
+        .bind(int(patient))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MirroredLink {
+                    version: uint(r.try_get(0)?),
+                    commitment: hash(&r.try_get::<Vec<u8>, _>(1)?)?,
+                    kind: u8::try_from(r.try_get::<i64, _>(2)?).map_err(|_| crate::Error::Corrupt("kind"))?,
+                    supersedes: uint(r.try_get(3)?),
+                    author: address(&r.try_get::<Vec<u8>, _>(4)?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Where this hospital's contracts are, once recorded.
+    pub async fn deployment(&self) -> Result<Option<Deployment>> {
+        let row =
+            sqlx::query("SELECT chain_id, ledger, forwarder, block_number FROM deployment WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok(Deployment {
+                chain_id: uint(r.try_get(0)?),
+                ledger: address(&r.try_get::<Vec<u8>, _>(1)?)?,
+                forwarder: address(&r.try_get::<Vec<u8>, _>(2)?)?,
+                block_number: uint(r.try_get(3)?),
+            })
+        })
+        .transpose()
+    }
+
+    /// Records where the contracts are. A store belongs to one deployment: recording another is refused.
+    pub async fn set_deployment(&self, deployment: &Deployment) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO deployment (id, chain_id, ledger, forwarder, block_number) VALUES (1, $1, $2, $3, $4)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(int(deployment.chain_id))
+        .bind(deployment.ledger.to_vec())
+        .bind(deployment.forwarder.to_vec())
+        .bind(int(deployment.block_number))
+        .execute(&self.writer)
+        .await?;
+        match self.deployment().await? {
+            Some(stored) if stored == *deployment => Ok(()),
+            Some(stored) => Err(crate::Error::OtherDeployment(Box::new(stored))),
+            None => Err(crate::Error::Corrupt("deployment")),
+        }
+    }
+
+    /// How many mirrored events there are (for tests and status pages).
+    pub async fn mirrored_event_count(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM chain_events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(uint(row.try_get(0)?))
+    }
+}

@@ -1,0 +1,189 @@
+//! Patients: who they are on-chain, their wrapped data key and their blind-index tags.
+
+use alloy::primitives::Address;
+use medledger_core::blind::Tag;
+use medledger_core::crypto::{KeyId, WrappedKey};
+use medledger_core::entry::PatientId;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::entries::NewEntry;
+use crate::requests::NewRequest;
+use crate::{Error, Result, Store, address, int, uint};
+
+/// A patient to register.
+#[derive(Debug, Clone)]
+pub struct NewPatient {
+    /// Their store id.
+    pub id: PatientId,
+    /// Their wallet.
+    pub wallet: Address,
+    /// The doctor registering them.
+    pub registered_by: Address,
+    /// Their data key, wrapped.
+    pub data_key: WrappedKey,
+    /// Blind-index tags of their name.
+    pub name_tags: Vec<Tag>,
+    /// When (Unix ms).
+    pub created_at: u64,
+}
+
+/// A stored patient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Patient {
+    /// Their store id.
+    pub id: PatientId,
+    /// Their wallet.
+    pub wallet: Address,
+    /// The doctor who registered them.
+    pub registered_by: Address,
+    /// Their on-chain id, once the registration is confirmed.
+    pub chain_id: Option<u64>,
+    /// Their data key, wrapped.
+    pub data_key: WrappedKey,
+    /// When they were registered (Unix ms).
+    pub created_at: u64,
+}
+
+const COLUMNS: &str = "id, wallet, registered_by, chain_id, key_master_id, data_key, created_at";
+
+fn patient(row: &AnyRow) -> Result<Patient> {
+    let master: Vec<u8> = row.try_get("key_master_id")?;
+    Ok(Patient {
+        id: PatientId::from_slice(&row.try_get::<Vec<u8>, _>("id")?)?,
+        wallet: address(&row.try_get::<Vec<u8>, _>("wallet")?)?,
+        registered_by: address(&row.try_get::<Vec<u8>, _>("registered_by")?)?,
+        chain_id: row.try_get::<Option<i64>, _>("chain_id")?.map(uint),
+        data_key: WrappedKey {
+            master: KeyId(
+                master
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| Error::Corrupt("key id"))?,
+            ),
+            sealed: row.try_get("data_key")?,
+        },
+        created_at: uint(row.try_get("created_at")?),
+    })
+}
+
+impl Store {
+    /// Registers a patient, their first entries (their demographics) and the chain request that
+    /// anchors both, in one transaction. Returns the request's id.
+    pub async fn register_patient(
+        &self,
+        new: &NewPatient,
+        entries: &[NewEntry],
+        request: &NewRequest,
+    ) -> Result<i64> {
+        let mut tx = self.writer.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO patients (id, wallet, registered_by, chain_id, key_master_id, data_key, created_at)
+             VALUES ($1, $2, $3, NULL, $4, $5, $6)",
+        )
+        .bind(new.id.0.to_vec())
+        .bind(new.wallet.to_vec())
+        .bind(new.registered_by.to_vec())
+        .bind(new.data_key.master.0.to_vec())
+        .bind(new.data_key.sealed.clone())
+        .bind(int(new.created_at))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if Error::is_unique_violation(&e) => return Err(Error::DuplicateWallet(new.wallet)),
+            other => other?,
+        };
+        for tag in &new.name_tags {
+            sqlx::query("INSERT INTO name_index (tag, patient_id) VALUES ($1, $2)")
+                .bind(tag.to_vec())
+                .bind(new.id.0.to_vec())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let request_id = crate::requests::insert(&mut tx, request).await?;
+        crate::entries::insert(&mut tx, entries, request_id).await?;
+        tx.commit().await?;
+        Ok(request_id)
+    }
+
+    /// The patient with this store id.
+    pub async fn patient(&self, id: PatientId) -> Result<Option<Patient>> {
+        let sql = format!("SELECT {COLUMNS} FROM patients WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.0.to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(patient).transpose()
+    }
+
+    /// The patient with this wallet.
+    pub async fn patient_by_wallet(&self, wallet: Address) -> Result<Option<Patient>> {
+        let sql = format!("SELECT {COLUMNS} FROM patients WHERE wallet = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(wallet.to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(patient).transpose()
+    }
+
+    /// The patient with this on-chain id.
+    pub async fn patient_by_chain_id(&self, chain_id: u64) -> Result<Option<Patient>> {
+        let sql = format!("SELECT {COLUMNS} FROM patients WHERE chain_id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(int(chain_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(patient).transpose()
+    }
+
+    /// Every patient, in registration order.
+    pub async fn patients(&self) -> Result<Vec<Patient>> {
+        let sql = format!("SELECT {COLUMNS} FROM patients ORDER BY created_at, id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(patient).collect()
+    }
+
+    /// The patients whose names carry every one of `tags` (at most `limit`).
+    pub async fn search_names(&self, tags: &[Tag], limit: u32) -> Result<Vec<PatientId>> {
+        let Some((first, rest)) = tags.split_first() else {
+            return Ok(vec![]);
+        };
+        // One indexed lookup per tag, intersected; a query has a handful of words.
+        let mut sql = String::from("SELECT patient_id FROM name_index WHERE tag = $1");
+        for i in 0..rest.len() {
+            sql.push_str(&format!(
+                " INTERSECT SELECT patient_id FROM name_index WHERE tag = ${}",
+                i + 2
+            ));
+        }
+        sql.push_str(&format!(" ORDER BY patient_id LIMIT {limit}"));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(first.to_vec());
+        for tag in rest {
+            query = query.bind(tag.to_vec());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok(PatientId::from_slice(&r.try_get::<Vec<u8>, _>(0)?)?))
+            .collect()
+    }
+
+    /// Replaces a patient's blind-index tags (after a name change).
+    pub async fn set_name_tags(&self, id: PatientId, tags: &[Tag]) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM name_index WHERE patient_id = $1")
+            .bind(id.0.to_vec())
+            .execute(&mut *tx)
+            .await?;
+        for tag in tags {
+            sqlx::query("INSERT INTO name_index (tag, patient_id) VALUES ($1, $2)")
+                .bind(tag.to_vec())
+                .bind(id.0.to_vec())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,256 @@
+//! The outbox: chain requests signed by their users' wallets, waiting to be relayed.
+//!
+//! A request moves `awaiting-signature` → `signed` → `submitted` (its transaction, signed by the
+//! relayer, stored before it is sent, so a crash resends the same transaction and never a second
+//! one) → `included` (mined) → `anchored` (its events confirmed by the indexer); or to `rejected`,
+//! with the contract's reason.
+
+use alloy::primitives::{Address, B256};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use crate::{Error, Result, Store, address, hash, int, now_ms, uint};
+
+/// A request to store.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    /// What it does (`register-patient`, `record`, `grant-access`, …), for people reading the outbox.
+    pub purpose: String,
+    /// The user whose wallet signs it.
+    pub signer: Address,
+    /// The call to MedLedger.
+    pub calldata: Vec<u8>,
+    /// The gas the forwarded call may use.
+    pub gas: u64,
+    /// Unix seconds after which the forwarder refuses it.
+    pub deadline: u64,
+    /// The signer's forwarder nonce it is signed for.
+    pub forward_nonce: u64,
+}
+
+/// Where a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestStatus {
+    /// Waiting for the user's wallet.
+    AwaitingSignature,
+    /// Signed, waiting for the relayer.
+    Signed,
+    /// Sent; its transaction is stored.
+    Submitted,
+    /// Mined, not yet past the confirmation depth.
+    Included,
+    /// Its events are confirmed.
+    Anchored,
+    /// Refused (by the contract, or expired).
+    Rejected,
+}
+
+impl RequestStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AwaitingSignature => "awaiting-signature",
+            Self::Signed => "signed",
+            Self::Submitted => "submitted",
+            Self::Included => "included",
+            Self::Anchored => "anchored",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self> {
+        Ok(match text {
+            "awaiting-signature" => Self::AwaitingSignature,
+            "signed" => Self::Signed,
+            "submitted" => Self::Submitted,
+            "included" => Self::Included,
+            "anchored" => Self::Anchored,
+            "rejected" => Self::Rejected,
+            _ => return Err(Error::Corrupt("request status")),
+        })
+    }
+}
+
+/// A stored request.
+#[derive(Debug, Clone)]
+pub struct ChainRequest {
+    /// Its id.
+    pub id: i64,
+    /// What it does.
+    pub purpose: String,
+    /// Its signer.
+    pub signer: Address,
+    /// The call to MedLedger.
+    pub calldata: Vec<u8>,
+    /// Gas for the forwarded call.
+    pub gas: u64,
+    /// Unix seconds.
+    pub deadline: u64,
+    /// The forwarder nonce it is signed for.
+    pub forward_nonce: u64,
+    /// The wallet's EIP-712 signature.
+    pub signature: Option<Vec<u8>>,
+    /// Where it stands.
+    pub status: RequestStatus,
+    /// The relayer's transaction nonce, once signed.
+    pub tx_nonce: Option<u64>,
+    /// The transaction's hash.
+    pub tx_hash: Option<B256>,
+    /// The signed transaction, to resend after a crash.
+    pub raw_tx: Option<Vec<u8>>,
+    /// The block it was mined in.
+    pub block_number: Option<u64>,
+    /// Why it was refused.
+    pub reason: Option<String>,
+}
+
+const COLUMNS: &str = "id, purpose, signer, calldata, gas, deadline, forward_nonce, signature, status, tx_nonce, \
+                       tx_hash, raw_tx, block_number, reason";
+
+fn request(row: &AnyRow) -> Result<ChainRequest> {
+    Ok(ChainRequest {
+        id: row.try_get("id")?,
+        purpose: row.try_get("purpose")?,
+        signer: address(&row.try_get::<Vec<u8>, _>("signer")?)?,
+        calldata: row.try_get("calldata")?,
+        gas: uint(row.try_get("gas")?),
+        deadline: uint(row.try_get("deadline")?),
+        forward_nonce: uint(row.try_get("forward_nonce")?),
+        signature: row.try_get("signature")?,
+        status: RequestStatus::parse(&row.try_get::<String, _>("status")?)?,
+        tx_nonce: row.try_get::<Option<i64>, _>("tx_nonce")?.map(uint),
+        tx_hash: row
+            .try_get::<Option<Vec<u8>>, _>("tx_hash")?
+            .map(|h| hash(&h))
+            .transpose()?,
+        raw_tx: row.try_get("raw_tx")?,
+        block_number: row.try_get::<Option<i64>, _>("block_number")?.map(uint),
+        reason: row.try_get("reason")?,
+    })
+}
+
+pub(crate) async fn insert(tx: &mut Transaction<'static, Any>, r: &NewRequest) -> Result<i64> {
+    let now = int(now_ms());
+    let row = sqlx::query(
+        "INSERT INTO chain_requests (purpose, signer, calldata, gas, deadline, forward_nonce, status, created_at,
+                                     updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'awaiting-signature', $7, $7) RETURNING id",
+    )
+    .bind(r.purpose.clone())
+    .bind(r.signer.to_vec())
+    .bind(r.calldata.clone())
+    .bind(int(r.gas))
+    .bind(int(r.deadline))
+    .bind(int(r.forward_nonce))
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+impl Store {
+    /// The request with this id.
+    pub async fn request(&self, id: i64) -> Result<Option<ChainRequest>> {
+        let sql = format!("SELECT {COLUMNS} FROM chain_requests WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(request).transpose()
+    }
+
+    /// Requests in `status`, oldest first, at most `limit`.
+    pub async fn requests_in(&self, status: RequestStatus, limit: u32) -> Result<Vec<ChainRequest>> {
+        let sql = format!("SELECT {COLUMNS} FROM chain_requests WHERE status = $1 ORDER BY id LIMIT {limit}");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(status.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(request).collect()
+    }
+
+    /// How many of `signer`'s requests are still to be executed: the forwarder nonce of their next
+    /// request is the on-chain nonce plus this.
+    pub async fn open_requests_of(&self, signer: Address) -> Result<u64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM chain_requests
+             WHERE signer = $1 AND status IN ('awaiting-signature', 'signed', 'submitted')",
+        )
+        .bind(signer.to_vec())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(uint(row.try_get(0)?))
+    }
+
+    /// Stores the wallet's signature of a request; false if it was not awaiting one.
+    pub async fn sign_request(&self, id: i64, signature: &[u8]) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE chain_requests SET signature = $2, status = 'signed', updated_at = $3
+             WHERE id = $1 AND status = 'awaiting-signature'",
+        )
+        .bind(id)
+        .bind(signature.to_vec())
+        .bind(int(now_ms()))
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records the relayer's signed transaction for a request, before it is sent.
+    pub async fn mark_submitted(&self, id: i64, tx_nonce: u64, tx_hash: B256, raw_tx: &[u8]) -> Result<()> {
+        sqlx::query(
+            "UPDATE chain_requests SET status = 'submitted', tx_nonce = $2, tx_hash = $3, raw_tx = $4, updated_at = $5
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(int(tx_nonce))
+        .bind(tx_hash.to_vec())
+        .bind(raw_tx.to_vec())
+        .bind(int(now_ms()))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that a request's transaction was mined (its events await confirmation).
+    pub async fn mark_included(&self, id: i64, block_number: u64) -> Result<()> {
+        sqlx::query(
+            "UPDATE chain_requests SET status = 'included', block_number = $2, updated_at = $3
+             WHERE id = $1 AND status = 'submitted'",
+        )
+        .bind(id)
+        .bind(int(block_number))
+        .bind(int(now_ms()))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that a request was refused, and marks its entries rejected with the same reason.
+    pub async fn mark_rejected(&self, id: i64, reason: &str) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "UPDATE chain_requests SET status = 'rejected', reason = $2, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(reason.to_owned())
+        .bind(int(now_ms()))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE entries SET status = 'rejected', reason = $2 WHERE request_id = $1 AND status = 'pending'")
+            .bind(id)
+            .bind(reason.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The highest transaction nonce any stored request used, for the relayer's nonce manager.
+    pub async fn highest_tx_nonce(&self) -> Result<Option<u64>> {
+        let row = sqlx::query("SELECT MAX(tx_nonce) FROM chain_requests")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?.map(uint))
+    }
+}
