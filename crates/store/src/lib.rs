@@ -16,6 +16,7 @@ pub mod keys;
 pub mod mirror;
 pub mod patients;
 pub mod requests;
+pub mod testing;
 
 mod error;
 

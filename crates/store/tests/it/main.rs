@@ -1,4 +1,3 @@
 //! The store's story tests: every story runs on SQLite and on PostgreSQL, each on a fresh database.
 
-mod db;
 mod stories;

@@ -12,8 +12,8 @@ use medledger_store::patients::NewPatient;
 use medledger_store::requests::{NewRequest, RequestStatus};
 use medledger_store::{Error, Store};
 
-use crate::db::Fresh;
-use crate::on_both;
+use medledger_store::on_both;
+use medledger_store::testing::Fresh;
 
 const DOCTOR: Address = Address::repeat_byte(0xd0);
 

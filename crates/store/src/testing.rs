@@ -1,18 +1,23 @@
-//! Fresh databases for each test: a SQLite file in a temporary directory, or a new PostgreSQL
+//! Fresh databases for tests, this crate's and its users': a SQLite file in a temporary directory, or a new PostgreSQL
 //! database on the local server (`MEDLEDGER_TEST_POSTGRES`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`). Without a reachable PostgreSQL the PostgreSQL
 //! half is skipped locally and fails under `CI=true`.
 
 use std::path::PathBuf;
 
-use medledger_store::Store;
 use sqlx::Connection;
 
+use crate::Store;
+
 /// A fresh database, removed when the test is done.
-pub(crate) struct Fresh {
-    pub(crate) store: Store,
-    pub(crate) url: String,
-    pub(crate) sqlite_file: Option<PathBuf>,
+#[derive(Debug)]
+pub struct Fresh {
+    /// The store, open.
+    pub store: Store,
+    /// Its URL.
+    pub url: String,
+    /// Its file, for SQLite.
+    pub sqlite_file: Option<PathBuf>,
     dir: Option<PathBuf>,
     postgres: Option<(String, String)>,
 }
@@ -27,7 +32,16 @@ fn getrandom_fill(buf: &mut [u8]) {
     medledger_core::crypto::random_bytes(buf).expect("randomness");
 }
 
-pub(crate) async fn sqlite() -> Fresh {
+/// The fresh database of each kind this machine can make: SQLite always, PostgreSQL when it is
+/// reachable (and always under `CI=true`, where an unreachable server is a failure).
+pub async fn each() -> Vec<Fresh> {
+    let mut all = vec![sqlite().await];
+    all.extend(postgres().await);
+    all
+}
+
+/// A fresh SQLite database in a new temporary directory.
+pub async fn sqlite() -> Fresh {
     let dir = std::env::temp_dir().join(format!("medledger-store-{}", unique()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("medledger.db");
@@ -42,13 +56,14 @@ pub(crate) async fn sqlite() -> Fresh {
     }
 }
 
-pub(crate) fn postgres_admin_url() -> String {
+/// Where tests make their PostgreSQL databases.
+pub fn postgres_admin_url() -> String {
     std::env::var("MEDLEDGER_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A fresh PostgreSQL database, or `None` (locally) when there is no server to make one on.
-pub(crate) async fn postgres() -> Option<Fresh> {
+pub async fn postgres() -> Option<Fresh> {
     let admin = postgres_admin_url();
     let mut conn = match sqlx::PgConnection::connect(&admin).await {
         Ok(conn) => conn,
@@ -79,7 +94,7 @@ pub(crate) async fn postgres() -> Option<Fresh> {
 
 impl Fresh {
     /// Closes the store and removes the database.
-    pub(crate) async fn remove(self) {
+    pub async fn remove(self) {
         self.store.close().await;
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
@@ -97,7 +112,7 @@ impl Fresh {
 
     /// Every byte the database holds, as text: the SQLite files (with its WAL), or every row of
     /// every table of the PostgreSQL database.
-    pub(crate) async fn dump(&self) -> Vec<u8> {
+    pub async fn dump(&self) -> Vec<u8> {
         if let Some(file) = &self.sqlite_file {
             let mut bytes = Vec::new();
             for suffix in ["", "-wal", "-shm"] {
@@ -136,14 +151,14 @@ macro_rules! on_both {
         mod $story {
             #[tokio::test]
             async fn sqlite() {
-                let db = $crate::db::sqlite().await;
+                let db = medledger_store::testing::sqlite().await;
                 super::$story(&db).await;
                 db.remove().await;
             }
 
             #[tokio::test]
             async fn postgres() {
-                if let Some(db) = $crate::db::postgres().await {
+                if let Some(db) = medledger_store::testing::postgres().await {
                     super::$story(&db).await;
                     db.remove().await;
                 }

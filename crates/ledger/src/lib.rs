@@ -1,0 +1,24 @@
+//! MedLedger's ledger client and the flows that join the store to the chain.
+//!
+//! - [`events`]: the contract's logs, decoded into the store's [`ChainEvent`]s.
+//! - [`indexer`]: follows those events past the confirmation depth, across restarts and reorgs.
+//! - [`relayer`]: drains the outbox, with one nonce sequence and a stored transaction per request.
+//! - [`records`]: registering patients, writing entries, reading them verified, searching names.
+//! - [`verify`]: re-checks every stored entry and the audit log against the chain.
+//! - [`keyfile`]: the master key's file (or environment variable) and its rotation.
+//!
+//! Every chain is reached through an alloy provider: the embedded chain in-process, any other by URL.
+//!
+//! [`ChainEvent`]: medledger_store::mirror::ChainEvent
+
+pub mod events;
+pub mod indexer;
+pub mod keyfile;
+pub mod records;
+pub mod relayer;
+pub mod verify;
+
+mod error;
+mod opening;
+
+pub use error::{Error, Result};

@@ -1,0 +1,652 @@
+//! The record flows: register a patient, write an entry, sign it, read a history, search names.
+//!
+//! A write is validated, sealed and stored as pending together with its chain request, in one
+//! transaction, and returns the EIP-712 request for the author's wallet to sign; the signature
+//! comes back through [`Records::sign`] and the relayer takes it from there. The contract, not
+//! the server, decides whether the author may write. A read decides access from the chain itself
+//! (`isDoctor`, `accessOf` at the latest block, so a revocation counts at once), decrypts, checks
+//! each entry's commitment against the confirmed mirror and the mirror against the chain's head,
+//! and appends an audit record either way.
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::DynProvider;
+use alloy::sol_types::SolCall;
+use medledger_contracts::forward::{self, ForwardRequest};
+use medledger_contracts::history::{EntryKind, Head, Link};
+use medledger_contracts::{MedLedger, MedLedgerForwarder};
+use medledger_core::access::{self, Grounds, Reader};
+use medledger_core::audit::AuditEvent;
+use medledger_core::blind::{BlindIndexKey, Match};
+use medledger_core::crypto::{Binding, Keyring};
+use medledger_core::entry::{self, Entry, PatientId, RecordId};
+use medledger_store::entries::{Anchoring, NewEntry};
+use medledger_store::mirror::Deployment;
+use medledger_store::patients::NewPatient;
+use medledger_store::requests::NewRequest;
+use medledger_store::{Store, now_ms};
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use crate::{Error, Result, opening};
+
+/// The largest entry content accepted, in bytes.
+pub const MAX_CONTENT: usize = 64 * 1024;
+/// How long a signed request stays valid.
+const REQUEST_LIFETIME_SECS: u64 = 24 * 3600;
+const REGISTER_GAS: u64 = 400_000;
+const ENTRY_GAS: u64 = 150_000;
+const INDEX_KEY: &str = "blind-index";
+
+/// A patient's demographics, as a doctor enters them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Demographics {
+    /// Full name.
+    pub name: String,
+    /// Birth date, `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// Phone or e-mail.
+    pub contact: String,
+}
+
+impl Demographics {
+    fn validate(&self) -> Result<()> {
+        if self.name.trim().is_empty() {
+            return Err(Error::InvalidEntry("the patient's name is empty".into()));
+        }
+        let date = self.birth_date.as_bytes();
+        let shape = date.len() == 10
+            && date[4] == b'-'
+            && date[7] == b'-'
+            && date
+                .iter()
+                .enumerate()
+                .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+        if !shape {
+            return Err(Error::InvalidEntry(format!(
+                "birth date {:?} is not YYYY-MM-DD",
+                self.birth_date
+            )));
+        }
+        Ok(())
+    }
+
+    /// The demographics as a FHIR R4 Patient resource.
+    fn to_resource(&self, wallet: Address) -> serde_json::Value {
+        serde_json::json!({
+            "resourceType": "Patient",
+            "identifier": [{ "system": "urn:ethereum:address", "value": wallet.to_string() }],
+            "name": [{ "text": self.name }],
+            "birthDate": self.birth_date,
+            "telecom": [{ "value": self.contact }],
+        })
+    }
+}
+
+/// A write waiting for its author's signature.
+#[derive(Debug, Clone)]
+pub struct PendingWrite {
+    /// The outbox request to sign.
+    pub request_id: i64,
+    /// The forward request, as the wallet must sign it (EIP-712, domain [`forward::domain`]).
+    pub request: ForwardRequest,
+    /// The EIP-712 hash the signature is over.
+    pub signing_hash: B256,
+}
+
+/// What a read shows of one entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadEntry {
+    /// The record.
+    pub record: String,
+    /// The revision.
+    pub revision: u32,
+    /// What it records.
+    pub kind: u8,
+    /// Who wrote it.
+    pub author: Address,
+    /// When (Unix ms).
+    pub recorded_at: u64,
+    /// The content (a FHIR resource), if it decrypts.
+    pub content: Option<serde_json::Value>,
+    /// Its proof, or why there is none.
+    pub proof: Proof,
+}
+
+/// Where a read entry stands against the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Proof {
+    /// Its commitment is in the patient's confirmed on-chain history.
+    Verified {
+        /// Its version.
+        version: u64,
+        /// The anchoring transaction.
+        tx_hash: B256,
+        /// Its block.
+        block_number: u64,
+        /// The commitment.
+        commitment: B256,
+    },
+    /// Not yet anchored.
+    Pending,
+    /// Refused by the contract.
+    Rejected {
+        /// The contract's reason.
+        reason: String,
+    },
+    /// The stored entry does not match the chain (or does not decrypt).
+    Tampered {
+        /// What does not match.
+        why: String,
+    },
+}
+
+/// The record flows of one hospital.
+#[derive(Debug)]
+pub struct Records {
+    store: Store,
+    keyring: Keyring,
+    index: BlindIndexKey,
+    provider: DynProvider,
+    deployment: Deployment,
+    /// Forwarder nonces are handed out in order per signer; one writer at a time keeps two
+    /// concurrent writes of one doctor from being signed for the same nonce.
+    nonces: Mutex<()>,
+}
+
+fn now_secs() -> u64 {
+    now_ms() / 1000
+}
+
+impl Records {
+    /// The record flows over `store`, for the deployment it records.
+    pub async fn open(store: Store, keyring: Keyring, provider: DynProvider) -> Result<Self> {
+        let deployment = store.deployment().await?.ok_or(Error::NotDeployed)?;
+        let wrapped = match store.wrapped_key(INDEX_KEY).await? {
+            Some(wrapped) => wrapped,
+            None => {
+                store
+                    .put_wrapped_key_once(INDEX_KEY, &keyring.new_index_key()?.1)
+                    .await?
+            }
+        };
+        let index = keyring.index_key(&wrapped)?;
+        Ok(Self {
+            store,
+            keyring,
+            index,
+            provider,
+            deployment,
+            nonces: Mutex::new(()),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Where the contracts are.
+    pub fn deployment(&self) -> Deployment {
+        self.deployment
+    }
+
+    fn ledger(&self) -> MedLedger::MedLedgerInstance<DynProvider> {
+        MedLedger::new(self.deployment.ledger, self.provider.clone())
+    }
+
+    /// Validates, seals and stores entries with their request, returning the request to sign.
+    async fn store_write(
+        &self,
+        signer: Address,
+        purpose: &str,
+        calldata: Vec<u8>,
+        gas: u64,
+        commit: impl AsyncFnOnce(&Store, &NewRequest) -> Result<i64>,
+    ) -> Result<PendingWrite> {
+        let deadline = now_secs() + REQUEST_LIFETIME_SECS;
+        let _one_at_a_time = self.nonces.lock().await;
+        let forwarder = MedLedgerForwarder::new(self.deployment.forwarder, self.provider.clone());
+        let onchain: U256 = forwarder.nonces(signer).call().await.map_err(Error::chain)?;
+        let nonce = onchain.saturating_to::<u64>() + self.store.open_requests_of(signer).await?;
+        let new = NewRequest {
+            purpose: purpose.into(),
+            signer,
+            calldata: calldata.clone(),
+            gas,
+            deadline,
+            forward_nonce: nonce,
+        };
+        let request_id = commit(&self.store, &new).await?;
+        let request = ForwardRequest::new(
+            signer,
+            self.deployment.ledger,
+            Bytes::from(calldata),
+            gas,
+            U256::from(nonce),
+            deadline,
+        );
+        let signing_hash = request.signing_hash(&forward::domain(
+            self.deployment.chain_id,
+            self.deployment.forwarder,
+        ));
+        Ok(PendingWrite {
+            request_id,
+            request,
+            signing_hash,
+        })
+    }
+
+    fn seal(
+        &self,
+        key: &medledger_core::crypto::DataKey,
+        patient: PatientId,
+        entry: &Entry,
+    ) -> Result<NewEntry> {
+        let salt = entry::new_salt()?;
+        let binding = Binding {
+            patient,
+            record: entry.record,
+            revision: entry.revision,
+        };
+        let sealed = key.seal(&binding, &entry::sealed_payload(&salt, &entry.content))?;
+        Ok(NewEntry {
+            patient,
+            record: entry.record,
+            revision: entry.revision,
+            kind: entry.kind,
+            author: entry.author,
+            recorded_at: entry.recorded_at,
+            sealed,
+            commitment: entry.commitment(&salt),
+        })
+    }
+
+    /// A doctor registers a patient (their wallet and demographics). Returns the new patient and
+    /// the request the doctor's wallet must sign.
+    pub async fn register_patient(
+        &self,
+        doctor: Address,
+        wallet: Address,
+        demographics: &Demographics,
+    ) -> Result<(PatientId, PendingWrite)> {
+        demographics.validate()?;
+        if wallet == Address::ZERO {
+            return Err(Error::InvalidEntry(
+                "the patient's wallet address is the zero address".into(),
+            ));
+        }
+        let id = PatientId::random()?;
+        let (key, wrapped) = self.keyring.new_data_key(id)?;
+        let content = serde_json::to_vec(&demographics.to_resource(wallet)).expect("JSON");
+        let entry = Entry {
+            record: RecordId::random()?,
+            revision: 1,
+            kind: EntryKind::Demographics,
+            author: doctor,
+            recorded_at: now_ms(),
+            content,
+        };
+        let sealed = self.seal(&key, id, &entry)?;
+        let patient = NewPatient {
+            id,
+            wallet,
+            registered_by: doctor,
+            data_key: wrapped,
+            name_tags: self.index.tags_for_name(&demographics.name),
+            created_at: entry.recorded_at,
+        };
+        let calldata = MedLedger::addPatientWithHistoryCall {
+            wallet,
+            commitments: vec![sealed.commitment],
+            kinds: Bytes::from(vec![EntryKind::Demographics as u8]),
+        }
+        .abi_encode();
+        let write = self
+            .store_write(
+                doctor,
+                "register-patient",
+                calldata,
+                REGISTER_GAS,
+                async |store, request| {
+                    Ok(store
+                        .register_patient(&patient, std::slice::from_ref(&sealed), request)
+                        .await?)
+                },
+            )
+            .await?;
+        self.audit(
+            doctor,
+            "write",
+            Some(id),
+            Some(entry.record),
+            "allowed",
+            "register patient",
+        )
+        .await?;
+        Ok((id, write))
+    }
+
+    /// A doctor writes an entry for a patient: a new record, or a new revision of `amends`.
+    pub async fn record(
+        &self,
+        author: Address,
+        patient: PatientId,
+        kind: EntryKind,
+        content: &serde_json::Value,
+        amends: Option<RecordId>,
+    ) -> Result<(RecordId, u32, PendingWrite)> {
+        if !content.is_object() {
+            return Err(Error::InvalidEntry(
+                "the content must be a JSON object (a FHIR resource)".into(),
+            ));
+        }
+        let content = serde_json::to_vec(content).expect("JSON");
+        if content.len() > MAX_CONTENT {
+            return Err(Error::InvalidEntry(format!(
+                "the content is {} bytes; at most {MAX_CONTENT}",
+                content.len()
+            )));
+        }
+        let stored = self
+            .store
+            .patient(patient)
+            .await?
+            .ok_or_else(|| Error::UnknownPatient(patient.to_string()))?;
+        let chain_id = stored
+            .chain_id
+            .ok_or_else(|| Error::PatientNotAnchored(patient.to_string()))?;
+        let (record, revision, supersedes) = match amends {
+            None => (RecordId::random()?, 1, 0),
+            Some(record) => {
+                let entries = self.store.entries_of(patient).await?;
+                let latest = entries
+                    .iter()
+                    .filter(|e| e.record == record)
+                    .max_by_key(|e| e.revision)
+                    .ok_or_else(|| Error::UnknownRecord(record.to_string()))?;
+                let Anchoring::Anchored { version, .. } = latest.anchoring else {
+                    return Err(Error::InvalidEntry(format!(
+                        "revision {} of record {record} is not anchored yet; amend it once it is",
+                        latest.revision
+                    )));
+                };
+                (record, latest.revision + 1, version)
+            }
+        };
+        let key = self.keyring.data_key(patient, &stored.data_key)?;
+        let entry = Entry {
+            record,
+            revision,
+            kind,
+            author,
+            recorded_at: now_ms(),
+            content,
+        };
+        let sealed = self.seal(&key, patient, &entry)?;
+        let calldata = MedLedger::updateMedicalHistoryCall {
+            patientId: U256::from(chain_id),
+            commitment: sealed.commitment,
+            kind: kind as u8,
+            supersedes,
+        }
+        .abi_encode();
+        let write = self
+            .store_write(author, "record", calldata, ENTRY_GAS, async |store, request| {
+                Ok(store
+                    .record_entries(std::slice::from_ref(&sealed), request)
+                    .await?)
+            })
+            .await?;
+        self.audit(
+            author,
+            "write",
+            Some(patient),
+            Some(record),
+            "allowed",
+            "stored, awaiting signature",
+        )
+        .await?;
+        Ok((record, revision, write))
+    }
+
+    /// Accepts the wallet's signature of a request, after checking that it is the signer's.
+    pub async fn sign(&self, request_id: i64, signature: &[u8]) -> Result<()> {
+        let request = self
+            .store
+            .request(request_id)
+            .await?
+            .ok_or(Error::NotAwaitingSignature(request_id))?;
+        let typed = ForwardRequest::new(
+            request.signer,
+            self.deployment.ledger,
+            Bytes::from(request.calldata.clone()),
+            request.gas,
+            U256::from(request.forward_nonce),
+            request.deadline,
+        );
+        let hash = typed.signing_hash(&forward::domain(
+            self.deployment.chain_id,
+            self.deployment.forwarder,
+        ));
+        let parsed = alloy::primitives::Signature::try_from(signature)
+            .map_err(|_| Error::InvalidEntry("a signature is 65 bytes (r, s, v)".into()))?;
+        let actual = parsed
+            .recover_address_from_prehash(&hash)
+            .unwrap_or(Address::ZERO);
+        if actual != request.signer {
+            return Err(Error::WrongSigner {
+                request: request_id,
+                expected: request.signer,
+                actual,
+            });
+        }
+        if !self.store.sign_request(request_id, signature).await? {
+            return Err(Error::NotAwaitingSignature(request_id));
+        }
+        Ok(())
+    }
+
+    async fn audit(
+        &self,
+        actor: Address,
+        action: &str,
+        patient: Option<PatientId>,
+        record: Option<RecordId>,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<()> {
+        self.store
+            .append_audit(vec![AuditEvent {
+                at: now_ms(),
+                actor,
+                action: action.into(),
+                patient,
+                record,
+                outcome: outcome.into(),
+                detail: detail.into(),
+            }])
+            .await?;
+        Ok(())
+    }
+
+    /// Decides, from the chain at its latest block, whether `reader` may read `patient`'s records.
+    async fn may_read(
+        &self,
+        reader: Address,
+        wallet: Address,
+        chain_id: Option<u64>,
+    ) -> Result<Result<Grounds, String>> {
+        if reader == wallet {
+            return Ok(Ok(Grounds::OwnRecords));
+        }
+        let ledger = self.ledger();
+        let is_doctor = ledger.isDoctor(reader).call().await.map_err(Error::chain)?;
+        let Some(chain_id) = chain_id else {
+            return Ok(Err(
+                "the patient's registration is not confirmed on-chain yet".into()
+            ));
+        };
+        let access = ledger
+            .accessOf(U256::from(chain_id), reader)
+            .call()
+            .await
+            .map_err(Error::chain)?;
+        let state = access::AccessState {
+            consent_expires_at: access.consentExpiresAt,
+            emergency_expires_at: access.emergencyExpiresAt,
+        };
+        Ok(access::may_read(
+            Reader {
+                address: reader,
+                is_doctor,
+            },
+            wallet,
+            state,
+            now_secs(),
+        )
+        .map_err(|r| r.to_string()))
+    }
+
+    /// Reads a patient's whole history, each entry with its proof. Every attempt is audited.
+    pub async fn history(&self, reader: Address, patient: PatientId) -> Result<Vec<ReadEntry>> {
+        let stored = self
+            .store
+            .patient(patient)
+            .await?
+            .ok_or_else(|| Error::UnknownPatient(patient.to_string()))?;
+        let grounds = match self.may_read(reader, stored.wallet, stored.chain_id).await? {
+            Ok(grounds) => grounds,
+            Err(refusal) => {
+                self.audit(reader, "read", Some(patient), None, "denied", &refusal)
+                    .await?;
+                return Err(Error::Forbidden(refusal));
+            }
+        };
+        let key = self.keyring.data_key(patient, &stored.data_key)?;
+        let mirrored = match stored.chain_id {
+            Some(id) => self.store.mirrored_history(id).await?,
+            None => vec![],
+        };
+        // The confirmed mirror must agree with the chain: recompute its head and compare.
+        let mirror_ok = match stored.chain_id {
+            None => true,
+            Some(id) => {
+                let onchain = self
+                    .ledger()
+                    .getPatient(U256::from(id))
+                    .call()
+                    .await
+                    .map_err(Error::chain)?;
+                let mut head = Head::ZERO;
+                for link in &mirrored {
+                    let kind = EntryKind::try_from(link.kind)
+                        .map_err(|_| Error::InvalidEntry("mirrored kind".into()))?;
+                    head = Link {
+                        commitment: link.commitment,
+                        kind,
+                        supersedes: link.supersedes,
+                        author: link.author,
+                        version: link.version,
+                    }
+                    .next_head(head);
+                }
+                // The chain may be ahead of the confirmed mirror; only an equal count can be compared.
+                onchain.entryCount != mirrored.len() as u64 || onchain.head == head
+            }
+        };
+        let mut out = Vec::new();
+        for e in self.store.entries_of(patient).await? {
+            let opened = opening::open(Some(&key), patient, &e);
+            let content = opened
+                .content
+                .as_deref()
+                .and_then(|c| serde_json::from_slice(c).ok());
+            let recomputed = opened.recomputed;
+            let proof = match (e.anchoring, recomputed) {
+                (_, None) => Proof::Tampered {
+                    why: "does not decrypt under its patient, record and revision".into(),
+                },
+                (Anchoring::Pending, _) => Proof::Pending,
+                (Anchoring::Rejected, _) => Proof::Rejected {
+                    reason: e.reason.clone().unwrap_or_default(),
+                },
+                (
+                    Anchoring::Anchored {
+                        version,
+                        tx_hash,
+                        block_number,
+                    },
+                    Some(mine),
+                ) => {
+                    let onchain = mirrored
+                        .iter()
+                        .find(|l| l.version == version)
+                        .map(|l| l.commitment);
+                    if !mirror_ok {
+                        Proof::Tampered {
+                            why: "the mirrored history does not match the chain's head".into(),
+                        }
+                    } else if onchain == Some(mine) {
+                        Proof::Verified {
+                            version,
+                            tx_hash,
+                            block_number,
+                            commitment: mine,
+                        }
+                    } else {
+                        Proof::Tampered {
+                            why: format!("its commitment is not the chain's version {version}"),
+                        }
+                    }
+                }
+            };
+            out.push(ReadEntry {
+                record: e.record.to_string(),
+                revision: e.revision,
+                kind: e.kind.map_or(u8::MAX, |k| k as u8),
+                author: e.author,
+                recorded_at: e.recorded_at,
+                content,
+                proof,
+            });
+        }
+        let detail = match grounds {
+            Grounds::OwnRecords => "own records".to_owned(),
+            Grounds::Consent { .. } => "consent".to_owned(),
+            Grounds::Emergency { .. } => "emergency access".to_owned(),
+        };
+        self.audit(reader, "read", Some(patient), None, "allowed", &detail)
+            .await?;
+        Ok(out)
+    }
+
+    /// A doctor searches patients by name (exact words or prefixes). The query is not audited
+    /// (a name is personal data); the search and its number of results are.
+    pub async fn search(&self, reader: Address, query: &str, how: Match) -> Result<Vec<PatientId>> {
+        let is_doctor = self
+            .ledger()
+            .isDoctor(reader)
+            .call()
+            .await
+            .map_err(Error::chain)?;
+        if !is_doctor {
+            self.audit(reader, "search", None, None, "denied", "not a doctor")
+                .await?;
+            return Err(Error::Forbidden("only doctors may search patients".into()));
+        }
+        let tags = self.index.tags_for_query(query, how)?;
+        let found = self.store.search_names(&tags, 50).await?;
+        self.audit(
+            reader,
+            "search",
+            None,
+            None,
+            "allowed",
+            &format!("{} results", found.len()),
+        )
+        .await?;
+        Ok(found)
+    }
+}

@@ -1,0 +1,335 @@
+//! The relayer: drains the outbox onto the chain.
+//!
+//! Requests are signed by their users' wallets (EIP-712, for the ERC-2771 forwarder); the relayer
+//! pays the gas. One relayer owns one account and hands out its transaction nonces in order from a
+//! single counter, so concurrent writes never collide. Each request's transaction is signed and
+//! *stored* before it is sent: after a crash, the same transaction (same nonce, same hash) is
+//! sent again, so nothing is anchored twice and nothing stored stays unsent.
+
+use alloy::eips::eip2718::Encodable2718;
+use alloy::network::{Ethereum, EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+use alloy::primitives::{Address, Bytes, U256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::TransactionRequest;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolCall;
+use medledger_contracts::MedLedgerForwarder;
+use medledger_contracts::forward::ForwardRequest;
+use medledger_store::Store;
+use medledger_store::requests::{ChainRequest, RequestStatus};
+use tokio::sync::Mutex;
+
+use crate::{Error, Result};
+
+/// Gas the forwarder itself spends around the forwarded call (signature check, nonce, call).
+const FORWARDER_OVERHEAD: u64 = 60_000;
+
+/// What one [`Relayer::step`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Transactions sent for the first time.
+    pub sent: u64,
+    /// Stored transactions sent again (after a restart, or not yet seen by the node).
+    pub resent: u64,
+    /// Transactions found mined.
+    pub included: u64,
+    /// Requests refused.
+    pub rejected: u64,
+}
+
+/// Drains the outbox with one account.
+#[derive(Debug)]
+pub struct Relayer {
+    provider: DynProvider,
+    store: Store,
+    wallet: EthereumWallet,
+    account: Address,
+    forwarder: Address,
+    ledger: Address,
+    chain_id: u64,
+    next_nonce: Mutex<Option<u64>>,
+}
+
+impl Relayer {
+    /// A relayer paying with `signer`'s account, for the contracts at `forwarder` and `ledger`.
+    pub fn new(
+        provider: DynProvider,
+        store: Store,
+        signer: PrivateKeySigner,
+        chain_id: u64,
+        forwarder: Address,
+        ledger: Address,
+    ) -> Self {
+        let account = signer.address();
+        Self {
+            provider,
+            store,
+            wallet: EthereumWallet::from(signer),
+            account,
+            forwarder,
+            ledger,
+            chain_id,
+            next_nonce: Mutex::new(None),
+        }
+    }
+
+    /// The account that pays for relayed requests.
+    pub fn account(&self) -> Address {
+        self.account
+    }
+
+    /// Sends every signed request, and follows every sent one until it is mined or refused.
+    pub async fn step(&self) -> Result<Step> {
+        let mut step = Step::default();
+        for request in self.store.requests_in(RequestStatus::Submitted, 1_000).await? {
+            self.follow(&request, &mut step).await?;
+        }
+        let mut sent_for = std::collections::HashSet::new();
+        for request in self.store.requests_in(RequestStatus::Signed, 1_000).await? {
+            // A user's later requests are signed for forwarder nonces their earlier ones (sent in
+            // this step, not yet mined) will move to: they cannot be estimated until then, and go
+            // with a fixed gas limit instead. If the contract refuses one, its receipt says so.
+            let estimate = !sent_for.contains(&request.signer);
+            if self.send(&request, estimate, &mut step).await? {
+                sent_for.insert(request.signer);
+            }
+        }
+        Ok(step)
+    }
+
+    fn forward_data(&self, request: &ChainRequest) -> MedLedgerForwarder::executeCall {
+        let data = ForwardRequest::new(
+            request.signer,
+            self.ledger,
+            Bytes::from(request.calldata.clone()),
+            request.gas,
+            U256::from(request.forward_nonce),
+            request.deadline,
+        )
+        .with_signature(Bytes::from(request.signature.clone().unwrap_or_default()));
+        MedLedgerForwarder::executeCall { request: data }
+    }
+
+    /// Sends one request; true if it was sent.
+    async fn send(&self, request: &ChainRequest, estimate: bool, step: &mut Step) -> Result<bool> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        if request.deadline <= now {
+            self.store
+                .mark_rejected(
+                    request.id,
+                    "the signed request expired before it could be relayed",
+                )
+                .await?;
+            step.rejected += 1;
+            return Ok(false);
+        }
+        let input = Bytes::from(self.forward_data(request).abi_encode());
+        let call = TransactionRequest::default()
+            .with_from(self.account)
+            .with_to(self.forwarder)
+            .with_input(input);
+        // A request the contract would refuse is refused here, without spending a nonce.
+        let estimated = if estimate {
+            self.provider.estimate_gas(call.clone()).await.map(Some)
+        } else {
+            Ok(None)
+        };
+        let gas = match estimated {
+            Ok(gas) => gas.unwrap_or(0),
+            Err(err) if err.as_error_resp().is_none() => {
+                // The node is unreachable or broken: not the request's fault; try again later.
+                return Err(Error::chain(err));
+            }
+            Err(err) => {
+                let reason = revert_reason(&err);
+                if reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("ERC2771ForwarderInvalidSigner"))
+                    && self.store.open_requests_of(request.signer).await? > 1
+                {
+                    // Signed for a nonce that an earlier request of the same user has yet to use.
+                    return Ok(false);
+                }
+                let reason = reason.unwrap_or_else(|| format!("the chain refused the request: {err}"));
+                self.store.mark_rejected(request.id, &reason).await?;
+                step.rejected += 1;
+                return Ok(false);
+            }
+        };
+        let fees = self
+            .provider
+            .estimate_eip1559_fees()
+            .await
+            .map_err(Error::chain)?;
+        let mut next = self.next_nonce.lock().await;
+        let nonce = match *next {
+            Some(nonce) => nonce,
+            None => {
+                let pending = self
+                    .provider
+                    .get_transaction_count(self.account)
+                    .pending()
+                    .await
+                    .map_err(Error::chain)?;
+                let stored = self.store.highest_tx_nonce().await?.map_or(0, |n| n + 1);
+                pending.max(stored)
+            }
+        };
+        let tx = call
+            .with_nonce(nonce)
+            .with_chain_id(self.chain_id)
+            .with_gas_limit(gas.max(request.gas + FORWARDER_OVERHEAD) * 5 / 4)
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(tx, &self.wallet)
+            .await
+            .map_err(Error::chain)?;
+        let raw = envelope.encoded_2718();
+        let hash = *envelope.tx_hash();
+        self.store.mark_submitted(request.id, nonce, hash, &raw).await?;
+        *next = Some(nonce + 1);
+        drop(next);
+        if let Err(err) = self.provider.send_raw_transaction(&raw).await {
+            // Stored: the next step sends it again.
+            tracing::warn!(request = request.id, %hash, "sending failed, will resend: {err}");
+        }
+        step.sent += 1;
+        Ok(true)
+    }
+
+    async fn follow(&self, request: &ChainRequest, step: &mut Step) -> Result<()> {
+        let (Some(hash), Some(raw)) = (request.tx_hash, &request.raw_tx) else {
+            return Ok(());
+        };
+        match self
+            .provider
+            .get_transaction_receipt(hash)
+            .await
+            .map_err(Error::chain)?
+        {
+            Some(receipt) => {
+                let block = receipt.block_number.unwrap_or_default();
+                if receipt.status() {
+                    self.store.mark_included(request.id, block).await?;
+                    step.included += 1;
+                } else {
+                    let reason = self.why_reverted(request, block).await;
+                    self.store.mark_rejected(request.id, &reason).await?;
+                    step.rejected += 1;
+                }
+            }
+            None => {
+                if self
+                    .provider
+                    .get_transaction_by_hash(hash)
+                    .await
+                    .map_err(Error::chain)?
+                    .is_none()
+                {
+                    // Not mined and not pending: the node never got it, or lost it. Same bytes again.
+                    if let Err(err) = self.provider.send_raw_transaction(raw).await {
+                        tracing::warn!(request = request.id, %hash, "resending failed: {err}");
+                    }
+                    step.resent += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Anchors the audit log's current head on-chain from the relayer's own account (which needs
+    /// the auditor role). Returns what was anchored, or `None` if nothing new was logged.
+    pub async fn anchor_audit(&self) -> Result<Option<(u64, alloy::primitives::B256)>> {
+        let Some((sequence, head)) = self.store.audit_head().await? else {
+            return Ok(None);
+        };
+        let ledger = medledger_contracts::MedLedger::new(self.ledger, self.provider.clone());
+        let anchored = ledger
+            .auditAnchorOf(self.account)
+            .call()
+            .await
+            .map_err(Error::chain)?;
+        if anchored.sequence >= sequence {
+            return Ok(None);
+        }
+        let input =
+            Bytes::from(medledger_contracts::MedLedger::anchorAuditCall { head, sequence }.abi_encode());
+        let call = TransactionRequest::default()
+            .with_from(self.account)
+            .with_to(self.ledger)
+            .with_input(input);
+        let gas = self
+            .provider
+            .estimate_gas(call.clone())
+            .await
+            .map_err(|e| match revert_reason(&e) {
+                Some(reason) => Error::Chain(reason),
+                None => Error::chain(e),
+            })?;
+        let fees = self
+            .provider
+            .estimate_eip1559_fees()
+            .await
+            .map_err(Error::chain)?;
+        let mut next = self.next_nonce.lock().await;
+        let nonce = match *next {
+            Some(nonce) => nonce,
+            None => self
+                .provider
+                .get_transaction_count(self.account)
+                .pending()
+                .await
+                .map_err(Error::chain)?,
+        };
+        let tx = call
+            .with_nonce(nonce)
+            .with_chain_id(self.chain_id)
+            .with_gas_limit(gas * 5 / 4)
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(tx, &self.wallet)
+            .await
+            .map_err(Error::chain)?;
+        match self.provider.send_raw_transaction(&envelope.encoded_2718()).await {
+            Ok(pending) => {
+                *next = Some(nonce + 1);
+                drop(next);
+                pending.get_receipt().await.map_err(Error::chain)?;
+                Ok(Some((sequence, head)))
+            }
+            Err(err) => {
+                // Nothing stored depends on this nonce: ask the node again next time.
+                *next = None;
+                Err(Error::chain(err))
+            }
+        }
+    }
+
+    /// Replays a reverted request on the state before its block, for the contract's reason.
+    async fn why_reverted(&self, request: &ChainRequest, block: u64) -> String {
+        let input = Bytes::from(self.forward_data(request).abi_encode());
+        let call = TransactionRequest::default()
+            .with_from(self.account)
+            .with_to(self.forwarder)
+            .with_input(input);
+        match self
+            .provider
+            .call(call)
+            .block(block.saturating_sub(1).into())
+            .await
+        {
+            Err(err) => revert_reason(&err).unwrap_or_else(|| format!("reverted: {err}")),
+            Ok(_) => "reverted (out of gas, or refused by state that changed within its block)".to_owned(),
+        }
+    }
+}
+
+/// The contract's reason from a JSON-RPC error carrying revert data, in words.
+pub fn revert_reason<E: std::fmt::Display>(err: &alloy::transports::RpcError<E>) -> Option<String> {
+    let payload = err.as_error_resp()?;
+    let data = payload.as_revert_data()?;
+    medledger_contracts::revert::describe(&data)
+}

@@ -1,0 +1,1 @@
+//! The indexer against anvil's reorganisations.

@@ -1,0 +1,269 @@
+//! Registering, writing, relaying, indexing and reading, as doctors and patients do it.
+
+use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
+use medledger_contracts::history::EntryKind;
+use medledger_core::blind::Match;
+use medledger_core::entry::PatientId;
+use medledger_ledger::Error;
+use medledger_ledger::records::{Demographics, Proof};
+use medledger_store::entries::Anchoring;
+use medledger_store::requests::RequestStatus;
+use serde_json::json;
+
+use crate::hospital::Hospital;
+use crate::hospital_story;
+
+fn demographics(name: &str) -> Demographics {
+    Demographics {
+        name: name.into(),
+        birth_date: "1815-12-10".into(),
+        contact: "ada@example.org".into(),
+    }
+}
+
+/// Registers a patient as `doctors[0]` and settles; returns their id and wallet.
+pub(crate) async fn registered(h: &mut Hospital, name: &str) -> (PatientId, PrivateKeySigner) {
+    let wallet = PrivateKeySigner::random();
+    let doctor = h.doctors[0].clone();
+    let (id, write) = h
+        .records
+        .register_patient(doctor.address(), wallet.address(), &demographics(name))
+        .await
+        .unwrap();
+    h.sign(&doctor, &write).await;
+    h.settle().await;
+    (id, wallet)
+}
+
+async fn a_doctor_registers_a_patient_and_their_entries_read_back_verified(mut h: Hospital) {
+    let doctor = h.doctors[0].clone();
+    let (patient, wallet) = registered(&mut h, "Ada Lovelace").await;
+    let stored = h.db.store.patient(patient).await.unwrap().unwrap();
+    assert_eq!(
+        stored.chain_id,
+        Some(1),
+        "the registration is confirmed and mirrored"
+    );
+
+    let condition = json!({"resourceType": "Condition", "code": {"text": "Asthma"}});
+    let (record, revision, write) = h
+        .records
+        .record(doctor.address(), patient, EntryKind::Diagnosis, &condition, None)
+        .await
+        .unwrap();
+    assert_eq!(revision, 1);
+    h.sign(&doctor, &write).await;
+    h.settle().await;
+    let amended = json!({"resourceType": "Condition", "code": {"text": "Asthma, mild"}});
+    let (_, revision, write) = h
+        .records
+        .record(
+            doctor.address(),
+            patient,
+            EntryKind::Diagnosis,
+            &amended,
+            Some(record),
+        )
+        .await
+        .unwrap();
+    assert_eq!(revision, 2);
+    h.sign(&doctor, &write).await;
+    h.settle().await;
+
+    for reader in [wallet.address(), doctor.address()] {
+        let history = h.records.history(reader, patient).await.unwrap();
+        assert_eq!(history.len(), 3, "demographics, the diagnosis and its amendment");
+        let versions: Vec<u64> = history
+            .iter()
+            .map(|e| match e.proof {
+                Proof::Verified { version, .. } => version,
+                ref other => panic!("not verified: {other:?}"),
+            })
+            .collect();
+        assert_eq!(versions, [1, 2, 3]);
+        assert_eq!(history[2].content, Some(amended.clone()));
+        assert_eq!(
+            history[0].content.as_ref().unwrap()["name"][0]["text"],
+            "Ada Lovelace"
+        );
+    }
+
+    // A doctor the patient never gave access, and a stranger: refused, and the refusal is audited.
+    for outsider in [h.doctors[1].address(), Address::repeat_byte(9)] {
+        let err = h.records.history(outsider, patient).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden(_)), "{err}");
+    }
+    let seen = h.db.store.audit_of_patient(patient, 100).await.unwrap();
+    let reads: Vec<(&str, &str)> = seen
+        .iter()
+        .filter(|r| r.event.action == "read")
+        .map(|r| (r.event.outcome.as_str(), r.event.detail.as_str()))
+        .collect();
+    assert_eq!(reads.len(), 4, "{reads:?}");
+    assert_eq!(
+        reads.iter().filter(|(outcome, _)| *outcome == "denied").count(),
+        2
+    );
+
+    // Search by name: a doctor finds them, a patient may not search.
+    let found = h
+        .records
+        .search(doctor.address(), "ada lov", Match::Prefix)
+        .await
+        .unwrap();
+    assert_eq!(found, vec![patient]);
+    assert!(matches!(
+        h.records.search(wallet.address(), "ada", Match::Exact).await,
+        Err(Error::Forbidden(_))
+    ));
+    h.remove().await;
+}
+hospital_story!(a_doctor_registers_a_patient_and_their_entries_read_back_verified);
+
+async fn concurrent_writes_of_one_doctor_all_land(mut h: Hospital) {
+    let doctor = h.doctors[0].clone();
+    let (patient, _) = registered(&mut h, "Grace Hopper").await;
+    let writes = (0..16).map(|i| {
+        let records = h.records.clone();
+        let author = doctor.address();
+        tokio::spawn(async move {
+            let content = json!({"resourceType": "Observation", "valueQuantity": {"value": i}});
+            records
+                .record(author, patient, EntryKind::Observation, &content, None)
+                .await
+                .unwrap()
+        })
+    });
+    let mut pending = Vec::new();
+    for write in writes {
+        pending.push(write.await.unwrap());
+    }
+    let mut nonces: Vec<_> = pending.iter().map(|(_, _, w)| w.request.nonce).collect();
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(
+        nonces.len(),
+        16,
+        "every write is signed for its own forwarder nonce"
+    );
+    for (_, _, write) in &pending {
+        h.sign(&doctor, write).await;
+    }
+    h.settle().await;
+    let entries = h.db.store.entries_of(patient).await.unwrap();
+    assert_eq!(entries.len(), 17);
+    let mut versions: Vec<u64> = entries
+        .iter()
+        .map(|e| match e.anchoring {
+            Anchoring::Anchored { version, .. } => version,
+            other => panic!("not anchored: {other:?} {:?}", e.reason),
+        })
+        .collect();
+    versions.sort();
+    assert_eq!(versions, (1..=17).collect::<Vec<_>>());
+    h.remove().await;
+}
+hospital_story!(concurrent_writes_of_one_doctor_all_land);
+
+async fn a_write_the_contract_refuses_is_rejected_with_its_reason(mut h: Hospital) {
+    let (patient, _) = registered(&mut h, "Alan Turing").await;
+    let outsider = h.doctors[1].clone();
+    let content = json!({"resourceType": "Condition"});
+    let (_, _, write) = h
+        .records
+        .record(outsider.address(), patient, EntryKind::Diagnosis, &content, None)
+        .await
+        .unwrap();
+    h.sign(&outsider, &write).await;
+    h.settle().await;
+    let request = h.db.store.request(write.request_id).await.unwrap().unwrap();
+    assert_eq!(request.status, RequestStatus::Rejected);
+    let reason = request.reason.unwrap();
+    assert!(reason.contains("no current access"), "{reason}");
+    let entries = h.db.store.entries_of(patient).await.unwrap();
+    assert_eq!(entries.last().unwrap().anchoring, Anchoring::Rejected);
+    let history = h.records.history(h.doctors[0].address(), patient).await.unwrap();
+    assert!(
+        matches!(history.last().unwrap().proof, Proof::Rejected { ref reason } if reason.contains("no current access"))
+    );
+
+    // A signature from the wrong wallet is refused before anything is relayed.
+    let doctor = h.doctors[0].clone();
+    let (_, _, write) = h
+        .records
+        .record(doctor.address(), patient, EntryKind::Note, &content, None)
+        .await
+        .unwrap();
+    let forged = alloy::signers::SignerSync::sign_hash_sync(&outsider, &write.signing_hash).unwrap();
+    let err = h
+        .records
+        .sign(write.request_id, &forged.as_bytes())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::WrongSigner { .. }), "{err}");
+    h.remove().await;
+}
+hospital_story!(a_write_the_contract_refuses_is_rejected_with_its_reason);
+
+async fn a_crash_between_storing_and_anchoring_loses_nothing(mut h: Hospital) {
+    let doctor = h.doctors[0].clone();
+    let (patient, _) = registered(&mut h, "Katherine Johnson").await;
+    // Stored and signed, then the server "crashes" before relaying: a new relayer over the same
+    // database picks the request up.
+    let content = json!({"resourceType": "MedicationStatement"});
+    let (_, _, first) = h
+        .records
+        .record(doctor.address(), patient, EntryKind::Medication, &content, None)
+        .await
+        .unwrap();
+    h.sign(&doctor, &first).await;
+    // Sent, and the server crashes before seeing the receipt: the request stays `submitted` with
+    // its signed transaction; the new relayer follows it, and sending those bytes again anchors
+    // nothing twice.
+    let (_, _, second) = h
+        .records
+        .record(doctor.address(), patient, EntryKind::Note, &content, None)
+        .await
+        .unwrap();
+    h.sign(&doctor, &second).await;
+    let step = h.relayer.step().await.unwrap();
+    assert_eq!(step.sent, 2);
+    let submitted = h.db.store.request(second.request_id).await.unwrap().unwrap();
+    assert_eq!(submitted.status, RequestStatus::Submitted);
+
+    let store = medledger_store::Store::open(&h.db.url).await.unwrap();
+    let restarted = medledger_ledger::relayer::Relayer::new(
+        h.provider.clone(),
+        store,
+        h.relayer_key.clone(),
+        h.deployment.chain_id,
+        h.deployment.forwarder,
+        h.deployment.ledger,
+    );
+    h.relayer = restarted;
+    h.settle().await;
+    use alloy::providers::Provider;
+    let again = h
+        .provider
+        .send_raw_transaction(submitted.raw_tx.as_ref().unwrap())
+        .await;
+    assert!(again.is_err(), "the node refuses the same transaction twice");
+    h.settle().await;
+    let entries = h.db.store.entries_of(patient).await.unwrap();
+    assert_eq!(entries.len(), 3);
+    assert!(
+        entries
+            .iter()
+            .all(|e| matches!(e.anchoring, Anchoring::Anchored { .. })),
+        "{entries:?}"
+    );
+    let onchain = medledger_contracts::MedLedger::new(h.deployment.ledger, h.provider.clone())
+        .getPatient(alloy::primitives::U256::from(1))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(onchain.entryCount, 3, "each entry anchored exactly once");
+    h.remove().await;
+}
+hospital_story!(a_crash_between_storing_and_anchoring_loses_nothing);
