@@ -1,6 +1,9 @@
 //! The `medledger` command: parses its arguments and hands over to the library crates.
 
+mod keys;
 mod node;
+mod site;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -17,24 +20,56 @@ struct Cli {
 enum Command {
     /// Run the embedded chain alone, serving Ethereum JSON-RPC (like anvil, but durable).
     Node(node::NodeArgs),
+    /// Check every stored entry and the audit log against the chain; exits 1 on any finding.
+    Verify(verify::VerifyArgs),
+    /// Manage the master key.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Exit codes: 0 success, 1 findings (`verify`), 2 the command could not do its job.
+fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
-        Some(Command::Node(args)) => node::run(args),
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Some(Command::Node(args)) => node::run(args).map(|()| std::process::ExitCode::SUCCESS),
+        Some(Command::Verify(args)) => {
+            let clean = runtime()?.block_on(verify::run(args))?;
+            Ok(if clean {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::from(1)
+            })
+        }
+        Some(Command::Keys(command)) => {
+            runtime()?.block_on(keys::run(command))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         None => {
             println!(
                 "medledger {}: the web app (`medledger serve`, the default) is not built yet; \
                  `medledger node` runs the embedded chain. `medledger --help` lists the commands.",
                 env!("CARGO_PKG_VERSION")
             );
-            Ok(())
+            Ok(std::process::ExitCode::SUCCESS)
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Integration tests of the `medledger` binary: its embedded chain (`medledger node`) compared
-//! with anvil, driven as a wallet drives it, and killed mid-traffic.
+//! with anvil, driven as a wallet drives it, and killed mid-traffic; `medledger verify` and
+//! `medledger keys rotate` on a data directory a hospital has used.
 
 mod conformance;
 mod crash;
 mod util;
+mod verify;
 mod wallet_session;

@@ -105,6 +105,11 @@ impl DataDir {
         Self { root }
     }
 
+    /// The directory itself.
+    pub(crate) fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
     /// What the node gets as `--data-dir`.
     pub(crate) fn chain(&self) -> PathBuf {
         self.root.join("chain")
