@@ -120,28 +120,60 @@ fn entry(row: &AnyRow) -> Result<StoredEntry> {
     })
 }
 
+/// Rows per multi-row `INSERT`: one statement per hundred entries instead of one per entry.
+const ROWS_PER_INSERT: usize = 100;
+
 pub(crate) async fn insert(
     tx: &mut Transaction<'static, Any>,
     entries: &[NewEntry],
     request_id: i64,
 ) -> Result<()> {
-    for e in entries {
-        sqlx::query(
-            "INSERT INTO entries (patient_id, record_id, revision, kind, author, recorded_at, sealed, commitment,
-                                  request_id, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')",
-        )
-        .bind(e.patient.0.to_vec())
-        .bind(e.record.0.to_vec())
-        .bind(i64::from(e.revision))
-        .bind(i64::from(e.kind as u8))
-        .bind(e.author.to_vec())
-        .bind(int(e.recorded_at))
-        .bind(e.sealed.clone())
-        .bind(e.commitment.to_vec())
-        .bind(request_id)
-        .execute(&mut **tx)
-        .await?;
+    insert_for(tx, entries.iter().map(|e| (e, request_id))).await
+}
+
+/// Inserts entries, each with the id of its request, a hundred rows per statement.
+pub(crate) async fn insert_for<'a>(
+    tx: &mut Transaction<'static, Any>,
+    rows: impl Iterator<Item = (&'a NewEntry, i64)>,
+) -> Result<()> {
+    let rows: Vec<(&NewEntry, i64)> = rows.collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO entries (patient_id, record_id, revision, kind, author, recorded_at, sealed, commitment, \
+             request_id, status) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let p = i * 9;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 'pending')",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 8,
+                p + 9
+            ));
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (e, request_id) in chunk {
+            query = query
+                .bind(e.patient.0.to_vec())
+                .bind(e.record.0.to_vec())
+                .bind(i64::from(e.revision))
+                .bind(i64::from(e.kind as u8))
+                .bind(e.author.to_vec())
+                .bind(int(e.recorded_at))
+                .bind(e.sealed.clone())
+                .bind(e.commitment.to_vec())
+                .bind(*request_id);
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -157,12 +189,13 @@ impl Store {
     /// batched commit. Returns the requests' ids in order.
     pub async fn record_many(&self, writes: &[(Vec<NewEntry>, NewRequest)]) -> Result<Vec<i64>> {
         let mut tx = self.writer.begin().await?;
-        let mut ids = Vec::with_capacity(writes.len());
-        for (entries, request) in writes {
-            let id = crate::requests::insert(&mut tx, request).await?;
-            insert(&mut tx, entries, id).await?;
-            ids.push(id);
-        }
+        let requests: Vec<NewRequest> = writes.iter().map(|(_, r)| r.clone()).collect();
+        let ids = crate::requests::insert_many(&mut tx, &requests).await?;
+        let rows = writes
+            .iter()
+            .zip(&ids)
+            .flat_map(|((entries, _), id)| entries.iter().map(move |e| (e, *id)));
+        insert_for(&mut tx, rows).await?;
         tx.commit().await?;
         Ok(ids)
     }

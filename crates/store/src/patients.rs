@@ -76,34 +76,50 @@ impl Store {
         entries: &[NewEntry],
         request: &NewRequest,
     ) -> Result<i64> {
+        let mut ids = self
+            .register_many(&[(new.clone(), entries.to_vec(), request.clone())])
+            .await?;
+        Ok(ids.remove(0))
+    }
+
+    /// Registers many patients (each with their first entries and request) in one transaction;
+    /// all or none. Returns the requests' ids in order.
+    pub async fn register_many(
+        &self,
+        patients: &[(NewPatient, Vec<NewEntry>, NewRequest)],
+    ) -> Result<Vec<i64>> {
         let mut tx = self.writer.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO patients (id, wallet, registered_by, chain_id, key_master_id, data_key, created_at)
-             VALUES ($1, $2, $3, NULL, $4, $5, $6)",
-        )
-        .bind(new.id.0.to_vec())
-        .bind(new.wallet.to_vec())
-        .bind(new.registered_by.to_vec())
-        .bind(new.data_key.master.0.to_vec())
-        .bind(new.data_key.sealed.clone())
-        .bind(int(new.created_at))
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if Error::is_unique_violation(&e) => return Err(Error::DuplicateWallet(new.wallet)),
-            other => other?,
-        };
-        for tag in &new.name_tags {
-            sqlx::query("INSERT INTO name_index (tag, patient_id) VALUES ($1, $2)")
-                .bind(tag.to_vec())
-                .bind(new.id.0.to_vec())
-                .execute(&mut *tx)
-                .await?;
+        let mut ids = Vec::with_capacity(patients.len());
+        for (new, entries, request) in patients {
+            let inserted = sqlx::query(
+                "INSERT INTO patients (id, wallet, registered_by, chain_id, key_master_id, data_key, created_at)
+                 VALUES ($1, $2, $3, NULL, $4, $5, $6)",
+            )
+            .bind(new.id.0.to_vec())
+            .bind(new.wallet.to_vec())
+            .bind(new.registered_by.to_vec())
+            .bind(new.data_key.master.0.to_vec())
+            .bind(new.data_key.sealed.clone())
+            .bind(int(new.created_at))
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Err(e) if Error::is_unique_violation(&e) => return Err(Error::DuplicateWallet(new.wallet)),
+                other => other?,
+            };
+            for tag in &new.name_tags {
+                sqlx::query("INSERT INTO name_index (tag, patient_id) VALUES ($1, $2)")
+                    .bind(tag.to_vec())
+                    .bind(new.id.0.to_vec())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let request_id = crate::requests::insert(&mut tx, request).await?;
+            crate::entries::insert(&mut tx, entries, request_id).await?;
+            ids.push(request_id);
         }
-        let request_id = crate::requests::insert(&mut tx, request).await?;
-        crate::entries::insert(&mut tx, entries, request_id).await?;
         tx.commit().await?;
-        Ok(request_id)
+        Ok(ids)
     }
 
     /// The patient with this store id.

@@ -130,22 +130,60 @@ fn request(row: &AnyRow) -> Result<ChainRequest> {
 }
 
 pub(crate) async fn insert(tx: &mut Transaction<'static, Any>, r: &NewRequest) -> Result<i64> {
+    Ok(insert_many(tx, std::slice::from_ref(r)).await?[0])
+}
+
+/// Inserts requests a hundred per statement; returns their ids in the order given. (Within one
+/// statement both databases hand out ids in row order, so the returned ids, sorted, are the rows'.)
+pub(crate) async fn insert_many(
+    tx: &mut Transaction<'static, Any>,
+    requests: &[NewRequest],
+) -> Result<Vec<i64>> {
     let now = int(now_ms());
-    let row = sqlx::query(
-        "INSERT INTO chain_requests (purpose, signer, calldata, gas, deadline, forward_nonce, status, created_at,
-                                     updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'awaiting-signature', $7, $7) RETURNING id",
-    )
-    .bind(r.purpose.clone())
-    .bind(r.signer.to_vec())
-    .bind(r.calldata.clone())
-    .bind(int(r.gas))
-    .bind(int(r.deadline))
-    .bind(int(r.forward_nonce))
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(row.try_get(0)?)
+    let mut ids = Vec::with_capacity(requests.len());
+    for chunk in requests.chunks(100) {
+        let mut sql = String::from(
+            "INSERT INTO chain_requests (purpose, signer, calldata, gas, deadline, forward_nonce, status, created_at, \
+             updated_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let p = i * 7;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, 'awaiting-signature', ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 7
+            ));
+        }
+        sql.push_str(" RETURNING id");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            query = query
+                .bind(r.purpose.clone())
+                .bind(r.signer.to_vec())
+                .bind(r.calldata.clone())
+                .bind(int(r.gas))
+                .bind(int(r.deadline))
+                .bind(int(r.forward_nonce))
+                .bind(now);
+        }
+        let rows = query.fetch_all(&mut **tx).await?;
+        let mut chunk_ids = rows
+            .iter()
+            .map(|row| row.try_get::<i64, _>(0))
+            .collect::<Result<Vec<_>, _>>()?;
+        chunk_ids.sort_unstable();
+        ids.extend(chunk_ids);
+    }
+    Ok(ids)
 }
 
 impl Store {

@@ -448,3 +448,39 @@ async fn rotating_the_master_key_rewraps_every_key_and_nothing_else(db: &Fresh) 
     assert_eq!(index.tags_for_name("Ada"), h.index.tags_for_name("Ada"));
 }
 on_both!(rotating_the_master_key_rewraps_every_key_and_nothing_else);
+
+async fn batched_writes_keep_each_entry_with_its_own_request(db: &Fresh) {
+    let store = &db.store;
+    let h = Hospital::new(store).await;
+    let (id, key, _, _) = h.register(store, Address::repeat_byte(1), "Ada Lovelace").await;
+    // 250 writes in one commit: more than one multi-row statement of each kind.
+    let writes: Vec<(Vec<NewEntry>, NewRequest)> = (0..250)
+        .map(|k| {
+            (
+                vec![h.entry(&key, id, EntryKind::Observation, &format!(r#"{{"k":{k}}}"#))],
+                request(DOCTOR, k + 1),
+            )
+        })
+        .collect();
+    let ids = store.record_many(&writes).await.unwrap();
+    assert_eq!(ids.len(), 250);
+    for (k, request_id) in ids.iter().enumerate() {
+        let stored = store.request(*request_id).await.unwrap().unwrap();
+        assert_eq!(
+            stored.forward_nonce,
+            k as u64 + 1,
+            "request ids come back in the order given"
+        );
+        if k % 7 == 0 {
+            store.mark_rejected(*request_id, &format!("r{k}")).await.unwrap();
+        }
+    }
+    let entries = store.entries_of(id).await.unwrap();
+    assert_eq!(entries.len(), 251);
+    for (k, e) in entries[1..].iter().enumerate() {
+        assert_eq!(e.commitment, writes[k].0[0].commitment);
+        let expected = (k % 7 == 0).then(|| format!("r{k}"));
+        assert_eq!(e.reason, expected, "entry {k} belongs to request {}", ids[k]);
+    }
+}
+on_both!(batched_writes_keep_each_entry_with_its_own_request);
