@@ -142,6 +142,14 @@ pub enum Proof {
     },
 }
 
+/// What a write stores beside its request.
+enum Commit<'a> {
+    /// A new patient and their demographics entry.
+    Register(&'a NewPatient, &'a NewEntry),
+    /// One entry.
+    Record(&'a NewEntry),
+}
+
 /// The record flows of one hospital.
 #[derive(Debug)]
 pub struct Records {
@@ -203,7 +211,7 @@ impl Records {
         purpose: &str,
         calldata: Vec<u8>,
         gas: u64,
-        commit: impl AsyncFnOnce(&Store, &NewRequest) -> Result<i64>,
+        commit: Commit<'_>,
     ) -> Result<PendingWrite> {
         let deadline = now_secs() + REQUEST_LIFETIME_SECS;
         let _one_at_a_time = self.nonces.lock().await;
@@ -218,7 +226,18 @@ impl Records {
             deadline,
             forward_nonce: nonce,
         };
-        let request_id = commit(&self.store, &new).await?;
+        let request_id = match commit {
+            Commit::Register(patient, entry) => {
+                self.store
+                    .register_patient(patient, std::slice::from_ref(entry), &new)
+                    .await?
+            }
+            Commit::Record(entry) => {
+                self.store
+                    .record_entries(std::slice::from_ref(entry), &new)
+                    .await?
+            }
+        };
         let request = ForwardRequest::new(
             signer,
             self.deployment.ledger,
@@ -309,11 +328,7 @@ impl Records {
                 "register-patient",
                 calldata,
                 REGISTER_GAS,
-                async |store, request| {
-                    Ok(store
-                        .register_patient(&patient, std::slice::from_ref(&sealed), request)
-                        .await?)
-                },
+                Commit::Register(&patient, &sealed),
             )
             .await?;
         self.audit(
@@ -393,11 +408,7 @@ impl Records {
         }
         .abi_encode();
         let write = self
-            .store_write(author, "record", calldata, ENTRY_GAS, async |store, request| {
-                Ok(store
-                    .record_entries(std::slice::from_ref(&sealed), request)
-                    .await?)
-            })
+            .store_write(author, "record", calldata, ENTRY_GAS, Commit::Record(&sealed))
             .await?;
         self.audit(
             author,

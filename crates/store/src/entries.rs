@@ -128,15 +128,12 @@ pub(crate) async fn insert(
     entries: &[NewEntry],
     request_id: i64,
 ) -> Result<()> {
-    insert_for(tx, entries.iter().map(|e| (e, request_id))).await
+    let rows: Vec<(&NewEntry, i64)> = entries.iter().map(|e| (e, request_id)).collect();
+    insert_for(tx, &rows).await
 }
 
 /// Inserts entries, each with the id of its request, a hundred rows per statement.
-pub(crate) async fn insert_for<'a>(
-    tx: &mut Transaction<'static, Any>,
-    rows: impl Iterator<Item = (&'a NewEntry, i64)>,
-) -> Result<()> {
-    let rows: Vec<(&NewEntry, i64)> = rows.collect();
+pub(crate) async fn insert_for(tx: &mut Transaction<'static, Any>, rows: &[(&NewEntry, i64)]) -> Result<()> {
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut sql = String::from(
             "INSERT INTO entries (patient_id, record_id, revision, kind, author, recorded_at, sealed, commitment, \
@@ -191,11 +188,11 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         let requests: Vec<NewRequest> = writes.iter().map(|(_, r)| r.clone()).collect();
         let ids = crate::requests::insert_many(&mut tx, &requests).await?;
-        let rows = writes
-            .iter()
-            .zip(&ids)
-            .flat_map(|((entries, _), id)| entries.iter().map(move |e| (e, *id)));
-        insert_for(&mut tx, rows).await?;
+        let mut rows: Vec<(&NewEntry, i64)> = Vec::new();
+        for ((entries, _), id) in writes.iter().zip(&ids) {
+            rows.extend(entries.iter().map(|e| (e, *id)));
+        }
+        insert_for(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(ids)
     }
