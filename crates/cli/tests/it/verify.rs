@@ -131,13 +131,22 @@ async fn a_day_at_the_hospital(dir: &std::path::Path) {
 }
 
 fn medledger(args: &[&str], dir: &std::path::Path) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_medledger"))
+    medledger_with(args, dir, &[])
+}
+
+/// Runs `medledger ARGS --data-dir DIR` with only the given MEDLEDGER_* key variables set.
+fn medledger_with(args: &[&str], dir: &std::path::Path, keys: &[(&str, &str)]) -> (i32, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_medledger"));
+    command
         .args(args)
         .arg("--data-dir")
         .arg(dir)
         .env_remove("MEDLEDGER_MASTER_KEY")
-        .output()
-        .expect("medledger runs");
+        .env_remove("MEDLEDGER_NEXT_MASTER_KEY");
+    for (name, value) in keys {
+        command.env(name, value);
+    }
+    let output = command.output().expect("medledger runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.code() != Some(2),
@@ -201,5 +210,49 @@ async fn verify_passes_a_faithful_store_and_names_an_edit_even_after_a_key_rotat
         report["entries"].as_array().unwrap().len(),
         1,
         "only the edited entry: {out}"
+    );
+
+    // The key in the environment instead: the operator puts the next one beside it and rotates;
+    // afterwards the new key opens every record and the old one none.
+    let current = std::fs::read_to_string(&key_file).unwrap().trim().to_owned();
+    std::fs::remove_file(&key_file).unwrap();
+    let next = medledger_core::crypto::MasterKey::generate()
+        .unwrap()
+        .to_hex()
+        .to_string();
+    let both = [
+        ("MEDLEDGER_MASTER_KEY", current.as_str()),
+        ("MEDLEDGER_NEXT_MASTER_KEY", next.as_str()),
+    ];
+    let (code, out) = medledger_with(&["keys", "rotate"], &root, &both);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 stored keys re-wrapped"), "{out}");
+    assert!(
+        !key_file.exists(),
+        "a key from the environment is never written to disk"
+    );
+    let (code, out) = medledger_with(
+        &["verify", "--json"],
+        &root,
+        &[("MEDLEDGER_MASTER_KEY", next.as_str())],
+    );
+    assert_eq!(code, 1);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["entries"].as_array().unwrap().len(),
+        1,
+        "only the edited entry: {out}"
+    );
+    let (code, out) = medledger_with(
+        &["verify", "--json"],
+        &root,
+        &[("MEDLEDGER_MASTER_KEY", current.as_str())],
+    );
+    assert_eq!(code, 1);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["entries"].as_array().unwrap().len(),
+        3,
+        "the retired key opens nothing: {out}"
     );
 }
