@@ -260,6 +260,14 @@ impl DataKey {
     pub fn open(&self, binding: &Binding, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         self.0.open(sealed, &binding.aad())
     }
+
+    pub(crate) fn seal_raw(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+        self.0.seal(plaintext, aad)
+    }
+
+    pub(crate) fn open_raw(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.0.open(sealed, aad)
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 use crate::crypto::random_bytes;
 use crate::{Error, Result};
 
+/// Declares a 16-byte random identifier type, shown and parsed as 32 hex digits.
 macro_rules! id16 {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -29,15 +30,15 @@ macro_rules! id16 {
 
         impl $name {
             /// A new random identifier.
-            pub fn random() -> Result<Self> {
+            pub fn random() -> $crate::Result<Self> {
                 let mut id = [0u8; 16];
-                random_bytes(&mut id)?;
+                $crate::crypto::random_bytes(&mut id)?;
                 Ok(Self(id))
             }
 
             /// The identifier from its 16 stored bytes.
-            pub fn from_slice(bytes: &[u8]) -> Result<Self> {
-                bytes.try_into().map(Self).map_err(|_| Error::Malformed(stringify!($name)))
+            pub fn from_slice(bytes: &[u8]) -> $crate::Result<Self> {
+                bytes.try_into().map(Self).map_err(|_| $crate::Error::Malformed(stringify!($name)))
             }
         }
 
@@ -54,15 +55,17 @@ macro_rules! id16 {
         }
 
         impl std::str::FromStr for $name {
-            type Err = Error;
+            type Err = $crate::Error;
 
-            fn from_str(text: &str) -> Result<Self> {
-                let bytes = alloy::hex::decode(text).map_err(|_| Error::Malformed(stringify!($name)))?;
+            fn from_str(text: &str) -> $crate::Result<Self> {
+                let bytes = alloy::hex::decode(text).map_err(|_| $crate::Error::Malformed(stringify!($name)))?;
                 Self::from_slice(&bytes)
             }
         }
     };
 }
+
+pub(crate) use id16;
 
 id16!(
     /// A patient's identifier in the store: random, never derived from who they are. (Their

@@ -16,6 +16,9 @@ pub enum Error {
     /// A stored value is too short or otherwise malformed.
     #[error("malformed {0}")]
     Malformed(&'static str),
+    /// Input that cannot be accepted, with what to fix.
+    #[error("{0}")]
+    Invalid(String),
     /// A name search term was too short to use.
     #[error("search terms need at least {0} letters")]
     SearchTooShort(usize),

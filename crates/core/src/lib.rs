@@ -2,6 +2,7 @@
 //!
 //! - [`crypto`]: the master key, per-patient data keys and the authenticated encryption that
 //!   binds every ciphertext to its patient, record and revision.
+//! - [`attachment`]: attachments, sealed like entries and referenced from them.
 //! - [`blind`]: the blind index that lets a name be searched without being stored.
 //! - [`entry`]: identifiers, the canonical form of an entry and its salted on-chain commitment.
 //! - [`access`]: who may read and write a patient's records.
@@ -9,6 +10,7 @@
 //! - [`verify`]: reconciling the store with the chain, entry by entry.
 
 pub mod access;
+pub mod attachment;
 pub mod audit;
 pub mod blind;
 pub mod crypto;

@@ -15,6 +15,7 @@ use medledger_contracts::forward::{self, ForwardRequest};
 use medledger_contracts::history::{EntryKind, Head, Link};
 use medledger_contracts::{MedLedger, MedLedgerForwarder};
 use medledger_core::access::{self, Grounds, Reader};
+use medledger_core::attachment::{self, AttachmentId, AttachmentRef};
 use medledger_core::audit::AuditEvent;
 use medledger_core::blind::{BlindIndexKey, Match};
 use medledger_core::crypto::{Binding, Keyring};
@@ -631,6 +632,80 @@ impl Records {
         self.audit(reader, "read", Some(patient), None, "allowed", &detail)
             .await?;
         Ok(out)
+    }
+
+    /// A doctor who may read a patient's records attaches a file to them (a scan, a letter). The
+    /// returned reference goes into the content of the entry that cites it (for example a FHIR
+    /// DocumentReference), so the entry's commitment covers the attachment's digest.
+    pub async fn attach(
+        &self,
+        author: Address,
+        patient: PatientId,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<AttachmentRef> {
+        let stored = self
+            .store
+            .patient(patient)
+            .await?
+            .ok_or_else(|| Error::UnknownPatient(patient.to_string()))?;
+        if let Err(refusal) = self.may_read(author, stored.wallet, stored.chain_id).await? {
+            self.audit(author, "attach", Some(patient), None, "denied", &refusal)
+                .await?;
+            return Err(Error::Forbidden(refusal));
+        }
+        let key = self.keyring.data_key(patient, &stored.data_key)?;
+        let id = AttachmentId::random()?;
+        let (sealed, reference) = attachment::seal(&key, patient, id, media_type, bytes)
+            .map_err(|e| Error::InvalidEntry(e.to_string()))?;
+        self.store.put_attachment(id, patient, &sealed, now_ms()).await?;
+        self.audit(
+            author,
+            "attach",
+            Some(patient),
+            None,
+            "allowed",
+            &format!("attachment {id}"),
+        )
+        .await?;
+        Ok(reference)
+    }
+
+    /// Reads an attachment of a patient's record: its media type and bytes. Audited.
+    pub async fn attachment(
+        &self,
+        reader: Address,
+        patient: PatientId,
+        id: AttachmentId,
+    ) -> Result<(String, Vec<u8>)> {
+        let stored = self
+            .store
+            .patient(patient)
+            .await?
+            .ok_or_else(|| Error::UnknownPatient(patient.to_string()))?;
+        if let Err(refusal) = self.may_read(reader, stored.wallet, stored.chain_id).await? {
+            self.audit(reader, "read", Some(patient), None, "denied", &refusal)
+                .await?;
+            return Err(Error::Forbidden(refusal));
+        }
+        let missing = || Error::UnknownRecord(format!("attachment {id}"));
+        let (owner, sealed) = self.store.attachment(id).await?.ok_or_else(missing)?;
+        if owner != patient {
+            return Err(missing());
+        }
+        let key = self.keyring.data_key(patient, &stored.data_key)?;
+        let opened = attachment::open(&key, patient, id, &sealed)
+            .map_err(|_| Error::InvalidEntry(format!("attachment {id} does not decrypt: it was altered")))?;
+        self.audit(
+            reader,
+            "read",
+            Some(patient),
+            None,
+            "allowed",
+            &format!("attachment {id}"),
+        )
+        .await?;
+        Ok(opened)
     }
 
     /// A doctor searches patients by name (exact words or prefixes). The query is not audited

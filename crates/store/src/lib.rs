@@ -4,12 +4,14 @@
 //! own numbered migrations under `migrations/`. What is stored:
 //!
 //! - [`patients`]: wrapped data keys and blind-index tags; never a name.
+//! - [`attachments`]: sealed attachments.
 //! - [`entries`]: sealed entries and their commitments, written together with their chain request.
 //! - [`requests`]: the outbox the relayer drains.
 //! - [`mirror`]: the contracts' events past the confirmation depth, and what follows from them.
 //! - [`audit`]: the hash-chained audit log.
 //! - [`keys`]: keys that belong to no patient (the blind-index key), wrapped.
 
+pub mod attachments;
 pub mod audit;
 pub mod entries;
 pub mod keys;

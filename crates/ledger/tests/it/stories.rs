@@ -106,6 +106,34 @@ async fn a_doctor_registers_a_patient_and_their_entries_read_back_verified(mut h
         2
     );
 
+    // A scan, attached and cited by an entry: the patient opens it, an outsider may not.
+    let scan = b"%PDF-1.7 spirometry";
+    let attached = h
+        .records
+        .attach(doctor.address(), patient, "application/pdf", scan)
+        .await
+        .unwrap();
+    let document = json!({"resourceType": "DocumentReference", "content": [{"attachment": attached}]});
+    let (_, _, write) = h
+        .records
+        .record(doctor.address(), patient, EntryKind::Note, &document, None)
+        .await
+        .unwrap();
+    h.sign(&doctor, &write).await;
+    h.settle().await;
+    let id: medledger_core::attachment::AttachmentId = attached.id.parse().unwrap();
+    let opened = h.records.attachment(wallet.address(), patient, id).await.unwrap();
+    assert_eq!(opened, ("application/pdf".to_owned(), scan.to_vec()));
+    let refused = h.records.attachment(h.doctors[1].address(), patient, id).await;
+    assert!(matches!(refused, Err(Error::Forbidden(_))));
+    let history = h.records.history(wallet.address(), patient).await.unwrap();
+    let cited = history.last().unwrap();
+    assert!(matches!(cited.proof, Proof::Verified { .. }));
+    assert_eq!(
+        cited.content.as_ref().unwrap()["content"][0]["attachment"]["sha256"],
+        attached.sha256
+    );
+
     // Search by name: a doctor finds them, a patient may not search.
     let found = h
         .records

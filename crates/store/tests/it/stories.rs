@@ -2,6 +2,7 @@
 
 use alloy::primitives::{Address, B256};
 use medledger_contracts::history::EntryKind;
+use medledger_core::attachment::{self, AttachmentId};
 use medledger_core::audit::{self, AuditEvent};
 use medledger_core::blind::{BlindIndexKey, Match};
 use medledger_core::crypto::{Binding, DataKey, Keyring, MasterKey};
@@ -189,6 +190,15 @@ async fn a_stolen_database_reveals_no_canary(db: &Fresh) {
         .record_entries(&[diagnosis], &request(DOCTOR, 1))
         .await
         .unwrap();
+    // An attachment: its bytes and its media type are sealed too.
+    let scan = AttachmentId::random().unwrap();
+    let report = b"CANARY-SCAN-REPORT-5521";
+    let (sealed, _) = attachment::seal(&key, id, scan, "text/x-canary", report).unwrap();
+    store.put_attachment(scan, id, &sealed, 1).await.unwrap();
+    let (owner, stored) = store.attachment(scan).await.unwrap().unwrap();
+    assert_eq!(owner, id);
+    let opened = attachment::open(&key, id, scan, &stored).unwrap();
+    assert_eq!(opened, ("text/x-canary".to_owned(), report.to_vec()));
     // A log line for the audit trail must not carry health data either.
     store
         .append_audit(vec![AuditEvent {
@@ -214,6 +224,8 @@ async fn a_stolen_database_reveals_no_canary(db: &Fresh) {
         "Canarysmith",
         "canarysmith",
         "CANARY-ASTHMA-7731",
+        "CANARY-SCAN",
+        "text/x-canary",
     ] {
         assert!(
             !contains(&dump, canary.as_bytes()),
