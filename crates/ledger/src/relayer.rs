@@ -297,7 +297,10 @@ impl Relayer {
             Ok(pending) => {
                 *next = Some(nonce + 1);
                 drop(next);
-                pending.get_receipt().await.map_err(Error::chain)?;
+                let receipt = pending.get_receipt().await.map_err(Error::chain)?;
+                self.store
+                    .record_audit_anchor(sequence, head, self.account, receipt.transaction_hash)
+                    .await?;
                 Ok(Some((sequence, head)))
             }
             Err(err) => {

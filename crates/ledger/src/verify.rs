@@ -25,8 +25,9 @@ use crate::{Error, Result, events};
 pub struct Options {
     /// How long an entry may stay pending before it counts as not on chain (ms).
     pub grace_ms: u64,
-    /// Whose audit anchors to check the audit log against (the server's auditor account); `None`
-    /// checks the log's own chain only.
+    /// Whose audit anchors to check the audit log against (the server's auditor account); `None`:
+    /// the accounts the store records having anchored from. (Other hospitals sharing the contract
+    /// anchor their own logs; their anchors are not this log's.)
     pub auditor: Option<Address>,
 }
 
@@ -71,6 +72,10 @@ pub async fn verify(
     options: Options,
 ) -> Result<Report> {
     let deployment = store.deployment().await?.ok_or(Error::NotDeployed)?;
+    let auditors = match options.auditor {
+        Some(auditor) => vec![auditor],
+        None => store.audit_anchorers().await?,
+    };
 
     // The chain's side.
     let head = provider.get_block_number().await.map_err(Error::chain)?;
@@ -100,7 +105,7 @@ pub async fn verify(
                         auditor,
                         sequence,
                         head,
-                    } if options.auditor.is_none_or(|a| a == auditor) => anchors.push((sequence, head)),
+                    } if auditors.contains(&auditor) => anchors.push((sequence, head)),
                     _ => {}
                 }
             }

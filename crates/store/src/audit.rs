@@ -1,6 +1,6 @@
 //! The audit log, stored: appends are serialised so the hash chain has one order.
 
-use alloy::primitives::B256;
+use alloy::primitives::{Address, B256};
 use medledger_core::audit::{AuditEvent, AuditRecord};
 use medledger_core::entry::{PatientId, RecordId};
 use sqlx::Row;
@@ -99,6 +99,37 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(record).collect()
+    }
+
+    /// Records that `auditor` anchored the log at `(sequence, head)` in transaction `tx_hash`.
+    pub async fn record_audit_anchor(
+        &self,
+        sequence: u64,
+        head: B256,
+        auditor: Address,
+        tx_hash: B256,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_anchors (sequence, head, auditor, tx_hash) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (sequence) DO NOTHING",
+        )
+        .bind(int(sequence))
+        .bind(head.to_vec())
+        .bind(auditor.to_vec())
+        .bind(tx_hash.to_vec())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// The accounts this server has anchored the audit log from.
+    pub async fn audit_anchorers(&self) -> Result<Vec<Address>> {
+        let rows = sqlx::query("SELECT DISTINCT auditor FROM audit_anchors")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| address(&r.try_get::<Vec<u8>, _>(0)?))
+            .collect()
     }
 
     /// The newest audit record's sequence number and hash.

@@ -146,9 +146,11 @@ CREATE TABLE audit_log (
     prev            BYTEA NOT NULL,
     hash            BYTEA NOT NULL
 );
+-- The audit heads this server anchored, and from which account (verify checks the chain's
+-- anchors by these accounts by default).
 CREATE TABLE audit_anchors (
     sequence        BIGINT PRIMARY KEY,
     head            BYTEA NOT NULL,
-    request_id      BIGINT,
-    tx_hash         BYTEA
+    auditor         BYTEA NOT NULL,
+    tx_hash         BYTEA NOT NULL
 );

@@ -146,9 +146,11 @@ CREATE TABLE audit_log (
     prev            BLOB NOT NULL,
     hash            BLOB NOT NULL
 );
+-- The audit heads this server anchored, and from which account (verify checks the chain's
+-- anchors by these accounts by default).
 CREATE TABLE audit_anchors (
     sequence        INTEGER PRIMARY KEY,
     head            BLOB NOT NULL,
-    request_id      INTEGER,
-    tx_hash         BLOB
+    auditor         BLOB NOT NULL,
+    tx_hash         BLOB NOT NULL
 );
