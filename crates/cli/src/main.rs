@@ -2,6 +2,7 @@
 
 mod keys;
 mod node;
+mod serve;
 mod site;
 mod verify;
 
@@ -10,14 +11,20 @@ use clap::{Parser, Subcommand};
 /// MedLedger: an electronic health record whose every change is signed by its author's wallet
 /// and anchored on an Ethereum-compatible chain, with clinical content encrypted off-chain.
 #[derive(Debug, Parser)]
-#[command(name = "medledger", version, about, long_about = None)]
+#[command(name = "medledger", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// With no command: `serve`, with these options.
+    #[command(flatten)]
+    serve: serve::ServeArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run MedLedger: the embedded chain (or an external one), the database, the relayer and the
+    /// indexer, and HTTP (the default command).
+    Serve(serve::ServeArgs),
     /// Run the embedded chain alone, serving Ethereum JSON-RPC (like anvil, but durable).
     Node(node::NodeArgs),
     /// Check every stored entry and the audit log against the chain; exits 1 on any finding.
@@ -63,13 +70,19 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             runtime()?.block_on(keys::run(command))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
-        None => {
-            println!(
-                "medledger {}: the web app (`medledger serve`, the default) is not built yet; \
-                 `medledger node` runs the embedded chain. `medledger --help` lists the commands.",
-                env!("CARGO_PKG_VERSION")
-            );
-            Ok(std::process::ExitCode::SUCCESS)
-        }
+        Some(Command::Serve(args)) => serve::run(args).map(|()| std::process::ExitCode::SUCCESS),
+        None => serve::run(cli.serve).map(|()| std::process::ExitCode::SUCCESS),
     }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate.recv() => {},
+    }
+    tracing::info!("shutting down");
 }

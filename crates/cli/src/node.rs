@@ -70,17 +70,6 @@ async fn serve(chain: Chain, addr: SocketAddr, dev: bool) -> anyhow::Result<()> 
     }
     println!("Chain id {} in {}", chain.chain_id(), chain.data_dir().display());
     println!("Listening on {local}");
-    server::serve(Arc::new(EthApi::new(chain)), listener, shutdown_signal()).await?;
+    server::serve(Arc::new(EthApi::new(chain)), listener, crate::shutdown_signal()).await?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate.recv() => {},
-    }
-    tracing::info!("shutting down");
 }

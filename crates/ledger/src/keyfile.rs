@@ -40,13 +40,19 @@ fn read(path: &Path) -> Result<Option<MasterKey>> {
 }
 
 fn write_private(path: &Path, key: &MasterKey) -> Result<()> {
+    write_secret(path, key.to_hex().as_str())
+}
+
+/// Creates `path` (it must not exist) readable and writable by its owner only (0600), writes
+/// `secret` and a newline, and syncs the file and its directory.
+pub fn write_secret(path: &Path, secret: &str) -> Result<()> {
     let fail = |e: std::io::Error| Error::MasterKey(format!("{}: {e}", path.display()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(fail)?;
-    file.write_all(key.to_hex().as_bytes()).map_err(fail)?;
+    file.write_all(secret.as_bytes()).map_err(fail)?;
     file.write_all(b"\n").map_err(fail)?;
     file.sync_all().map_err(fail)?;
     sync_dir(path)

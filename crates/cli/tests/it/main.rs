@@ -4,6 +4,7 @@
 
 mod conformance;
 mod crash;
+mod serve;
 mod util;
 mod verify;
 mod wallet_session;

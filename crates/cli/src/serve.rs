@@ -1,0 +1,93 @@
+//! `medledger serve` (the default command): the whole system on one port.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use alloy::primitives::Address;
+use anyhow::Context;
+use medledger_chain::{DEFAULT_CHAIN_ID, DEV_ACCOUNTS};
+use medledger_web::hospital::{Config, Hospital};
+
+use crate::site::SiteArgs;
+
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "MEDLEDGER_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// The port to listen on (0: any free port).
+    #[arg(long, env = "MEDLEDGER_PORT", default_value_t = 8080)]
+    port: u16,
+    #[command(flatten)]
+    site: SiteArgs,
+    /// The embedded chain's id (when it is created).
+    #[arg(long, env = "MEDLEDGER_CHAIN_ID", default_value_t = DEFAULT_CHAIN_ID)]
+    chain_id: u64,
+    /// The contracts' first admin, a hospital administrator's wallet. Without it, on the embedded
+    /// chain, MedLedger starts as a demo whose admin is the public development account 0.
+    #[arg(long, env = "MEDLEDGER_ADMIN", value_name = "ADDRESS")]
+    admin: Option<Address>,
+    /// Blocks an event must be buried under before it is trusted (default: 0 on the embedded
+    /// chain, which never reorganises; 12 on an external one).
+    #[arg(long, value_name = "BLOCKS")]
+    confirmations: Option<u64>,
+}
+
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config {
+        data_dir: args.site.data_dir.clone(),
+        database_url: args.site.database_url.clone(),
+        rpc_url: args.site.rpc_url.clone(),
+        chain_id: args.chain_id,
+        admin: args.admin,
+        confirmations: args
+            .confirmations
+            .unwrap_or(if args.site.rpc_url.is_some() { 12 } else { 0 }),
+    };
+    let hospital = Arc::new(
+        Hospital::open(&config)
+            .await
+            .with_context(|| format!("starting MedLedger in {}", config.data_dir.display()))?,
+    );
+    let addr = SocketAddr::new(args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let local = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let loops = hospital.spawn_loops(stopped);
+
+    if hospital.demo {
+        println!(
+            "Demo setup: the public development accounts are funded (their keys are public, never use them for real):"
+        );
+        for (i, account) in DEV_ACCOUNTS.iter().enumerate() {
+            let role = if i == 0 { "  <- admin" } else { "" };
+            println!("  ({i}) {account}{role}");
+        }
+    }
+    let d = hospital.deployment;
+    println!(
+        "MedLedger contract {} and forwarder {} on chain {}",
+        d.ledger, d.forwarder, d.chain_id
+    );
+    println!("Relayer account (pays the gas): {}", hospital.relayer_account);
+    if hospital.rpc.is_some() {
+        println!("Embedded chain JSON-RPC: http://{local}/rpc");
+    }
+    println!("MedLedger is running at http://{local}/");
+
+    let app = medledger_web::routes::router(hospital.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(crate::shutdown_signal())
+        .await?;
+    let _ = stop.send(true);
+    let _ = loops.await;
+    hospital.close().await;
+    Ok(())
+}

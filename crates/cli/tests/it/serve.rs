@@ -1,0 +1,131 @@
+//! `medledger` with no command: the whole system starts on embedded defaults, says where to open
+//! it, answers on HTTP, stops on SIGTERM, and comes back on the same data without redeploying.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::util::DataDir;
+
+struct Server {
+    child: Child,
+    url: String,
+    ledger: String,
+}
+
+impl Server {
+    fn start(dir: &DataDir) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_medledger"))
+            .args(["--port", "0", "--data-dir"])
+            .arg(dir.root())
+            .env_remove("MEDLEDGER_MASTER_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("medledger starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut url, mut ledger) = (None, None);
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("MedLedger contract ") {
+                ledger = rest.split_whitespace().next().map(str::to_owned);
+            }
+            if let Some(rest) = line.strip_prefix("MedLedger is running at ") {
+                url = Some(rest.trim_end_matches('/').to_owned());
+                break;
+            }
+        }
+        Self {
+            child,
+            url: url.expect("the server says where it runs"),
+            ledger: ledger.expect("and its contract"),
+        }
+    }
+
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "a graceful stop exits 0: {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("the server did not stop within 10 s of SIGTERM");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_command_starts_the_whole_system() {
+    let dir = DataDir::new("serve");
+    let server = Server::start(&dir);
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{}/healthz", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok"
+    );
+    let ready: serde_json::Value = http
+        .get(format!("{}/readyz", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["chainId"], 19_788);
+    assert_eq!(
+        ready["ledger"].as_str().unwrap().to_lowercase(),
+        server.ledger.to_lowercase()
+    );
+    let page = http
+        .get(format!("{}/", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&server.ledger) && page.contains("Demo setup"),
+        "{page}"
+    );
+    let chain_id: serde_json::Value = http
+        .post(format!("{}/rpc", server.url))
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(chain_id["result"], "0x4d4c");
+    #[cfg(unix)]
+    for secret in ["master.key", "relayer.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.root().join(secret))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{secret}");
+    }
+    let first = server.ledger.clone();
+    server.stop();
+
+    let again = Server::start(&dir);
+    assert_eq!(again.ledger, first, "a restart uses the contracts it deployed");
+    again.stop();
+}

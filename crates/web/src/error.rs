@@ -1,0 +1,25 @@
+/// What starting or running the server can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] medledger_store::Error),
+    /// The ledger client failed.
+    #[error(transparent)]
+    Ledger(#[from] medledger_ledger::Error),
+    /// The embedded chain failed.
+    #[error(transparent)]
+    Chain(#[from] medledger_chain::Error),
+    /// Deploying or calling the contracts failed.
+    #[error(transparent)]
+    Contracts(#[from] medledger_contracts::Error),
+    /// A file of the data directory could not be read or written.
+    #[error("{0}")]
+    Io(String),
+    /// The configuration cannot work.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,260 @@
+//! A running hospital: store, keys, chain, contracts, record flows, relayer and indexer.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::network::EthereumWallet;
+use alloy::primitives::Address;
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::client::RpcClient;
+use alloy::signers::local::PrivateKeySigner;
+use medledger_chain::rpc::EthApi;
+use medledger_chain::transport::InProcess;
+use medledger_chain::{Chain, ChainConfig, DEFAULT_CHAIN_ID, DEV_ACCOUNTS};
+use medledger_ledger::indexer::Indexer;
+use medledger_ledger::records::Records;
+use medledger_ledger::relayer::Relayer;
+use medledger_store::Store;
+use medledger_store::mirror::Deployment;
+use tokio::sync::watch;
+
+use crate::{Error, Result};
+
+/// How a hospital is set up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Master key, SQLite database, embedded chain, relayer key.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default SQLite in the data directory.
+    pub database_url: Option<String>,
+    /// An external chain; default the embedded one.
+    pub rpc_url: Option<String>,
+    /// The embedded chain's id.
+    pub chain_id: u64,
+    /// The contracts' first admin (a hospital administrator's wallet). Without one, on the
+    /// embedded chain, MedLedger runs as a demo: the public development accounts are funded and
+    /// the first of them is the admin.
+    pub admin: Option<Address>,
+    /// How many blocks deep an event must be before the indexer trusts it (0 suits the embedded
+    /// chain, which never reorganises).
+    pub confirmations: u64,
+}
+
+impl Config {
+    /// The embedded defaults in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            database_url: None,
+            rpc_url: None,
+            chain_id: DEFAULT_CHAIN_ID,
+            admin: None,
+            confirmations: 0,
+        }
+    }
+
+    /// Whether this is the demo setup (embedded chain, no admin named).
+    pub fn is_demo(&self) -> bool {
+        self.rpc_url.is_none() && self.admin.is_none()
+    }
+}
+
+/// A running hospital.
+#[derive(Debug)]
+pub struct Hospital {
+    /// The record flows.
+    pub records: Arc<Records>,
+    /// The store.
+    pub store: Store,
+    /// Where the contracts are.
+    pub deployment: Deployment,
+    /// The chain's provider (in process for the embedded chain).
+    pub provider: DynProvider,
+    /// The embedded chain's JSON-RPC, to serve at `/rpc`; `None` with an external chain.
+    pub rpc: Option<Arc<EthApi>>,
+    /// The account that relays users' signed requests and pays their gas.
+    pub relayer_account: Address,
+    /// The contracts' first admin.
+    pub admin: Address,
+    /// Whether this is the demo setup.
+    pub demo: bool,
+    chain: Option<Chain>,
+    relayer: Arc<Relayer>,
+    indexer: Indexer,
+}
+
+fn io(path: &std::path::Path, err: impl std::fmt::Display) -> Error {
+    Error::Io(format!("{}: {err}", path.display()))
+}
+
+/// The relayer's key: `relayer.key` in the data directory, created (0600) on first start. It is
+/// the server's own hot wallet for gas, never a user's key.
+fn relayer_key(config: &Config) -> Result<PrivateKeySigner> {
+    let path = config.data_dir.join("relayer.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse::<PrivateKeySigner>().map_err(|e| io(&path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let signer = PrivateKeySigner::random();
+            medledger_ledger::keyfile::write_secret(&path, &alloy::hex::encode(signer.to_bytes()))?;
+            Ok(signer)
+        }
+        Err(e) => Err(io(&path, e)),
+    }
+}
+
+impl Hospital {
+    /// Opens (on first start: creates) the hospital described by `config`.
+    pub async fn open(config: &Config) -> Result<Self> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| io(&config.data_dir, e))?;
+        let keyring = medledger_ledger::keyfile::load(&config.data_dir)?;
+        let url = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", config.data_dir.join("medledger.db").display()));
+        let store = Store::open(&url).await?;
+        let relayer_key = relayer_key(config)?;
+        let demo = config.is_demo();
+        let admin = match (config.admin, demo) {
+            (Some(admin), _) => admin,
+            (None, true) => DEV_ACCOUNTS[0],
+            (None, false) => {
+                return Err(Error::Config(
+                    "name the contracts' first admin with --admin ADDRESS (a hospital administrator's wallet)".into(),
+                ));
+            }
+        };
+
+        let (chain, rpc, provider) = match &config.rpc_url {
+            None => {
+                let mut chain_config = ChainConfig::new(config.data_dir.join("chain"));
+                chain_config.chain_id = config.chain_id;
+                chain_config.funded = vec![relayer_key.address()];
+                if demo {
+                    chain_config = chain_config.with_dev_accounts();
+                }
+                let chain = Chain::open(chain_config)?;
+                let api = Arc::new(EthApi::new(chain.clone()));
+                let client = RpcClient::new(InProcess::new(api.clone()), true);
+                let provider = ProviderBuilder::new().connect_client(client).erased();
+                (Some(chain), Some(api), provider)
+            }
+            Some(url) => {
+                let provider = ProviderBuilder::new()
+                    .connect(url)
+                    .await
+                    .map_err(|e| Error::Config(format!("cannot reach the chain at {url}: {e}")))?
+                    .erased();
+                (None, None, provider)
+            }
+        };
+        let chain_id = provider
+            .get_chain_id()
+            .await
+            .map_err(|e| Error::Config(format!("the chain: {e}")))?;
+
+        let deployment = match store.deployment().await? {
+            Some(deployment) if deployment.chain_id == chain_id => deployment,
+            Some(deployment) => {
+                return Err(Error::Config(format!(
+                    "this database belongs to chain {}, and the chain here is {chain_id}",
+                    deployment.chain_id
+                )));
+            }
+            None => {
+                // First start: the relayer's account deploys, naming the admin.
+                let deployer = ProviderBuilder::new()
+                    .wallet(EthereumWallet::from(relayer_key.clone()))
+                    .connect_provider(provider.clone())
+                    .erased();
+                let from = provider
+                    .get_block_number()
+                    .await
+                    .map_err(|e| Error::Config(e.to_string()))?
+                    + 1;
+                let deployed = medledger_contracts::deploy(&deployer, admin, 0).await?;
+                let deployment = Deployment {
+                    chain_id,
+                    ledger: deployed.ledger,
+                    forwarder: deployed.forwarder,
+                    block_number: from,
+                };
+                store.set_deployment(&deployment).await?;
+                tracing::info!(ledger = %deployed.ledger, forwarder = %deployed.forwarder, %admin, "deployed MedLedger");
+                deployment
+            }
+        };
+
+        let records = Arc::new(Records::open(store.clone(), keyring, provider.clone()).await?);
+        let relayer = Arc::new(Relayer::new(
+            provider.clone(),
+            store.clone(),
+            relayer_key.clone(),
+            chain_id,
+            deployment.forwarder,
+            deployment.ledger,
+        ));
+        let indexer = Indexer::new(
+            provider.clone(),
+            store.clone(),
+            deployment.ledger,
+            deployment.block_number,
+            config.confirmations,
+        );
+        Ok(Self {
+            records,
+            store,
+            deployment,
+            provider,
+            rpc,
+            relayer_account: relayer_key.address(),
+            admin,
+            demo,
+            chain,
+            relayer,
+            indexer,
+        })
+    }
+
+    /// Runs the relayer and the indexer until `stop` turns true: a pass after every new block of
+    /// the embedded chain, and at least every 250 ms.
+    pub fn spawn_loops(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let relayer = self.relayer.clone();
+        let indexer = self.indexer.clone();
+        let mut heads = self.chain.as_ref().map(Chain::subscribe_heads);
+        tokio::spawn(async move {
+            loop {
+                if let Err(err) = relayer.step().await {
+                    tracing::warn!("relayer: {err}");
+                }
+                if let Err(err) = indexer.sync().await {
+                    tracing::warn!("indexer: {err}");
+                }
+                let new_head = async {
+                    match heads.as_mut() {
+                        Some(heads) => {
+                            let _ = heads.changed().await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    () = new_head => {}
+                    () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                }
+                if *stop.borrow() {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// Closes the store and stops the embedded chain.
+    pub async fn close(&self) {
+        self.store.close().await;
+        if let Some(chain) = &self.chain {
+            chain.shutdown();
+        }
+    }
+}

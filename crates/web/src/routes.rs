@@ -1,0 +1,107 @@
+//! HTTP: `/rpc` (the embedded chain), `/healthz`, `/readyz`, and the landing page.
+
+use std::sync::Arc;
+
+use alloy::providers::Provider;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+use crate::hospital::Hospital;
+
+/// Every route of the server.
+pub fn router(hospital: Arc<Hospital>) -> Router {
+    let rpc = hospital.rpc.clone();
+    let router = Router::new()
+        .route("/", get(landing))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .with_state(hospital);
+    match rpc {
+        Some(rpc) => router.nest("/rpc", medledger_chain::server::router(rpc)),
+        None => router,
+    }
+}
+
+/// Ready when the database answers and the chain does.
+async fn ready(State(hospital): State<Arc<Hospital>>) -> Response {
+    let store = hospital.store.deployment().await;
+    let block = hospital.provider.get_block_number().await;
+    match (store, block) {
+        (Ok(Some(_)), Ok(block)) => {
+            let body = serde_json::json!({
+                "status": "ready",
+                "chainId": hospital.deployment.chain_id,
+                "block": block,
+                "ledger": hospital.deployment.ledger,
+                "forwarder": hospital.deployment.forwarder,
+            });
+            ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        }
+        (store, block) => {
+            tracing::warn!(store_ok = store.is_ok(), chain_ok = block.is_ok(), "not ready");
+            let body =
+                serde_json::json!({"status": "not ready", "database": store.is_ok(), "chain": block.is_ok()});
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+async fn landing(State(hospital): State<Arc<Hospital>>) -> Html<String> {
+    let d = hospital.deployment;
+    let rpc = if hospital.rpc.is_some() {
+        format!(
+            "<p>The embedded chain answers Ethereum JSON-RPC at <code>/rpc</code> (chain id {}): add it to \
+             MetaMask as a network, or point <code>cast</code> at it.</p>",
+            d.chain_id
+        )
+    } else {
+        String::new()
+    };
+    let demo = if hospital.demo {
+        "<p><strong>Demo setup.</strong> The public development accounts are funded and the first of them \
+         is the admin. Their keys are public: never use them for real records. Start with \
+         <code>--admin ADDRESS</code> for a real hospital.</p>"
+    } else {
+        ""
+    };
+    Html(format!(
+        r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>MedLedger</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#111}}
+code{{background:#f2f2f2;padding:0 .25rem}} dt{{font-weight:600}}</style></head>
+<body>
+<h1>MedLedger is running</h1>
+{demo}
+<dl>
+<dt>MedLedger contract</dt><dd><code>{ledger}</code></dd>
+<dt>Forwarder (gasless signed requests)</dt><dd><code>{forwarder}</code></dd>
+<dt>Admin</dt><dd><code>{admin}</code></dd>
+<dt>Relayer (pays the gas)</dt><dd><code>{relayer}</code></dd>
+</dl>
+{rpc}
+<p>Records are stored encrypted and anchored on this chain; <code>medledger verify</code> checks every one.
+Wallet sign-in and the doctor, patient and admin pages are being built: see the README for what works today.</p>
+</body></html>"#,
+        ledger = escape(&d.ledger.to_string()),
+        forwarder = escape(&d.forwarder.to_string()),
+        admin = escape(&hospital.admin.to_string()),
+        relayer = escape(&hospital.relayer_account.to_string()),
+    ))
+}
