@@ -7,6 +7,7 @@
 //! - [`entry`]: identifiers, the canonical form of an entry and its salted on-chain commitment.
 //! - [`access`]: who may read and write a patient's records.
 //! - [`audit`]: the hash-chained audit log.
+//! - [`siwe`]: Sign-In with Ethereum (EIP-4361) messages, checked in full.
 //! - [`verify`]: reconciling the store with the chain, entry by entry.
 
 pub mod access;
@@ -15,6 +16,7 @@ pub mod audit;
 pub mod blind;
 pub mod crypto;
 pub mod entry;
+pub mod siwe;
 pub mod verify;
 
 mod error;
