@@ -444,7 +444,8 @@ mod tests {
 
     #[test]
     fn no_forged_or_foreign_sign_in_opens_a_session() {
-        let cases: Vec<(&str, &str, Box<dyn FnOnce(&mut Vec<String>)>)> = vec![
+        type Edit = Box<dyn FnOnce(&mut Vec<String>)>;
+        let cases: Vec<(&str, &str, Edit)> = vec![
             (
                 "another domain",
                 "domain",
