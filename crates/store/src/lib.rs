@@ -9,6 +9,7 @@
 //! - [`requests`]: the outbox the relayer drains.
 //! - [`mirror`]: the contracts' events past the confirmation depth, and what follows from them.
 //! - [`audit`]: the hash-chained audit log.
+//! - [`sessions`]: sign-in nonces and sessions.
 //! - [`keys`]: keys that belong to no patient (the blind-index key), wrapped.
 
 pub mod attachments;
@@ -18,6 +19,7 @@ pub mod keys;
 pub mod mirror;
 pub mod patients;
 pub mod requests;
+pub mod sessions;
 pub mod testing;
 
 mod error;

@@ -21,6 +21,9 @@ use tokio::sync::watch;
 
 use crate::{Error, Result};
 
+/// How often the audit log's head is anchored on-chain.
+pub const AUDIT_ANCHOR_INTERVAL: Duration = Duration::from_secs(300);
+
 /// How a hospital is set up.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -217,13 +220,31 @@ impl Hospital {
     }
 
     /// Runs the relayer and the indexer until `stop` turns true: a pass after every new block of
-    /// the embedded chain, and at least every 250 ms.
+    /// the embedded chain, and at least every 250 ms; and anchors the audit log's head every
+    /// [`AUDIT_ANCHOR_INTERVAL`] once an admin has given the relayer's account the auditor role.
     pub fn spawn_loops(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let relayer = self.relayer.clone();
         let indexer = self.indexer.clone();
         let mut heads = self.chain.as_ref().map(Chain::subscribe_heads);
         tokio::spawn(async move {
+            let mut last_anchor = tokio::time::Instant::now();
+            let mut told_no_role = false;
             loop {
+                if last_anchor.elapsed() >= AUDIT_ANCHOR_INTERVAL {
+                    last_anchor = tokio::time::Instant::now();
+                    match relayer.anchor_audit().await {
+                        Ok(Some((sequence, _))) => tracing::info!(sequence, "anchored the audit log"),
+                        Ok(None) => {}
+                        Err(err) if !told_no_role => {
+                            told_no_role = true;
+                            tracing::warn!(
+                                "cannot anchor the audit log yet ({err}); an admin must grant the auditor role to {}",
+                                relayer.account()
+                            );
+                        }
+                        Err(_) => {}
+                    }
+                }
                 if let Err(err) = relayer.step().await {
                     tracing::warn!("relayer: {err}");
                 }

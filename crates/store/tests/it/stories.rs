@@ -496,3 +496,61 @@ async fn batched_writes_keep_each_entry_with_its_own_request(db: &Fresh) {
     }
 }
 on_both!(batched_writes_keep_each_entry_with_its_own_request);
+
+async fn a_sign_in_nonce_opens_one_session_only(db: &Fresh) {
+    let store = &db.store;
+    store.issue_nonce("n0nce0001", 10_000).await.unwrap();
+    store.issue_nonce("n0nce0002", 10_000).await.unwrap();
+    // Ten sign-ins race with the same message: exactly one uses the nonce.
+    let racers = (0..10).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.consume_nonce("n0nce0001", 5_000).await.unwrap() })
+    });
+    let mut winners = 0;
+    for racer in racers {
+        winners += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    assert!(
+        !store.consume_nonce("n0nce0001", 5_000).await.unwrap(),
+        "replayed"
+    );
+    assert!(
+        !store.consume_nonce("n0nce0002", 10_000).await.unwrap(),
+        "expired"
+    );
+    assert!(!store.consume_nonce("never-issued", 0).await.unwrap());
+
+    let token = B256::repeat_byte(0x5e);
+    let who = Address::repeat_byte(0xa1);
+    store.open_session(token, who, 1_000, 100_000).await.unwrap();
+    let idle = 30_000;
+    let session = store.use_session(token, 20_000, idle).await.unwrap().unwrap();
+    assert_eq!((session.address, session.last_seen_at), (who, 20_000));
+    assert!(
+        store.use_session(token, 60_000, idle).await.unwrap().is_none(),
+        "idle too long"
+    );
+    let token2 = B256::repeat_byte(0x5f);
+    store.open_session(token2, who, 90_000, 100_000).await.unwrap();
+    assert!(
+        store.use_session(token2, 100_000, idle).await.unwrap().is_none(),
+        "past its absolute expiry"
+    );
+    assert!(
+        store
+            .use_session(B256::ZERO, 1_000, idle)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let token3 = B256::repeat_byte(0x60);
+    store.open_session(token3, who, 1_000, 100_000).await.unwrap();
+    assert!(store.end_session(token3).await.unwrap());
+    assert!(
+        store.use_session(token3, 2_000, idle).await.unwrap().is_none(),
+        "signed out"
+    );
+    assert!(store.sweep_sign_ins(200_000).await.unwrap() >= 2);
+}
+on_both!(a_sign_in_nonce_opens_one_session_only);

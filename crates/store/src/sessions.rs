@@ -1,0 +1,108 @@
+//! Sign-in nonces (each usable once) and sessions (stored by the hash of their token).
+
+use alloy::primitives::{Address, B256};
+use sqlx::Row;
+
+use crate::{Result, Store, address, int, uint};
+
+/// A signed-in session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    /// The wallet it is bound to.
+    pub address: Address,
+    /// When it was opened (Unix ms).
+    pub created_at: u64,
+    /// When it was last used (Unix ms).
+    pub last_seen_at: u64,
+    /// When it ends whatever happens (Unix ms).
+    pub expires_at: u64,
+}
+
+impl Store {
+    /// Remembers a nonce handed to a browser, until `expires_at` (Unix ms).
+    pub async fn issue_nonce(&self, nonce: &str, expires_at: u64) -> Result<()> {
+        sqlx::query("INSERT INTO sign_in_nonces (nonce, expires_at) VALUES ($1, $2)")
+            .bind(nonce.to_owned())
+            .bind(int(expires_at))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Uses up a nonce: true for exactly one caller, if it was issued and has not expired. One
+    /// `DELETE`, so two concurrent sign-ins with the same message cannot both succeed.
+    pub async fn consume_nonce(&self, nonce: &str, now: u64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM sign_in_nonces WHERE nonce = $1 AND expires_at > $2")
+            .bind(nonce.to_owned())
+            .bind(int(now))
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Opens a session for `address` under the hash of its token.
+    pub async fn open_session(
+        &self,
+        token_hash: B256,
+        address: Address,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, address, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $3, $4)",
+        )
+        .bind(token_hash.to_vec())
+        .bind(address.to_vec())
+        .bind(int(now))
+        .bind(int(expires_at))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// The session with this token hash, if it is neither past its absolute expiry nor idle for
+    /// longer than `idle` ms; using it moves its idle clock on.
+    pub async fn use_session(&self, token_hash: B256, now: u64, idle: u64) -> Result<Option<Session>> {
+        let row = sqlx::query(
+            "UPDATE sessions SET last_seen_at = $2
+             WHERE token_hash = $1 AND expires_at > $2 AND last_seen_at > $3
+             RETURNING address, created_at, last_seen_at, expires_at",
+        )
+        .bind(token_hash.to_vec())
+        .bind(int(now))
+        .bind(int(now.saturating_sub(idle)))
+        .fetch_optional(&self.writer)
+        .await?;
+        row.map(|r| {
+            Ok(Session {
+                address: address(&r.try_get::<Vec<u8>, _>(0)?)?,
+                created_at: uint(r.try_get(1)?),
+                last_seen_at: uint(r.try_get(2)?),
+                expires_at: uint(r.try_get(3)?),
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session (sign-out). True if there was one.
+    pub async fn end_session(&self, token_hash: B256) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash.to_vec())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forgets expired nonces and sessions; returns how many rows went.
+    pub async fn sweep_sign_ins(&self, now: u64) -> Result<u64> {
+        let nonces = sqlx::query("DELETE FROM sign_in_nonces WHERE expires_at <= $1")
+            .bind(int(now))
+            .execute(&self.writer)
+            .await?;
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(int(now))
+            .execute(&self.writer)
+            .await?;
+        Ok(nonces.rows_affected() + sessions.rows_affected())
+    }
+}
