@@ -27,6 +27,9 @@ pub(crate) struct ServeArgs {
     /// chain, MedLedger starts as a demo whose admin is the public development account 0.
     #[arg(long, env = "MEDLEDGER_ADMIN", value_name = "ADDRESS")]
     admin: Option<Address>,
+    /// The URL browsers reach this server at, if not http://HOST:PORT (behind a TLS proxy, say).
+    #[arg(long, env = "MEDLEDGER_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
     /// Blocks an event must be buried under before it is trusted (default: 0 on the embedded
     /// chain, which never reorganises; 12 on an external one).
     #[arg(long, value_name = "BLOCKS")]
@@ -82,7 +85,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     println!("MedLedger is running at http://{local}/");
 
-    let app = medledger_web::routes::router(hospital.clone());
+    // Sign-in messages must name the origin browsers use; behind a proxy, say it with --public-url.
+    let origin = match &args.public_url {
+        Some(url) => {
+            let (scheme, host) = url
+                .trim_end_matches('/')
+                .split_once("://")
+                .context("--public-url is scheme://host[:port], e.g. https://records.example.org")?;
+            medledger_web::auth::Origin {
+                scheme: scheme.to_owned(),
+                host: host.to_owned(),
+            }
+        }
+        None => medledger_web::auth::Origin {
+            scheme: "http".into(),
+            host: local.to_string(),
+        },
+    };
+    let app = medledger_web::routes::router(hospital.clone(), origin);
     axum::serve(listener, app)
         .with_graceful_shutdown(crate::shutdown_signal())
         .await?;

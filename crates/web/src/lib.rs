@@ -3,10 +3,13 @@
 //! - [`hospital`]: assembles a running hospital: the store, the master key, the chain (embedded,
 //!   in process, or external by URL), the contracts (deployed on first start), the record flows,
 //!   and the relayer and indexer loops.
-//! - [`routes`]: HTTP: the embedded chain's JSON-RPC at `/rpc`, `/healthz`, `/readyz`, and the
-//!   landing page. (Sign-in, the pages and the JSON API come next: issue 5.)
+//! - [`routes`]: HTTP: the embedded chain's JSON-RPC at `/rpc`, `/healthz`, `/readyz`, the
+//!   landing page, and the first of the JSON API: [`auth`] (Sign-In with Ethereum, sessions).
+//! - [`problem`]: errors as RFC 9457 problem details. (The pages and the rest of the API: issue 5.)
 
+pub mod auth;
 pub mod hospital;
+pub mod problem;
 pub mod routes;
 
 mod error;

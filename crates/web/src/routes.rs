@@ -4,21 +4,38 @@ use std::sync::Arc;
 
 use alloy::providers::Provider;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
+use crate::auth::{self, AuthState, Origin};
 use crate::hospital::Hospital;
 
-/// Every route of the server.
-pub fn router(hospital: Arc<Hospital>) -> Router {
+/// The largest request body the API accepts (JSON; attachments will get their own limit).
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// Every route of the server, for a server browsers reach at `origin`.
+pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
     let rpc = hospital.rpc.clone();
+    let auth_state = AuthState {
+        hospital: hospital.clone(),
+        origin,
+    };
+    let api = Router::new()
+        .route("/api/v1/auth/nonce", get(auth::nonce))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/session", get(auth::session))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(auth_state);
     let router = Router::new()
         .route("/", get(landing))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .with_state(hospital);
+        .with_state(hospital)
+        .merge(api);
     match rpc {
         Some(rpc) => router.nest("/rpc", medledger_chain::server::router(rpc)),
         None => router,

@@ -1,0 +1,3 @@
+//! The server's HTTP routes, driven as a browser or script drives them.
+
+mod sign_in;

@@ -1,0 +1,252 @@
+//! Sign-In with Ethereum over HTTP, and the attacks on it: none opens a session.
+
+use std::sync::Arc;
+
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use medledger_web::auth::Origin;
+use medledger_web::hospital::{Config, Hospital};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Site {
+    app: Router,
+    hospital: Arc<Hospital>,
+    dir: std::path::PathBuf,
+}
+
+impl Site {
+    async fn open() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("medledger-web-{}", PrivateKeySigner::random().address()));
+        let hospital = Arc::new(
+            Hospital::open(&Config::new(&dir))
+                .await
+                .expect("the hospital opens"),
+        );
+        let origin = Origin {
+            scheme: "http".into(),
+            host: "127.0.0.1:8080".into(),
+        };
+        Self {
+            app: medledger_web::routes::router(hospital.clone(), origin),
+            hospital,
+            dir,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value, Option<String>) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let cookie = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, value, cookie)
+    }
+
+    async fn nonce(&self) -> String {
+        let (status, body, _) = self.call("GET", "/api/v1/auth/nonce", None, None).await;
+        assert_eq!(status, StatusCode::OK);
+        body["nonce"].as_str().unwrap().to_owned()
+    }
+
+    async fn close(self) {
+        self.hospital.close().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn message(wallet: &PrivateKeySigner, nonce: &str, edit: impl FnOnce(String) -> String) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let time = |secs: u64| {
+        // Unix seconds as RFC 3339, UTC.
+        let days = secs / 86_400;
+        let (h, m, s) = ((secs % 86_400) / 3600, (secs % 3600) / 60, secs % 60);
+        let z = days as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(mo <= 2);
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+    };
+    edit(format!(
+        "127.0.0.1:8080 wants you to sign in with your Ethereum account:\n{}\n\nSign in to MedLedger.\n\n\
+         URI: http://127.0.0.1:8080/\nVersion: 1\nChain ID: 19788\nNonce: {nonce}\nIssued At: {}\nExpiration Time: {}",
+        wallet.address().to_checksum(None),
+        time(now - 5),
+        time(now + 600),
+    ))
+}
+
+fn signed(wallet: &PrivateKeySigner, text: &str) -> Value {
+    let signature = wallet.sign_message_sync(text.as_bytes()).unwrap();
+    json!({ "message": text, "signature": alloy::hex::encode_prefixed(signature.as_bytes()) })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_signs_in_once_and_out_again() {
+    let site = Site::open().await;
+    let wallet = PrivateKeySigner::random();
+    let text = message(&wallet, &site.nonce().await, |m| m);
+    let (status, body, cookie) = site
+        .call("POST", "/api/v1/auth/login", Some(signed(&wallet, &text)), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cookie = cookie.expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (status, me, _) = site.call("GET", "/api/v1/auth/session", None, Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        me["address"].as_str().unwrap().to_lowercase(),
+        wallet.address().to_string().to_lowercase()
+    );
+
+    // The same message again: its nonce is spent.
+    let (status, problem, _) = site
+        .call("POST", "/api/v1/auth/login", Some(signed(&wallet, &text)), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("already used"),
+        "{problem}"
+    );
+
+    let (status, _, cleared) = site.call("POST", "/api/v1/auth/logout", None, Some(&token)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(cleared.unwrap().contains("Max-Age=0"));
+    let (status, problem, _) = site.call("GET", "/api/v1/auth/session", None, Some(&token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(problem["status"], 401);
+    let (status, _, _) = site.call("GET", "/api/v1/auth/session", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    site.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_attack_on_sign_in_opens_a_session() {
+    let site = Site::open().await;
+    let wallet = PrivateKeySigner::random();
+    type Edit = Box<dyn FnOnce(String) -> String + Send>;
+    let attacks: Vec<(&str, &str, Edit)> = vec![
+        (
+            "another domain",
+            "domain",
+            Box::new(|m| m.replacen("127.0.0.1:8080 wants", "evil.example wants", 1)),
+        ),
+        (
+            "another scheme",
+            "scheme",
+            Box::new(|m| m.replacen("127.0.0.1:8080 wants", "https://127.0.0.1:8080 wants", 1)),
+        ),
+        (
+            "another chain",
+            "chain id",
+            Box::new(|m| m.replace("Chain ID: 19788", "Chain ID: 1")),
+        ),
+        (
+            "expired",
+            "expired",
+            Box::new(|m| {
+                let at = m.find("Expiration Time: ").unwrap();
+                format!("{}Expiration Time: 2020-01-01T00:00:00Z", &m[..at])
+            }),
+        ),
+        (
+            "future-dated",
+            "future",
+            Box::new(|m| {
+                let at = m.find("Issued At: ").unwrap();
+                let rest = &m[at..];
+                let end = rest.find('\n').unwrap();
+                format!("{}Issued At: 2099-01-01T00:00:00Z{}", &m[..at], &rest[end..])
+            }),
+        ),
+    ];
+    for (what, why, edit) in attacks {
+        let text = message(&wallet, &site.nonce().await, edit);
+        let (status, problem, _) = site
+            .call("POST", "/api/v1/auth/login", Some(signed(&wallet, &text)), None)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {problem}");
+        assert_eq!(problem["title"], "Not signed in", "{what}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(why),
+            "{what}: refused, but for {problem}"
+        );
+    }
+
+    // A byte changed after signing.
+    let text = message(&wallet, &site.nonce().await, |m| m);
+    let mut body = signed(&wallet, &text);
+    body["message"] = json!(text.replace("Sign in to MedLedger.", "Sign in to MedLedgeR."));
+    let (status, problem, _) = site.call("POST", "/api/v1/auth/login", Some(body), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+
+    // A nonce this server never issued.
+    let text = message(&wallet, "deadbeefdeadbeef", |m| m);
+    let (status, _, _) = site
+        .call("POST", "/api/v1/auth/login", Some(signed(&wallet, &text)), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // One message sent twice at once: one session, not two.
+    let text = message(&wallet, &site.nonce().await, |m| m);
+    let body = signed(&wallet, &text);
+    let (a, b) = tokio::join!(
+        site.call("POST", "/api/v1/auth/login", Some(body.clone()), None),
+        site.call("POST", "/api/v1/auth/login", Some(body), None)
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::UNAUTHORIZED]);
+
+    // Garbage gets a 400 that says what to fix.
+    let (status, problem, _) = site
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            Some(json!({"message": text, "signature": "0xzz"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("hexadecimal"),
+        "{problem}"
+    );
+    site.close().await;
+}
