@@ -10,6 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::api;
 use crate::auth::{self, AuthState, Origin};
 use crate::hospital::Hospital;
 
@@ -28,6 +29,14 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/session", get(auth::session))
         .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/patients", post(api::register_patient).get(api::search))
+        .route(
+            "/api/v1/patients/{id}/records",
+            post(api::write_record).get(api::read_records),
+        )
+        .route("/api/v1/patients/{id}/audit", get(api::audit))
+        .route("/api/v1/requests/{id}", get(api::request_status))
+        .route("/api/v1/requests/{id}/signature", post(api::sign_request))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(auth_state);
     let router = Router::new()

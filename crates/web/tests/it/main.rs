@@ -1,3 +1,4 @@
 //! The server's HTTP routes, driven as a browser or script drives them.
 
+mod records;
 mod sign_in;

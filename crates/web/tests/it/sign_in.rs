@@ -12,14 +12,24 @@ use medledger_web::hospital::{Config, Hospital};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-struct Site {
+pub(crate) struct Site {
     app: Router,
-    hospital: Arc<Hospital>,
+    pub(crate) hospital: Arc<Hospital>,
     dir: std::path::PathBuf,
 }
 
 impl Site {
-    async fn open() -> Self {
+    /// Signs `wallet` in; returns its bearer token.
+    pub(crate) async fn sign_in(&self, wallet: &PrivateKeySigner) -> String {
+        let text = message(wallet, &self.nonce().await, |m| m);
+        let (status, body, _) = self
+            .call("POST", "/api/v1/auth/login", Some(signed(wallet, &text)), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub(crate) async fn open() -> Self {
         let dir =
             std::env::temp_dir().join(format!("medledger-web-{}", PrivateKeySigner::random().address()));
         let hospital = Arc::new(
@@ -38,7 +48,7 @@ impl Site {
         }
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         path: &str,
@@ -67,19 +77,19 @@ impl Site {
         (status, value, cookie)
     }
 
-    async fn nonce(&self) -> String {
+    pub(crate) async fn nonce(&self) -> String {
         let (status, body, _) = self.call("GET", "/api/v1/auth/nonce", None, None).await;
         assert_eq!(status, StatusCode::OK);
         body["nonce"].as_str().unwrap().to_owned()
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         self.hospital.close().await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-fn message(wallet: &PrivateKeySigner, nonce: &str, edit: impl FnOnce(String) -> String) -> String {
+pub(crate) fn message(wallet: &PrivateKeySigner, nonce: &str, edit: impl FnOnce(String) -> String) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -108,7 +118,7 @@ fn message(wallet: &PrivateKeySigner, nonce: &str, edit: impl FnOnce(String) -> 
     ))
 }
 
-fn signed(wallet: &PrivateKeySigner, text: &str) -> Value {
+pub(crate) fn signed(wallet: &PrivateKeySigner, text: &str) -> Value {
     let signature = wallet.sign_message_sync(text.as_bytes()).unwrap();
     json!({ "message": text, "signature": alloy::hex::encode_prefixed(signature.as_bytes()) })
 }

@@ -1,0 +1,362 @@
+//! The JSON API for records (`/api/v1`): one pattern for every chain-changing action.
+//!
+//! A `POST` on a resource validates, stores and answers `202 Accepted` with the outbox request's id
+//! and the EIP-712 typed data for the caller's wallet to sign (`eth_signTypedData_v4`); the
+//! signature goes to `POST /api/v1/requests/{id}/signature`; `GET /api/v1/requests/{id}` says
+//! `awaiting-signature`, `signed`, `submitted`, `included`, `anchored` (tx hash, block) or
+//! `rejected` (the contract's reason). Every route needs a session (see [`crate::auth`]).
+
+use alloy::primitives::Address;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use medledger_contracts::forward::{self, ForwardRequest};
+use medledger_contracts::history::EntryKind;
+use medledger_core::blind::Match;
+use medledger_core::entry::{PatientId, RecordId};
+use medledger_ledger::records::{Demographics, PendingWrite};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{AuthState, signed_in};
+use crate::problem::Problem;
+
+/// How the record flows' errors reach a client.
+fn problem(err: medledger_ledger::Error) -> Problem {
+    use medledger_ledger::Error as E;
+    let status = match &err {
+        E::UnknownPatient(_) | E::UnknownRecord(_) => StatusCode::NOT_FOUND,
+        E::Forbidden(_) => StatusCode::FORBIDDEN,
+        E::PatientNotAnchored(_) | E::NotAwaitingSignature(_) => StatusCode::CONFLICT,
+        E::InvalidEntry(_) | E::WrongSigner { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        E::Core(medledger_core::Error::SearchTooShort(_)) => StatusCode::BAD_REQUEST,
+        E::Store(medledger_store::Error::DuplicateWallet(_)) => StatusCode::CONFLICT,
+        _ => return Problem::internal(err),
+    };
+    let title = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Forbidden",
+        StatusCode::CONFLICT => "Conflict",
+        StatusCode::BAD_REQUEST => "Bad request",
+        _ => "Unprocessable request",
+    };
+    Problem {
+        status,
+        title,
+        detail: err.to_string(),
+    }
+}
+
+/// The EIP-712 typed data of a forward request, as `eth_signTypedData_v4` takes it.
+pub fn typed_data(request: &ForwardRequest, chain_id: u64, forwarder: Address) -> Value {
+    json!({
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "ForwardRequest": [
+                {"name": "from", "type": "address"},
+                {"name": "to", "type": "address"},
+                {"name": "value", "type": "uint256"},
+                {"name": "gas", "type": "uint256"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint48"},
+                {"name": "data", "type": "bytes"},
+            ],
+        },
+        "primaryType": "ForwardRequest",
+        "domain": {
+            "name": forward::DOMAIN_NAME,
+            "version": forward::DOMAIN_VERSION,
+            "chainId": chain_id,
+            "verifyingContract": forwarder,
+        },
+        "message": {
+            "from": request.from,
+            "to": request.to,
+            "value": request.value.to_string(),
+            "gas": request.gas.to_string(),
+            "nonce": request.nonce.to_string(),
+            "deadline": request.deadline.to::<u64>(),
+            "data": request.data,
+        },
+    })
+}
+
+fn accepted(state: &AuthState, write: &PendingWrite, extra: Value) -> Response {
+    let d = state.hospital.deployment;
+    let mut body = json!({
+        "requestId": write.request_id,
+        "status": "awaiting-signature",
+        "signingHash": write.signing_hash,
+        "typedData": typed_data(&write.request, d.chain_id, d.forwarder),
+    });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+fn patient_id(text: &str) -> Result<PatientId, Problem> {
+    text.parse()
+        .map_err(|_| Problem::bad_request(format!("{text:?} is not a patient id (32 hexadecimal digits)")))
+}
+
+/// The body of `POST /api/v1/patients`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewPatient {
+    /// The patient's wallet address.
+    pub wallet: Address,
+    /// Full name.
+    pub name: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// Phone or e-mail.
+    pub contact: String,
+}
+
+/// `POST /api/v1/patients`: a doctor registers a patient.
+pub async fn register_patient(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Json(body): Json<NewPatient>,
+) -> Result<Response, Problem> {
+    let doctor = signed_in(&state, &headers).await?;
+    let demographics = Demographics {
+        name: body.name,
+        birth_date: body.birth_date,
+        contact: body.contact,
+    };
+    let (patient, write) = state
+        .hospital
+        .records
+        .register_patient(doctor, body.wallet, &demographics)
+        .await
+        .map_err(problem)?;
+    Ok(accepted(
+        &state,
+        &write,
+        json!({ "patientId": patient.to_string() }),
+    ))
+}
+
+/// The body of `POST /api/v1/patients/{id}/records`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewRecord {
+    /// `diagnosis`, `medication`, `observation`, `note` or `allergy`.
+    pub kind: String,
+    /// The entry: a JSON object (a FHIR resource).
+    pub content: Value,
+    /// The record this amends, if any.
+    pub amends: Option<String>,
+}
+
+fn kind(text: &str) -> Result<EntryKind, Problem> {
+    Ok(match text {
+        "diagnosis" => EntryKind::Diagnosis,
+        "medication" => EntryKind::Medication,
+        "observation" => EntryKind::Observation,
+        "note" => EntryKind::Note,
+        "allergy" => EntryKind::Allergy,
+        other => {
+            return Err(Problem::bad_request(format!(
+                "kind {other:?} is not one of diagnosis, medication, observation, note, allergy"
+            )));
+        }
+    })
+}
+
+/// `POST /api/v1/patients/{id}/records`: a doctor writes (or amends) an entry.
+pub async fn write_record(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<NewRecord>,
+) -> Result<Response, Problem> {
+    let author = signed_in(&state, &headers).await?;
+    let patient = patient_id(&id)?;
+    let amends = body
+        .amends
+        .as_deref()
+        .map(|r| {
+            r.parse::<RecordId>()
+                .map_err(|_| Problem::bad_request(format!("amends {r:?} is not a record id")))
+        })
+        .transpose()?;
+    let (record, revision, write) = state
+        .hospital
+        .records
+        .record(author, patient, kind(&body.kind)?, &body.content, amends)
+        .await
+        .map_err(problem)?;
+    Ok(accepted(
+        &state,
+        &write,
+        json!({ "recordId": record.to_string(), "revision": revision }),
+    ))
+}
+
+/// `GET /api/v1/patients/{id}/records`: the history, each entry with its proof.
+pub async fn read_records(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let reader = signed_in(&state, &headers).await?;
+    let history = state
+        .hospital
+        .records
+        .history(reader, patient_id(&id)?)
+        .await
+        .map_err(problem)?;
+    Ok(Json(json!({ "patientId": id, "records": history })))
+}
+
+/// The body of `POST /api/v1/requests/{id}/signature`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signature {
+    /// The wallet's EIP-712 signature, 0x-hex (65 bytes).
+    pub signature: String,
+}
+
+/// `POST /api/v1/requests/{id}/signature`: the wallet's signature; the server relays.
+pub async fn sign_request(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(body): Json<Signature>,
+) -> Result<Response, Problem> {
+    signed_in(&state, &headers).await?;
+    let signature = alloy::hex::decode(body.signature.trim())
+        .map_err(|_| Problem::bad_request("signature must be 0x followed by 130 hexadecimal digits"))?;
+    state
+        .hospital
+        .records
+        .sign(id, &signature)
+        .await
+        .map_err(problem)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "requestId": id, "status": "signed" })),
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/requests/{id}`: where a request stands (its signer only).
+pub async fn request_status(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, Problem> {
+    let caller = signed_in(&state, &headers).await?;
+    let not_found = || Problem {
+        status: StatusCode::NOT_FOUND,
+        title: "Not found",
+        detail: format!("no request {id} of yours"),
+    };
+    let request = state
+        .hospital
+        .store
+        .request(id)
+        .await
+        .map_err(Problem::internal)?
+        .ok_or_else(not_found)?;
+    if request.signer != caller {
+        return Err(not_found());
+    }
+    Ok(Json(json!({
+        "requestId": id,
+        "purpose": request.purpose,
+        "status": request.status.as_str(),
+        "txHash": request.tx_hash,
+        "blockNumber": request.block_number,
+        "reason": request.reason,
+    })))
+}
+
+/// The query of `GET /api/v1/patients`.
+#[derive(Debug, Deserialize)]
+pub struct Search {
+    /// Words of the name.
+    pub name: String,
+    /// `prefix` (default) or `exact`.
+    #[serde(rename = "match")]
+    pub how: Option<String>,
+}
+
+/// `GET /api/v1/patients?name=…&match=prefix|exact`: doctors search patients by name.
+pub async fn search(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Query(query): Query<Search>,
+) -> Result<Json<Value>, Problem> {
+    let reader = signed_in(&state, &headers).await?;
+    let how = match query.how.as_deref() {
+        None | Some("prefix") => Match::Prefix,
+        Some("exact") => Match::Exact,
+        Some(other) => {
+            return Err(Problem::bad_request(format!(
+                "match {other:?} is prefix or exact"
+            )));
+        }
+    };
+    let found = state
+        .hospital
+        .records
+        .search(reader, &query.name, how)
+        .await
+        .map_err(problem)?;
+    let ids: Vec<String> = found.iter().map(ToString::to_string).collect();
+    Ok(Json(json!({ "patients": ids })))
+}
+
+/// `GET /api/v1/patients/{id}/audit`: who read or wrote the patient's record (the patient only).
+pub async fn audit(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let caller = signed_in(&state, &headers).await?;
+    let patient = patient_id(&id)?;
+    let stored = state
+        .hospital
+        .store
+        .patient(patient)
+        .await
+        .map_err(Problem::internal)?
+        .ok_or_else(|| problem(medledger_ledger::Error::UnknownPatient(id.clone())))?;
+    if stored.wallet != caller {
+        return Err(Problem {
+            status: StatusCode::FORBIDDEN,
+            title: "Forbidden",
+            detail: "only the patient sees who accessed their record".into(),
+        });
+    }
+    let records = state
+        .hospital
+        .store
+        .audit_of_patient(patient, 500)
+        .await
+        .map_err(Problem::internal)?;
+    let events: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            json!({
+                "sequence": r.sequence,
+                "at": r.event.at,
+                "actor": r.event.actor,
+                "action": r.event.action,
+                "outcome": r.event.outcome,
+                "detail": r.event.detail,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "patientId": id, "events": events })))
+}

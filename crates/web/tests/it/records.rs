@@ -1,0 +1,197 @@
+//! The records API end to end: a doctor registers a patient and writes an entry, each signed by
+//! the doctor's own wallet from the typed data the server returns; the patient reads it verified.
+
+use std::time::Duration;
+
+use alloy::dyn_abi::TypedData;
+use alloy::network::EthereumWallet;
+use alloy::primitives::B256;
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::rpc::client::RpcClient;
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use axum::http::StatusCode;
+use medledger_chain::transport::InProcess;
+use medledger_contracts::MedLedger;
+use serde_json::{Value, json};
+
+use crate::sign_in::Site;
+
+/// The public development account 0, the demo's admin (its key is public: anvil's first key).
+const DEMO_ADMIN_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// Signs what a 202 handed over, posts the signature, and waits until the request is anchored.
+async fn sign_and_follow(site: &Site, wallet: &PrivateKeySigner, token: &str, accepted: &Value) -> Value {
+    let typed: TypedData = serde_json::from_value(accepted["typedData"].clone()).unwrap();
+    let hash = typed.eip712_signing_hash().unwrap();
+    assert_eq!(
+        hash,
+        accepted["signingHash"].as_str().unwrap().parse::<B256>().unwrap(),
+        "the typed data is what is signed"
+    );
+    let signature = wallet.sign_hash_sync(&hash).unwrap();
+    let id = accepted["requestId"].as_i64().unwrap();
+    let body = json!({ "signature": alloy::hex::encode_prefixed(signature.as_bytes()) });
+    let (status, reply, _) = site
+        .call(
+            "POST",
+            &format!("/api/v1/requests/{id}/signature"),
+            Some(body),
+            Some(token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    for _ in 0..200 {
+        let (status, request, _) = site
+            .call("GET", &format!("/api/v1/requests/{id}"), None, Some(token))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{request}");
+        match request["status"].as_str().unwrap() {
+            "anchored" => return request,
+            "rejected" => panic!("rejected: {request}"),
+            _ => tokio::time::sleep(Duration::from_millis(25)).await,
+        }
+    }
+    panic!("request {id} not anchored within 5 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_doctor_writes_through_the_api_and_the_patient_reads_it_verified() {
+    let site = Site::open().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let loops = site.hospital.spawn_loops(stopped);
+    let doctor = PrivateKeySigner::random();
+    let patient = PrivateKeySigner::random();
+
+    // The demo admin approves the doctor, from their own wallet, straight to the contract.
+    let admin: PrivateKeySigner = DEMO_ADMIN_KEY.parse().unwrap();
+    let rpc = site.hospital.rpc.clone().unwrap();
+    let as_admin = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(admin))
+        .connect_client(RpcClient::new(InProcess::new(rpc), true))
+        .erased();
+    MedLedger::new(site.hospital.deployment.ledger, as_admin)
+        .registerDoctor(doctor.address())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+
+    let doctor_token = site.sign_in(&doctor).await;
+    let new_patient = json!({"wallet": patient.address(), "name": "Ada Lovelace", "birthDate": "1815-12-10", "contact": "ada@example.org"});
+    let (status, accepted, _) = site
+        .call(
+            "POST",
+            "/api/v1/patients",
+            Some(new_patient.clone()),
+            Some(&doctor_token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let patient_id = accepted["patientId"].as_str().unwrap().to_owned();
+    let anchored = sign_and_follow(&site, &doctor, &doctor_token, &accepted).await;
+    assert!(
+        anchored["txHash"].is_string() && anchored["blockNumber"].is_u64(),
+        "{anchored}"
+    );
+
+    let (status, problem, _) = site
+        .call("POST", "/api/v1/patients", Some(new_patient), Some(&doctor_token))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "the same wallet twice: {problem}");
+
+    let entry =
+        json!({"kind": "diagnosis", "content": {"resourceType": "Condition", "code": {"text": "Asthma"}}});
+    let path = format!("/api/v1/patients/{patient_id}/records");
+    let (status, accepted, _) = site.call("POST", &path, Some(entry), Some(&doctor_token)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    sign_and_follow(&site, &doctor, &doctor_token, &accepted).await;
+
+    let patient_token = site.sign_in(&patient).await;
+    let (status, history, _) = site.call("GET", &path, None, Some(&patient_token)).await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let records = history["records"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "{history}");
+    assert!(
+        records.iter().all(|r| r["proof"]["status"] == "verified"),
+        "{history}"
+    );
+    assert_eq!(records[1]["content"]["code"]["text"], "Asthma");
+
+    // Refusals say what is wrong.
+    let stranger = site.sign_in(&PrivateKeySigner::random()).await;
+    let (status, _, _) = site.call("GET", &path, None, Some(&stranger)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = site.call("GET", &path, None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, problem, _) = site
+        .call(
+            "POST",
+            &path,
+            Some(json!({"kind": "rumour", "content": {}})),
+            Some(&doctor_token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("diagnosis, medication"),
+        "{problem}"
+    );
+    let (status, _, _) = site
+        .call(
+            "GET",
+            "/api/v1/patients/nothex/records",
+            None,
+            Some(&doctor_token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Search: doctors only. Audit: the patient only.
+    let (status, found, _) = site
+        .call(
+            "GET",
+            "/api/v1/patients?name=ada%20lov",
+            None,
+            Some(&doctor_token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found["patients"], json!([patient_id]));
+    let (status, _, _) = site
+        .call("GET", "/api/v1/patients?name=ada", None, Some(&patient_token))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let audit_path = format!("/api/v1/patients/{patient_id}/audit");
+    let (status, audit, _) = site.call("GET", &audit_path, None, Some(&patient_token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let events = audit["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "read" && e["outcome"] == "denied"),
+        "{audit}"
+    );
+    let (status, _, _) = site.call("GET", &audit_path, None, Some(&doctor_token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A request is visible to its signer only.
+    let id = accepted["requestId"].as_i64().unwrap();
+    let (status, _, _) = site
+        .call(
+            "GET",
+            &format!("/api/v1/requests/{id}"),
+            None,
+            Some(&patient_token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let _ = stop.send(true);
+    loops.await.unwrap();
+    site.close().await;
+}
