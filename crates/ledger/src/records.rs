@@ -36,6 +36,7 @@ pub const MAX_CONTENT: usize = 64 * 1024;
 const REQUEST_LIFETIME_SECS: u64 = 24 * 3600;
 const REGISTER_GAS: u64 = 400_000;
 const ENTRY_GAS: u64 = 150_000;
+const ACTION_GAS: u64 = 150_000;
 const INDEX_KEY: &str = "blind-index";
 
 /// A patient's demographics, as a doctor enters them.
@@ -149,6 +150,35 @@ enum Commit<'a> {
     Register(&'a NewPatient, &'a NewEntry),
     /// One entry.
     Record(&'a NewEntry),
+    /// Nothing but the request (consent, roles).
+    Request,
+}
+
+/// A chain action that changes no record: consent and roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The patient gives a doctor access, until a Unix time (0: until revoked).
+    GrantAccess {
+        /// The doctor.
+        doctor: Address,
+        /// Unix seconds, or 0.
+        expires_at: u64,
+    },
+    /// The patient withdraws a doctor's access (and any emergency access).
+    RevokeAccess {
+        /// The doctor.
+        doctor: Address,
+    },
+    /// An admin approves a doctor.
+    ApproveDoctor {
+        /// The doctor.
+        doctor: Address,
+    },
+    /// An admin revokes a doctor.
+    RevokeDoctor {
+        /// The doctor.
+        doctor: Address,
+    },
 }
 
 /// The record flows of one hospital.
@@ -238,6 +268,7 @@ impl Records {
                     .record_entries(std::slice::from_ref(entry), &new)
                     .await?
             }
+            Commit::Request => self.store.record_entries(&[], &new).await?,
         };
         let request = ForwardRequest::new(
             signer,
@@ -421,6 +452,71 @@ impl Records {
         )
         .await?;
         Ok((record, revision, write))
+    }
+
+    /// Prepares a consent or role change for `signer`'s wallet to sign. The contract decides whether
+    /// the signer may make it (only the patient changes their consents; only an admin approves).
+    pub async fn act(
+        &self,
+        signer: Address,
+        patient: Option<PatientId>,
+        action: Action,
+    ) -> Result<PendingWrite> {
+        let chain_patient = match patient {
+            None => U256::ZERO,
+            Some(id) => {
+                let stored = self
+                    .store
+                    .patient(id)
+                    .await?
+                    .ok_or_else(|| Error::UnknownPatient(id.to_string()))?;
+                U256::from(
+                    stored
+                        .chain_id
+                        .ok_or_else(|| Error::PatientNotAnchored(id.to_string()))?,
+                )
+            }
+        };
+        let (purpose, calldata) = match action {
+            Action::GrantAccess { doctor, expires_at } => {
+                if expires_at != 0 && expires_at <= now_secs() {
+                    return Err(Error::InvalidEntry(
+                        "the consent's expiry must be in the future (or 0: until revoked)".into(),
+                    ));
+                }
+                (
+                    "grant-access",
+                    MedLedger::grantAccessCall {
+                        patientId: chain_patient,
+                        doctor,
+                        expiresAt: expires_at,
+                    }
+                    .abi_encode(),
+                )
+            }
+            Action::RevokeAccess { doctor } => (
+                "revoke-access",
+                MedLedger::revokeAccessCall {
+                    patientId: chain_patient,
+                    doctor,
+                }
+                .abi_encode(),
+            ),
+            Action::ApproveDoctor { doctor } => (
+                "approve-doctor",
+                MedLedger::registerDoctorCall { doctor }.abi_encode(),
+            ),
+            Action::RevokeDoctor { doctor } => (
+                "revoke-doctor",
+                MedLedger::revokeDoctorCall { doctor }.abi_encode(),
+            ),
+        };
+        let write = self
+            .store_write(signer, purpose, calldata, ACTION_GAS, Commit::Request)
+            .await?;
+        self.audit(signer, purpose, patient, None, "allowed", "awaiting signature")
+            .await?;
+        Ok(write)
     }
 
     /// Accepts the wallet's signature of a request, after checking that it is the signer's.

@@ -15,7 +15,7 @@ use medledger_contracts::forward::{self, ForwardRequest};
 use medledger_contracts::history::EntryKind;
 use medledger_core::blind::Match;
 use medledger_core::entry::{PatientId, RecordId};
-use medledger_ledger::records::{Demographics, PendingWrite};
+use medledger_ledger::records::{Action, Demographics, PendingWrite};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -359,4 +359,103 @@ pub async fn audit(
         })
         .collect();
     Ok(Json(json!({ "patientId": id, "events": events })))
+}
+
+/// The body of `POST /api/v1/patients/{id}/consents`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Consent {
+    /// The doctor to give access.
+    pub doctor: Address,
+    /// Until when (Unix seconds); absent or 0: until revoked.
+    pub expires_at: Option<u64>,
+}
+
+async fn act(
+    state: &AuthState,
+    headers: &HeaderMap,
+    patient: Option<PatientId>,
+    action: Action,
+) -> Result<Response, Problem> {
+    let signer = signed_in(state, headers).await?;
+    let write = state
+        .hospital
+        .records
+        .act(signer, patient, action)
+        .await
+        .map_err(problem)?;
+    Ok(accepted(state, &write, json!({})))
+}
+
+fn address(text: &str) -> Result<Address, Problem> {
+    text.parse().map_err(|_| {
+        Problem::bad_request(format!(
+            "{text:?} is not an address (0x and 40 hexadecimal digits)"
+        ))
+    })
+}
+
+/// `POST /api/v1/patients/{id}/consents`: the patient gives a doctor access.
+pub async fn grant_consent(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<Consent>,
+) -> Result<Response, Problem> {
+    let action = Action::GrantAccess {
+        doctor: body.doctor,
+        expires_at: body.expires_at.unwrap_or(0),
+    };
+    act(&state, &headers, Some(patient_id(&id)?), action).await
+}
+
+/// `DELETE /api/v1/patients/{id}/consents/{doctor}`: the patient withdraws a doctor's access.
+pub async fn revoke_consent(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path((id, doctor)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    act(
+        &state,
+        &headers,
+        Some(patient_id(&id)?),
+        Action::RevokeAccess {
+            doctor: address(&doctor)?,
+        },
+    )
+    .await
+}
+
+/// `POST /api/v1/doctors/{address}/approval`: an admin approves a doctor.
+pub async fn approve_doctor(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path(doctor): Path<String>,
+) -> Result<Response, Problem> {
+    act(
+        &state,
+        &headers,
+        None,
+        Action::ApproveDoctor {
+            doctor: address(&doctor)?,
+        },
+    )
+    .await
+}
+
+/// `DELETE /api/v1/doctors/{address}/approval`: an admin revokes a doctor.
+pub async fn revoke_doctor(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path(doctor): Path<String>,
+) -> Result<Response, Problem> {
+    act(
+        &state,
+        &headers,
+        None,
+        Action::RevokeDoctor {
+            doctor: address(&doctor)?,
+        },
+    )
+    .await
 }

@@ -8,7 +8,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::api;
 use crate::auth::{self, AuthState, Origin};
@@ -35,6 +35,15 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
             post(api::write_record).get(api::read_records),
         )
         .route("/api/v1/patients/{id}/audit", get(api::audit))
+        .route("/api/v1/patients/{id}/consents", post(api::grant_consent))
+        .route(
+            "/api/v1/patients/{id}/consents/{doctor}",
+            delete(api::revoke_consent),
+        )
+        .route(
+            "/api/v1/doctors/{address}/approval",
+            post(api::approve_doctor).delete(api::revoke_doctor),
+        )
         .route("/api/v1/requests/{id}", get(api::request_status))
         .route("/api/v1/requests/{id}/signature", post(api::sign_request))
         .layer(DefaultBodyLimit::max(MAX_BODY))

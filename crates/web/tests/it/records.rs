@@ -22,6 +22,13 @@ const DEMO_ADMIN_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae
 
 /// Signs what a 202 handed over, posts the signature, and waits until the request is anchored.
 async fn sign_and_follow(site: &Site, wallet: &PrivateKeySigner, token: &str, accepted: &Value) -> Value {
+    let done = sign_and_wait(site, wallet, token, accepted).await;
+    assert_eq!(done["status"], "anchored", "{done}");
+    done
+}
+
+/// Signs what a 202 handed over, posts the signature, and waits until it is anchored or rejected.
+async fn sign_and_wait(site: &Site, wallet: &PrivateKeySigner, token: &str, accepted: &Value) -> Value {
     let typed: TypedData = serde_json::from_value(accepted["typedData"].clone()).unwrap();
     let hash = typed.eip712_signing_hash().unwrap();
     assert_eq!(
@@ -47,8 +54,7 @@ async fn sign_and_follow(site: &Site, wallet: &PrivateKeySigner, token: &str, ac
             .await;
         assert_eq!(status, StatusCode::OK, "{request}");
         match request["status"].as_str().unwrap() {
-            "anchored" => return request,
-            "rejected" => panic!("rejected: {request}"),
+            "anchored" | "rejected" => return request,
             _ => tokio::time::sleep(Duration::from_millis(25)).await,
         }
     }
@@ -67,7 +73,7 @@ async fn a_doctor_writes_through_the_api_and_the_patient_reads_it_verified() {
     let admin: PrivateKeySigner = DEMO_ADMIN_KEY.parse().unwrap();
     let rpc = site.hospital.rpc.clone().unwrap();
     let as_admin = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(admin))
+        .wallet(EthereumWallet::from(admin.clone()))
         .connect_client(RpcClient::new(InProcess::new(rpc), true))
         .erased();
     MedLedger::new(site.hospital.deployment.ledger, as_admin)
@@ -151,6 +157,63 @@ async fn a_doctor_writes_through_the_api_and_the_patient_reads_it_verified() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Consent: the patient withdraws the doctor's access, and the doctor is refused at once.
+    let doctor_address = doctor.address().to_string();
+    let consent = format!("/api/v1/patients/{patient_id}/consents");
+    let (status, accepted, _) = site
+        .call(
+            "DELETE",
+            &format!("{consent}/{doctor_address}"),
+            None,
+            Some(&patient_token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    sign_and_follow(&site, &patient, &patient_token, &accepted).await;
+    let (status, problem, _) = site.call("GET", &path, None, Some(&doctor_token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("access"),
+        "{problem}"
+    );
+    // Only the patient can give it back: the doctor's own attempt is refused by the contract.
+    let grant = json!({"doctor": doctor.address()});
+    let (status, accepted, _) = site
+        .call("POST", &consent, Some(grant.clone()), Some(&doctor_token))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let refused = sign_and_wait(&site, &doctor, &doctor_token, &accepted).await;
+    assert_eq!(refused["status"], "rejected", "{refused}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let grant = json!({"doctor": doctor.address(), "expiresAt": now + 3600});
+    let (status, accepted, _) = site
+        .call("POST", &consent, Some(grant), Some(&patient_token))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    sign_and_follow(&site, &patient, &patient_token, &accepted).await;
+    let (status, _, _) = site.call("GET", &path, None, Some(&doctor_token)).await;
+    assert_eq!(status, StatusCode::OK, "access is back, with an expiry");
+
+    // The admin approves another doctor through the API, signing with the admin's wallet.
+    let second = PrivateKeySigner::random();
+    let second_token = site.sign_in(&second).await;
+    let (status, _, _) = site
+        .call("GET", "/api/v1/patients?name=ada", None, Some(&second_token))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not a doctor yet");
+    let admin_token = site.sign_in(&admin).await;
+    let approval = format!("/api/v1/doctors/{}/approval", second.address());
+    let (status, accepted, _) = site.call("POST", &approval, None, Some(&admin_token)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    sign_and_follow(&site, &admin, &admin_token, &accepted).await;
+    let (status, _, _) = site
+        .call("GET", "/api/v1/patients?name=ada", None, Some(&second_token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "approved");
 
     // Search: doctors only. Audit: the patient only.
     let (status, found, _) = site
