@@ -323,6 +323,7 @@ impl Records {
         demographics: &Demographics,
     ) -> Result<(PatientId, PendingWrite)> {
         demographics.validate()?;
+        self.require_doctor(doctor).await?;
         if wallet == Address::ZERO {
             return Err(Error::InvalidEntry(
                 "the patient's wallet address is the zero address".into(),
@@ -404,6 +405,20 @@ impl Records {
         let chain_id = stored
             .chain_id
             .ok_or_else(|| Error::PatientNotAnchored(patient.to_string()))?;
+        // The contract decides when the request executes; asking it now spares a doomed signature.
+        let may_write = self
+            .ledger()
+            .hasAccess(author, U256::from(chain_id))
+            .call()
+            .await
+            .map_err(Error::chain)?;
+        if !may_write {
+            let refusal = "you may not write to this patient's record: you are not a doctor with their consent or \
+                           emergency access";
+            self.audit(author, "write", Some(patient), None, "denied", refusal)
+                .await?;
+            return Err(Error::Forbidden(refusal.into()));
+        }
         let (record, revision, supersedes) = match amends {
             None => (RecordId::random()?, 1, 0),
             Some(record) => {
@@ -477,6 +492,7 @@ impl Records {
                 )
             }
         };
+        self.may_act(signer, patient, &action).await?;
         let (purpose, calldata) = match action {
             Action::GrantAccess { doctor, expires_at } => {
                 if expires_at != 0 && expires_at <= now_secs() {
@@ -517,6 +533,62 @@ impl Records {
         self.audit(signer, purpose, patient, None, "allowed", "awaiting signature")
             .await?;
         Ok(write)
+    }
+
+    async fn require_doctor(&self, account: Address) -> Result<()> {
+        if self
+            .ledger()
+            .isDoctor(account)
+            .call()
+            .await
+            .map_err(Error::chain)?
+        {
+            return Ok(());
+        }
+        Err(Error::Forbidden("only an approved doctor may do this".into()))
+    }
+
+    /// Whether `account` holds the contract's admin role.
+    pub async fn is_admin(&self, account: Address) -> Result<bool> {
+        self.ledger()
+            .hasRole(alloy::primitives::B256::ZERO, account)
+            .call()
+            .await
+            .map_err(Error::chain)
+    }
+
+    /// Refuses early what the contract would refuse: consents are the patient's, roles the admin's.
+    async fn may_act(&self, signer: Address, patient: Option<PatientId>, action: &Action) -> Result<()> {
+        match action {
+            Action::GrantAccess { .. } | Action::RevokeAccess { .. } => {
+                let Some(id) = patient else {
+                    return Err(Error::InvalidEntry("a consent names a patient".into()));
+                };
+                let stored = self
+                    .store
+                    .patient(id)
+                    .await?
+                    .ok_or_else(|| Error::UnknownPatient(id.to_string()))?;
+                if stored.wallet != signer {
+                    return Err(Error::Forbidden(
+                        "only the patient gives or withdraws access to their record".into(),
+                    ));
+                }
+            }
+            Action::ApproveDoctor { .. } | Action::RevokeDoctor { .. } => {
+                if !self.is_admin(signer).await? {
+                    return Err(Error::Forbidden(
+                        "only an admin approves or revokes doctors".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies every stored entry and the audit log against the chain (see [`crate::verify`]).
+    pub async fn verify(&self, options: crate::verify::Options) -> Result<crate::verify::Report> {
+        crate::verify::verify(&self.store, &self.keyring, &self.provider, options).await
     }
 
     /// Accepts the wallet's signature of a request, after checking that it is the signer's.

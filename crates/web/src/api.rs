@@ -459,3 +459,21 @@ pub async fn revoke_doctor(
     )
     .await
 }
+
+/// `GET /api/v1/verify`: the verification report (admins only; it reads every record).
+pub async fn verify(State(state): State<AuthState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
+    let caller = signed_in(&state, &headers).await?;
+    if !state.hospital.records.is_admin(caller).await.map_err(problem)? {
+        return Err(Problem {
+            status: StatusCode::FORBIDDEN,
+            title: "Forbidden",
+            detail: "only an admin runs the verification".into(),
+        });
+    }
+    let options = medledger_ledger::verify::Options::default();
+    let report = state.hospital.records.verify(options).await.map_err(problem)?;
+    let findings = report.findings();
+    let mut body = serde_json::to_value(&report).map_err(Problem::internal)?;
+    body["findings"] = json!(findings);
+    Ok(Json(body))
+}

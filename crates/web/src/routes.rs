@@ -45,6 +45,7 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
             post(api::approve_doctor).delete(api::revoke_doctor),
         )
         .route("/api/v1/requests/{id}", get(api::request_status))
+        .route("/api/v1/verify", get(api::verify))
         .route("/api/v1/requests/{id}/signature", post(api::sign_request))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(auth_state);

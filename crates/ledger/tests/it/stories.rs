@@ -6,7 +6,7 @@ use medledger_contracts::history::EntryKind;
 use medledger_core::blind::Match;
 use medledger_core::entry::PatientId;
 use medledger_ledger::Error;
-use medledger_ledger::records::{Demographics, Proof};
+use medledger_ledger::records::{Action, Demographics, Proof};
 use medledger_store::entries::Anchoring;
 use medledger_store::requests::RequestStatus;
 use serde_json::json;
@@ -195,15 +195,39 @@ async fn concurrent_writes_of_one_doctor_all_land(mut h: Hospital) {
 hospital_story!(concurrent_writes_of_one_doctor_all_land);
 
 async fn a_write_the_contract_refuses_is_rejected_with_its_reason(mut h: Hospital) {
-    let (patient, _) = registered(&mut h, "Alan Turing").await;
-    let outsider = h.doctors[1].clone();
+    let (patient, patient_wallet) = registered(&mut h, "Alan Turing").await;
     let content = json!({"resourceType": "Condition"});
-    let (_, _, write) = h
+
+    // A doctor without consent is refused at once, as the contract would refuse them.
+    let outsider = h.doctors[1].clone();
+    let early = h
         .records
         .record(outsider.address(), patient, EntryKind::Diagnosis, &content, None)
+        .await;
+    assert!(matches!(early, Err(Error::Forbidden(_))), "{early:?}");
+
+    // A doctor with consent writes; before they sign, the patient withdraws it. The contract,
+    // not the server, has the last word: the request is rejected with its reason.
+    let doctor = h.doctors[0].clone();
+    let (_, _, write) = h
+        .records
+        .record(doctor.address(), patient, EntryKind::Diagnosis, &content, None)
         .await
         .unwrap();
-    h.sign(&outsider, &write).await;
+    let revoke = h
+        .records
+        .act(
+            patient_wallet.address(),
+            Some(patient),
+            Action::RevokeAccess {
+                doctor: doctor.address(),
+            },
+        )
+        .await
+        .unwrap();
+    h.sign(&patient_wallet, &revoke).await;
+    h.settle().await;
+    h.sign(&doctor, &write).await;
     h.settle().await;
     let request = h.db.store.request(write.request_id).await.unwrap().unwrap();
     assert_eq!(request.status, RequestStatus::Rejected);
@@ -211,10 +235,47 @@ async fn a_write_the_contract_refuses_is_rejected_with_its_reason(mut h: Hospita
     assert!(reason.contains("no current access"), "{reason}");
     let entries = h.db.store.entries_of(patient).await.unwrap();
     assert_eq!(entries.last().unwrap().anchoring, Anchoring::Rejected);
-    let history = h.records.history(h.doctors[0].address(), patient).await.unwrap();
+    let history = h
+        .records
+        .history(patient_wallet.address(), patient)
+        .await
+        .unwrap();
     assert!(
         matches!(history.last().unwrap().proof, Proof::Rejected { ref reason } if reason.contains("no current access"))
     );
+    // The patient gives access back (until revoked).
+    let grant = h
+        .records
+        .act(
+            patient_wallet.address(),
+            Some(patient),
+            Action::GrantAccess {
+                doctor: doctor.address(),
+                expires_at: 0,
+            },
+        )
+        .await
+        .unwrap();
+    h.sign(&patient_wallet, &grant).await;
+    h.settle().await;
+    // Nobody but the patient changes their consents, and only an admin approves doctors.
+    let theirs = h.records.act(
+        doctor.address(),
+        Some(patient),
+        Action::GrantAccess {
+            doctor: outsider.address(),
+            expires_at: 0,
+        },
+    );
+    assert!(matches!(theirs.await, Err(Error::Forbidden(_))));
+    let approve = h.records.act(
+        doctor.address(),
+        None,
+        Action::ApproveDoctor {
+            doctor: h.doctors[2].address(),
+        },
+    );
+    assert!(matches!(approve.await, Err(Error::Forbidden(_))));
 
     // A signature from the wrong wallet is refused before anything is relayed.
     let doctor = h.doctors[0].clone();

@@ -1,4 +1,5 @@
 //! The server's HTTP routes, driven as a browser or script drives them.
 
+mod matrix;
 mod records;
 mod sign_in;

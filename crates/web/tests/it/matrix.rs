@@ -1,0 +1,203 @@
+//! The authorisation matrix: every API route against anonymous, the patient, another patient, a
+//! doctor with consent, a doctor without, a doctor whose consent was withdrawn, and the admin.
+
+use alloy::network::EthereumWallet;
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::rpc::client::RpcClient;
+use alloy::signers::local::PrivateKeySigner;
+use axum::http::StatusCode;
+use medledger_chain::transport::InProcess;
+use medledger_contracts::MedLedger;
+use serde_json::{Value, json};
+
+use crate::records::{DEMO_ADMIN_KEY, sign_and_follow};
+use crate::sign_in::Site;
+
+const WHO: [&str; 7] = [
+    "anonymous",
+    "patient",
+    "other patient",
+    "doctor with consent",
+    "doctor without",
+    "revoked doctor",
+    "admin",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_each_caller_as_it_should() {
+    let site = Site::open().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let loops = site.hospital.spawn_loops(stopped);
+    let admin: PrivateKeySigner = DEMO_ADMIN_KEY.parse().unwrap();
+    let [patient, other, d1, d2, d3] = std::array::from_fn(|_| PrivateKeySigner::random());
+    let as_admin = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(admin.clone()))
+        .connect_client(RpcClient::new(
+            InProcess::new(site.hospital.rpc.clone().unwrap()),
+            true,
+        ))
+        .erased();
+    let ledger = MedLedger::new(site.hospital.deployment.ledger, as_admin);
+    for doctor in [&d1, &d2, &d3] {
+        ledger
+            .registerDoctor(doctor.address())
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+    }
+    let mut tokens = vec![None];
+    for wallet in [&patient, &other, &d1, &d2, &d3, &admin] {
+        tokens.push(Some(site.sign_in(wallet).await));
+    }
+    let token = |i: usize| tokens[i].clone().unwrap();
+
+    // The doctor with consent registers both patients and writes one entry; the patient gives the
+    // third doctor access and withdraws it.
+    let mut ids = Vec::new();
+    for wallet in [&patient, &other] {
+        let body = json!({"wallet": wallet.address(), "name": "Pat Ient", "birthDate": "1990-01-01", "contact": "-"});
+        let (status, accepted, _) = site
+            .call("POST", "/api/v1/patients", Some(body), Some(&token(3)))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        sign_and_follow(&site, &d1, &token(3), &accepted).await;
+        ids.push(accepted["patientId"].as_str().unwrap().to_owned());
+    }
+    let p = ids[0].clone();
+    let consents = format!("/api/v1/patients/{p}/consents");
+    let (_, accepted, _) = site
+        .call(
+            "POST",
+            &consents,
+            Some(json!({"doctor": d3.address()})),
+            Some(&token(1)),
+        )
+        .await;
+    sign_and_follow(&site, &patient, &token(1), &accepted).await;
+    let (_, accepted, _) = site
+        .call(
+            "DELETE",
+            &format!("{consents}/{}", d3.address()),
+            None,
+            Some(&token(1)),
+        )
+        .await;
+    sign_and_follow(&site, &patient, &token(1), &accepted).await;
+    let records = format!("/api/v1/patients/{p}/records");
+    let note = json!({"kind": "note", "content": {"resourceType": "Observation"}});
+    let (_, accepted, _) = site
+        .call("POST", &records, Some(note.clone()), Some(&token(3)))
+        .await;
+    let request = accepted["requestId"].as_i64().unwrap();
+    sign_and_follow(&site, &d1, &token(3), &accepted).await;
+    let newcomer = PrivateKeySigner::random().address();
+
+    // Expected status per caller, in the order of WHO. 202 is a write prepared for signing.
+    type Body = Box<dyn Fn() -> Option<Value>>;
+    let none: fn() -> Option<Value> = || None;
+    let rows: Vec<(&str, String, Body, [u16; 7])> = vec![
+        (
+            "GET",
+            "/api/v1/auth/session".into(),
+            Box::new(none),
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            records.clone(),
+            Box::new(none),
+            [401, 200, 403, 200, 403, 403, 403],
+        ),
+        (
+            "POST",
+            records.clone(),
+            Box::new(move || Some(note.clone())),
+            [401, 403, 403, 202, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/v1/patients?name=pat".into(),
+            Box::new(none),
+            [401, 403, 403, 200, 200, 200, 403],
+        ),
+        (
+            "GET",
+            format!("/api/v1/patients/{p}/audit"),
+            Box::new(none),
+            [401, 200, 403, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            format!("/api/v1/requests/{request}"),
+            Box::new(none),
+            [401, 404, 404, 200, 404, 404, 404],
+        ),
+        (
+            "POST",
+            "/api/v1/patients".into(),
+            Box::new(|| {
+                let wallet = PrivateKeySigner::random().address();
+                Some(
+                    json!({"wallet": wallet, "name": "New Comer", "birthDate": "2000-01-01", "contact": "-"}),
+                )
+            }),
+            [401, 403, 403, 202, 202, 202, 403],
+        ),
+        (
+            "POST",
+            consents.clone(),
+            Box::new(move || Some(json!({"doctor": newcomer}))),
+            [401, 202, 403, 403, 403, 403, 403],
+        ),
+        (
+            "DELETE",
+            format!("{consents}/{newcomer}"),
+            Box::new(none),
+            [401, 202, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            format!("/api/v1/doctors/{newcomer}/approval"),
+            Box::new(none),
+            [401, 403, 403, 403, 403, 403, 202],
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/doctors/{newcomer}/approval"),
+            Box::new(none),
+            [401, 403, 403, 403, 403, 403, 202],
+        ),
+        (
+            "GET",
+            "/api/v1/verify".into(),
+            Box::new(none),
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (method, path, body, expected) in &rows {
+        for (who, want) in expected.iter().enumerate() {
+            let (status, reply, _) = site.call(method, path, body(), tokens[who].as_deref()).await;
+            if status.as_u16() != *want {
+                wrong.push(format!(
+                    "{method} {path} as {}: {status}, expected {want}: {reply}",
+                    WHO[who]
+                ));
+            }
+            if status.is_client_error() {
+                assert!(
+                    reply["detail"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{method} {path}: a 4xx says why"
+                );
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+
+    let _ = stop.send(true);
+    loops.await.unwrap();
+    site.close().await;
+}
