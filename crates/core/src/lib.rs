@@ -4,6 +4,7 @@
 //!   binds every ciphertext to its patient, record and revision.
 //! - [`attachment`]: attachments, sealed like entries and referenced from them.
 //! - [`blind`]: the blind index that lets a name be searched without being stored.
+//! - [`emergency`]: emergency-access reasons, sealed, committed to by a salted hash.
 //! - [`entry`]: identifiers, the canonical form of an entry and its salted on-chain commitment.
 //! - [`access`]: who may read and write a patient's records.
 //! - [`audit`]: the hash-chained audit log.
@@ -15,6 +16,7 @@ pub mod attachment;
 pub mod audit;
 pub mod blind;
 pub mod crypto;
+pub mod emergency;
 pub mod entry;
 pub mod siwe;
 pub mod verify;

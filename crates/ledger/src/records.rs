@@ -19,6 +19,7 @@ use medledger_core::attachment::{self, AttachmentId, AttachmentRef};
 use medledger_core::audit::AuditEvent;
 use medledger_core::blind::{BlindIndexKey, Match};
 use medledger_core::crypto::{Binding, Keyring};
+use medledger_core::emergency::{self, ReasonId};
 use medledger_core::entry::{self, Entry, PatientId, RecordId};
 use medledger_store::entries::{Anchoring, NewEntry};
 use medledger_store::mirror::Deployment;
@@ -95,6 +96,22 @@ pub struct PendingWrite {
     pub signing_hash: B256,
 }
 
+/// An emergency access, as the patient sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Emergency {
+    /// The doctor.
+    pub doctor: Address,
+    /// The reason they gave (`None` if it no longer decrypts).
+    pub reason: Option<String>,
+    /// The salted hash the chain holds.
+    pub reason_hash: Option<B256>,
+    /// Where the request stands (`anchored` once the access is open on-chain).
+    pub status: String,
+    /// When it was asked for (Unix ms).
+    pub opened_at: u64,
+}
+
 /// What a read shows of one entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -152,6 +169,8 @@ enum Commit<'a> {
     Record(&'a NewEntry),
     /// Nothing but the request (consent, roles).
     Request,
+    /// An emergency reason, sealed.
+    Emergency(ReasonId, PatientId, Address, &'a [u8]),
 }
 
 /// A chain action that changes no record: consent and roles.
@@ -269,6 +288,11 @@ impl Records {
                     .await?
             }
             Commit::Request => self.store.record_entries(&[], &new).await?,
+            Commit::Emergency(id, patient, doctor, sealed) => {
+                self.store
+                    .record_emergency(id, patient, doctor, sealed, &new, now_ms())
+                    .await?
+            }
         };
         let request = ForwardRequest::new(
             signer,
@@ -584,6 +608,92 @@ impl Records {
             }
         }
         Ok(())
+    }
+
+    /// A doctor opens emergency access to a patient's record for `duration_secs` (at most a day),
+    /// stating why. The reason is sealed for the patient; the chain gets a salted hash of it.
+    pub async fn open_emergency(
+        &self,
+        doctor: Address,
+        patient: PatientId,
+        reason: &str,
+        duration_secs: u64,
+    ) -> Result<PendingWrite> {
+        if !(60..=86_400).contains(&duration_secs) {
+            return Err(Error::InvalidEntry(
+                "emergency access lasts from 60 seconds to one day (86400)".into(),
+            ));
+        }
+        self.require_doctor(doctor).await?;
+        let stored = self
+            .store
+            .patient(patient)
+            .await?
+            .ok_or_else(|| Error::UnknownPatient(patient.to_string()))?;
+        let chain_id = stored
+            .chain_id
+            .ok_or_else(|| Error::PatientNotAnchored(patient.to_string()))?;
+        let key = self.keyring.data_key(patient, &stored.data_key)?;
+        let id = ReasonId::random()?;
+        let (sealed, reason_hash) =
+            emergency::seal(&key, patient, id, reason).map_err(|e| Error::InvalidEntry(e.to_string()))?;
+        let calldata = MedLedger::openEmergencyAccessCall {
+            patientId: U256::from(chain_id),
+            reasonHash: reason_hash,
+            duration: duration_secs,
+        }
+        .abi_encode();
+        let write = self
+            .store_write(
+                doctor,
+                "emergency-access",
+                calldata,
+                ACTION_GAS,
+                Commit::Emergency(id, patient, doctor, &sealed),
+            )
+            .await?;
+        self.audit(
+            doctor,
+            "emergency-access",
+            Some(patient),
+            None,
+            "allowed",
+            "awaiting signature",
+        )
+        .await?;
+        Ok(write)
+    }
+
+    /// The emergency accesses opened to a patient's record, with their reasons: for the patient.
+    pub async fn emergencies(&self, reader: Address, patient: PatientId) -> Result<Vec<Emergency>> {
+        let stored = self
+            .store
+            .patient(patient)
+            .await?
+            .ok_or_else(|| Error::UnknownPatient(patient.to_string()))?;
+        if stored.wallet != reader {
+            return Err(Error::Forbidden(
+                "only the patient reads the reasons given for emergency access".into(),
+            ));
+        }
+        let key = self.keyring.data_key(patient, &stored.data_key)?;
+        let mut out = Vec::new();
+        for r in self.store.emergencies_of(patient).await? {
+            let opened = emergency::open(&key, patient, r.id, &r.sealed).ok();
+            let status = self
+                .store
+                .request(r.request_id)
+                .await?
+                .map(|q| q.status.as_str().to_owned());
+            out.push(Emergency {
+                doctor: r.doctor,
+                reason: opened.as_ref().map(|(reason, _)| reason.clone()),
+                reason_hash: opened.map(|(_, hash)| hash),
+                status: status.unwrap_or_else(|| "unknown".into()),
+                opened_at: r.created_at,
+            });
+        }
+        Ok(out)
     }
 
     /// Verifies every stored entry and the audit log against the chain (see [`crate::verify`]).

@@ -5,6 +5,7 @@
 //!
 //! - [`patients`]: wrapped data keys and blind-index tags; never a name.
 //! - [`attachments`]: sealed attachments.
+//! - [`emergencies`]: emergency-access reasons, sealed.
 //! - [`entries`]: sealed entries and their commitments, written together with their chain request.
 //! - [`requests`]: the outbox the relayer drains.
 //! - [`mirror`]: the contracts' events past the confirmation depth, and what follows from them.
@@ -14,6 +15,7 @@
 
 pub mod attachments;
 pub mod audit;
+pub mod emergencies;
 pub mod entries;
 pub mod keys;
 pub mod mirror;

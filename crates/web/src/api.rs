@@ -477,3 +477,47 @@ pub async fn verify(State(state): State<AuthState>, headers: HeaderMap) -> Resul
     body["findings"] = json!(findings);
     Ok(Json(body))
 }
+
+/// The body of `POST /api/v1/patients/{id}/emergency-access`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EmergencyRequest {
+    /// Why (shown to the patient; never on-chain).
+    pub reason: String,
+    /// For how long, in seconds (60 to 86400).
+    pub duration_secs: u64,
+}
+
+/// `POST /api/v1/patients/{id}/emergency-access`: a doctor opens break-glass access, with a reason.
+pub async fn open_emergency(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<EmergencyRequest>,
+) -> Result<Response, Problem> {
+    let doctor = signed_in(&state, &headers).await?;
+    let write = state
+        .hospital
+        .records
+        .open_emergency(doctor, patient_id(&id)?, &body.reason, body.duration_secs)
+        .await
+        .map_err(problem)?;
+    Ok(accepted(&state, &write, json!({})))
+}
+
+/// `GET /api/v1/patients/{id}/emergency-access`: the emergency accesses and their reasons (the
+/// patient only).
+pub async fn emergencies(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let reader = signed_in(&state, &headers).await?;
+    let list = state
+        .hospital
+        .records
+        .emergencies(reader, patient_id(&id)?)
+        .await
+        .map_err(problem)?;
+    Ok(Json(json!({ "patientId": id, "emergencies": list })))
+}

@@ -37,6 +37,10 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
         .route("/api/v1/patients/{id}/audit", get(api::audit))
         .route("/api/v1/patients/{id}/consents", post(api::grant_consent))
         .route(
+            "/api/v1/patients/{id}/emergency-access",
+            post(api::open_emergency).get(api::emergencies),
+        )
+        .route(
             "/api/v1/patients/{id}/consents/{doctor}",
             delete(api::revoke_consent),
         )

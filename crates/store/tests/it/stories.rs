@@ -6,6 +6,7 @@ use medledger_core::attachment::{self, AttachmentId};
 use medledger_core::audit::{self, AuditEvent};
 use medledger_core::blind::{BlindIndexKey, Match};
 use medledger_core::crypto::{Binding, DataKey, Keyring, MasterKey};
+use medledger_core::emergency::{self, ReasonId};
 use medledger_core::entry::{self, Entry, PatientId, RecordId};
 use medledger_store::entries::{Anchoring, NewEntry};
 use medledger_store::mirror::{ChainEvent, LoggedEvent};
@@ -199,6 +200,20 @@ async fn a_stolen_database_reveals_no_canary(db: &Fresh) {
     assert_eq!(owner, id);
     let opened = attachment::open(&key, id, scan, &stored).unwrap();
     assert_eq!(opened, ("text/x-canary".to_owned(), report.to_vec()));
+    // An emergency reason: sealed too; the chain would get only its salted hash.
+    let reason_id = ReasonId::random().unwrap();
+    let (sealed, _) = emergency::seal(&key, id, reason_id, "CANARY-REASON-seizure").unwrap();
+    store
+        .record_emergency(reason_id, id, DOCTOR, &sealed, &request(DOCTOR, 2), 1)
+        .await
+        .unwrap();
+    let reasons = store.emergencies_of(id).await.unwrap();
+    assert_eq!(
+        emergency::open(&key, id, reason_id, &reasons[0].sealed)
+            .unwrap()
+            .0,
+        "CANARY-REASON-seizure"
+    );
     // A log line for the audit trail must not carry health data either.
     store
         .append_audit(vec![AuditEvent {
@@ -225,6 +240,7 @@ async fn a_stolen_database_reveals_no_canary(db: &Fresh) {
         "canarysmith",
         "CANARY-ASTHMA-7731",
         "CANARY-SCAN",
+        "CANARY-REASON",
         "text/x-canary",
     ] {
         assert!(

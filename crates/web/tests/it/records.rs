@@ -212,6 +212,47 @@ async fn a_doctor_writes_through_the_api_and_the_patient_reads_it_verified() {
         .await;
     assert_eq!(status, StatusCode::OK, "approved");
 
+    // Break-glass: the new doctor, without consent, opens emergency access with a reason; the
+    // patient sees who, why, and the hash the chain holds.
+    let (status, _, _) = site.call("GET", &path, None, Some(&second_token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let emergency = format!("/api/v1/patients/{patient_id}/emergency-access");
+    let reason = json!({"reason": "unconscious on arrival, allergy history needed", "durationSecs": 3600});
+    let (status, accepted, _) = site
+        .call("POST", &emergency, Some(reason), Some(&second_token))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    sign_and_follow(&site, &second, &second_token, &accepted).await;
+    let (status, _, _) = site.call("GET", &path, None, Some(&second_token)).await;
+    assert_eq!(status, StatusCode::OK, "emergency access reads");
+    let (status, seen, _) = site.call("GET", &emergency, None, Some(&patient_token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let first = &seen["emergencies"][0];
+    assert_eq!(
+        first["reason"], "unconscious on arrival, allergy history needed",
+        "{seen}"
+    );
+    assert_eq!(first["status"], "anchored");
+    assert_eq!(
+        first["doctor"].as_str().unwrap().to_lowercase(),
+        second.address().to_string().to_lowercase()
+    );
+    let (status, _, _) = site.call("GET", &emergency, None, Some(&doctor_token)).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the reasons are the patient's to read"
+    );
+    let (status, problem, _) = site
+        .call(
+            "POST",
+            &emergency,
+            Some(json!({"reason": "x", "durationSecs": 999_999})),
+            Some(&second_token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+
     // Search: doctors only. Audit: the patient only.
     let (status, found, _) = site
         .call(
