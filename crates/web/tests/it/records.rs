@@ -46,7 +46,7 @@ pub(crate) async fn sign_and_follow(
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
-    for _ in 0..200 {
+    for _ in 0..1200 {
         let (status, request, _) = site
             .call("GET", &format!("/api/v1/requests/{id}"), None, Some(token))
             .await;
@@ -57,7 +57,7 @@ pub(crate) async fn sign_and_follow(
             _ => tokio::time::sleep(Duration::from_millis(25)).await,
         }
     }
-    panic!("request {id} not anchored within 5 s");
+    panic!("request {id} not anchored within 30 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
