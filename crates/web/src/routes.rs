@@ -14,6 +14,9 @@ use crate::api;
 use crate::auth::{self, AuthState, Origin};
 use crate::hospital::Hospital;
 
+/// The OpenAPI 3.1 description of the JSON API.
+pub const OPENAPI: &str = include_str!("../assets/openapi.json");
+
 /// The largest request body the API accepts (JSON; attachments will get their own limit).
 pub const MAX_BODY: usize = 256 * 1024;
 
@@ -57,6 +60,10 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
         .route("/", get(landing))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route(
+            "/api/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
         .with_state(hospital)
         .merge(api);
     match rpc {

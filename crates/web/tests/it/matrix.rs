@@ -201,3 +201,56 @@ async fn every_route_answers_each_caller_as_it_should() {
     loops.await.unwrap();
     site.close().await;
 }
+
+/// The OpenAPI document names every route the matrix exercises, with its methods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route() {
+    let site = Site::open().await;
+    let (status, doc, _) = site.call("GET", "/api/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let routes = [
+        ("get", "/api/v1/auth/nonce"),
+        ("post", "/api/v1/auth/login"),
+        ("get", "/api/v1/auth/session"),
+        ("post", "/api/v1/auth/logout"),
+        ("post", "/api/v1/patients"),
+        ("get", "/api/v1/patients"),
+        ("post", "/api/v1/patients/{id}/records"),
+        ("get", "/api/v1/patients/{id}/records"),
+        ("get", "/api/v1/patients/{id}/audit"),
+        ("post", "/api/v1/patients/{id}/consents"),
+        ("delete", "/api/v1/patients/{id}/consents/{doctor}"),
+        ("post", "/api/v1/patients/{id}/emergency-access"),
+        ("get", "/api/v1/patients/{id}/emergency-access"),
+        ("post", "/api/v1/doctors/{address}/approval"),
+        ("delete", "/api/v1/doctors/{address}/approval"),
+        ("get", "/api/v1/requests/{id}"),
+        ("post", "/api/v1/requests/{id}/signature"),
+        ("get", "/api/v1/verify"),
+    ];
+    for (method, path) in routes {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is not in the OpenAPI document"
+        );
+    }
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|ops| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| *k != "parameters")
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        documented,
+        routes.len(),
+        "the document describes no route the server lacks"
+    );
+    site.close().await;
+}
