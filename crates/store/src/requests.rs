@@ -284,6 +284,16 @@ impl Store {
         Ok(())
     }
 
+    /// How many requests are in each status (for metrics).
+    pub async fn request_counts(&self) -> Result<Vec<(String, u64)>> {
+        let rows = sqlx::query("SELECT status, COUNT(*) FROM chain_requests GROUP BY status ORDER BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, uint(r.try_get(1)?))))
+            .collect()
+    }
+
     /// The highest transaction nonce any stored request used, for the relayer's nonce manager.
     pub async fn highest_tx_nonce(&self) -> Result<Option<u64>> {
         let row = sqlx::query("SELECT MAX(tx_nonce) FROM chain_requests")

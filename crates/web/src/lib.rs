@@ -6,11 +6,13 @@
 //! - [`routes`]: HTTP: the embedded chain's JSON-RPC at `/rpc`, `/healthz`, `/readyz`, the
 //!   landing page, and the first of the JSON API: [`auth`] (Sign-In with Ethereum, sessions).
 //! - [`api`]: the records API: register, write, sign, follow, read with proofs, search, audit.
+//! - [`metrics`]: `/metrics` for Prometheus.
 //! - [`problem`]: errors as RFC 9457 problem details. (The pages and the rest of the API: issue 5.)
 
 pub mod api;
 pub mod auth;
 pub mod hospital;
+pub mod metrics;
 pub mod problem;
 pub mod routes;
 

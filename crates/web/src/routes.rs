@@ -13,6 +13,7 @@ use axum::routing::{delete, get, post};
 use crate::api;
 use crate::auth::{self, AuthState, Origin};
 use crate::hospital::Hospital;
+use crate::metrics;
 
 /// The OpenAPI 3.1 description of the JSON API.
 pub const OPENAPI: &str = include_str!("../assets/openapi.json");
@@ -23,6 +24,7 @@ pub const MAX_BODY: usize = 256 * 1024;
 /// Every route of the server, for a server browsers reach at `origin`.
 pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
     let rpc = hospital.rpc.clone();
+    let hospital_for_metrics = hospital.clone();
     let auth_state = AuthState {
         hospital: hospital.clone(),
         origin,
@@ -66,10 +68,16 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
         )
         .with_state(hospital)
         .merge(api);
-    match rpc {
+    let counters = Arc::new(metrics::HttpCounters::default());
+    let router = router.route(
+        "/metrics",
+        get(metrics::render).with_state((hospital_for_metrics, counters.clone())),
+    );
+    let router = match rpc {
         Some(rpc) => router.nest("/rpc", medledger_chain::server::router(rpc)),
         None => router,
-    }
+    };
+    router.layer(axum::middleware::from_fn_with_state(counters, metrics::count))
 }
 
 /// Ready when the database answers and the chain does.

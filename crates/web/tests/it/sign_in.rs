@@ -163,6 +163,39 @@ async fn a_wallet_signs_in_once_and_out_again() {
     assert_eq!(problem["status"], 401);
     let (status, _, _) = site.call("GET", "/api/v1/auth/session", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // What an operator's Prometheus sees of it.
+    let response = site
+        .app
+        .clone()
+        .oneshot(Request::builder().uri("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    let count = |line: &str| -> u64 {
+        let found = text
+            .lines()
+            .find(|l| l.starts_with(line))
+            .unwrap_or_else(|| panic!("{line} in {text}"));
+        found.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(
+        count("medledger_http_responses_total{class=\"2xx\"}") >= 3,
+        "{text}"
+    );
+    assert!(
+        count("medledger_http_responses_total{class=\"4xx\"}") >= 3,
+        "{text}"
+    );
+    assert!(count("medledger_chain_head_block") >= 2, "{text}");
+    assert!(count("medledger_audit_records") == 0, "{text}");
+    assert!(text.contains("# TYPE medledger_requests gauge"), "{text}");
     site.close().await;
 }
 
