@@ -421,11 +421,7 @@ impl Records {
                 content.len()
             )));
         }
-        let stored = self
-            .store
-            .patient(patient)
-            .await?
-            .ok_or_else(|| Error::UnknownPatient(patient.to_string()))?;
+        let stored = self.patient(patient).await?;
         let chain_id = stored
             .chain_id
             .ok_or_else(|| Error::PatientNotAnchored(patient.to_string()))?;
@@ -504,11 +500,7 @@ impl Records {
         let chain_patient = match patient {
             None => U256::ZERO,
             Some(id) => {
-                let stored = self
-                    .store
-                    .patient(id)
-                    .await?
-                    .ok_or_else(|| Error::UnknownPatient(id.to_string()))?;
+                let stored = self.patient(id).await?;
                 U256::from(
                     stored
                         .chain_id
@@ -559,6 +551,14 @@ impl Records {
         Ok(write)
     }
 
+    /// The stored patient, or [`Error::UnknownPatient`].
+    async fn patient(&self, id: PatientId) -> Result<medledger_store::patients::Patient> {
+        self.store
+            .patient(id)
+            .await?
+            .ok_or_else(|| Error::UnknownPatient(id.to_string()))
+    }
+
     async fn require_doctor(&self, account: Address) -> Result<()> {
         if self
             .ledger()
@@ -588,11 +588,7 @@ impl Records {
                 let Some(id) = patient else {
                     return Err(Error::InvalidEntry("a consent names a patient".into()));
                 };
-                let stored = self
-                    .store
-                    .patient(id)
-                    .await?
-                    .ok_or_else(|| Error::UnknownPatient(id.to_string()))?;
+                let stored = self.patient(id).await?;
                 if stored.wallet != signer {
                     return Err(Error::Forbidden(
                         "only the patient gives or withdraws access to their record".into(),
@@ -625,11 +621,7 @@ impl Records {
             ));
         }
         self.require_doctor(doctor).await?;
-        let stored = self
-            .store
-            .patient(patient)
-            .await?
-            .ok_or_else(|| Error::UnknownPatient(patient.to_string()))?;
+        let stored = self.patient(patient).await?;
         let chain_id = stored
             .chain_id
             .ok_or_else(|| Error::PatientNotAnchored(patient.to_string()))?;
@@ -666,11 +658,7 @@ impl Records {
 
     /// The emergency accesses opened to a patient's record, with their reasons: for the patient.
     pub async fn emergencies(&self, reader: Address, patient: PatientId) -> Result<Vec<Emergency>> {
-        let stored = self
-            .store
-            .patient(patient)
-            .await?
-            .ok_or_else(|| Error::UnknownPatient(patient.to_string()))?;
+        let stored = self.patient(patient).await?;
         if stored.wallet != reader {
             return Err(Error::Forbidden(
                 "only the patient reads the reasons given for emergency access".into(),
@@ -801,11 +789,7 @@ impl Records {
 
     /// Reads a patient's whole history, each entry with its proof. Every attempt is audited.
     pub async fn history(&self, reader: Address, patient: PatientId) -> Result<Vec<ReadEntry>> {
-        let stored = self
-            .store
-            .patient(patient)
-            .await?
-            .ok_or_else(|| Error::UnknownPatient(patient.to_string()))?;
+        let stored = self.patient(patient).await?;
         let grounds = match self.may_read(reader, stored.wallet, stored.chain_id).await? {
             Ok(grounds) => grounds,
             Err(refusal) => {
@@ -922,11 +906,7 @@ impl Records {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<AttachmentRef> {
-        let stored = self
-            .store
-            .patient(patient)
-            .await?
-            .ok_or_else(|| Error::UnknownPatient(patient.to_string()))?;
+        let stored = self.patient(patient).await?;
         if let Err(refusal) = self.may_read(author, stored.wallet, stored.chain_id).await? {
             self.audit(author, "attach", Some(patient), None, "denied", &refusal)
                 .await?;
@@ -956,11 +936,7 @@ impl Records {
         patient: PatientId,
         id: AttachmentId,
     ) -> Result<(String, Vec<u8>)> {
-        let stored = self
-            .store
-            .patient(patient)
-            .await?
-            .ok_or_else(|| Error::UnknownPatient(patient.to_string()))?;
+        let stored = self.patient(patient).await?;
         if let Err(refusal) = self.may_read(reader, stored.wallet, stored.chain_id).await? {
             self.audit(reader, "read", Some(patient), None, "denied", &refusal)
                 .await?;

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::requests::NewRequest;
-use crate::{Error, Result, Store, address, hash, int, uint};
+use crate::{Error, Result, Store, address, hash, int, uint, values_rows};
 
 /// An entry to store.
 #[derive(Debug, Clone)]
@@ -139,24 +139,9 @@ pub(crate) async fn insert_for(tx: &mut Transaction<'static, Any>, rows: &[(&New
             "INSERT INTO entries (patient_id, record_id, revision, kind, author, recorded_at, sealed, commitment, \
              request_id, status) VALUES ",
         );
-        for i in 0..chunk.len() {
-            let p = i * 9;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 'pending')",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7,
-                p + 8,
-                p + 9
-            ));
-        }
+        sql.push_str(&values_rows(chunk.len(), 9, |p| {
+            format!("({}, 'pending')", p.join(", "))
+        }));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (e, request_id) in chunk {
             query = query

@@ -155,6 +155,19 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// The `VALUES` list of a multi-row `INSERT`: `rows` rows of `columns` numbered placeholders each,
+/// every row shaped by `row` from its placeholders (`$1`, `$2`, …).
+fn values_rows(rows: usize, columns: usize, row: impl Fn(&[String]) -> String) -> String {
+    (0..rows)
+        .map(|r| {
+            row(&(1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect::<Vec<_>>())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 // Both databases store integers as signed 64-bit: u64 values round-trip through `as` (so
 // `u64::MAX`, the contract's "forever", is stored as -1).
 fn int(value: u64) -> i64 {
@@ -175,4 +188,13 @@ fn hash(bytes: &[u8]) -> Result<B256> {
     (bytes.len() == 32)
         .then(|| B256::from_slice(bytes))
         .ok_or(Error::Corrupt("hash"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_rows_numbers_placeholders_row_by_row() {
+        let sql = super::values_rows(2, 3, |p| format!("({}, 'x', {})", p.join(", "), p[2]));
+        assert_eq!(sql, "($1, $2, $3, 'x', $3), ($4, $5, $6, 'x', $6)");
+    }
 }

@@ -363,6 +363,19 @@ async fn derive(tx: &mut Transaction<'static, Any>, logged: &LoggedEvent) -> Res
     Ok(())
 }
 
+/// Moves the cursor to `block` (number, hash).
+async fn set_cursor(tx: &mut Transaction<'static, Any>, block: (u64, B256)) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO chain_cursor (id, block_number, block_hash) VALUES (1, $1, $2)
+         ON CONFLICT (id) DO UPDATE SET block_number = excluded.block_number, block_hash = excluded.block_hash",
+    )
+    .bind(int(block.0))
+    .bind(block.1.to_vec())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// The last applied block, if any.
     pub async fn cursor(&self) -> Result<Option<(u64, B256)>> {
@@ -418,14 +431,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query(
-            "INSERT INTO chain_cursor (id, block_number, block_hash) VALUES (1, $1, $2)
-             ON CONFLICT (id) DO UPDATE SET block_number = excluded.block_number, block_hash = excluded.block_hash",
-        )
-        .bind(int(to.0))
-        .bind(to.1.to_vec())
-        .execute(&mut *tx)
-        .await?;
+        set_cursor(&mut tx, to).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -513,14 +519,7 @@ impl Store {
             };
             derive(&mut tx, &logged).await?;
         }
-        sqlx::query(
-            "INSERT INTO chain_cursor (id, block_number, block_hash) VALUES (1, $1, $2)
-             ON CONFLICT (id) DO UPDATE SET block_number = excluded.block_number, block_hash = excluded.block_hash",
-        )
-        .bind(b)
-        .bind(ancestor.1.to_vec())
-        .execute(&mut *tx)
-        .await?;
+        set_cursor(&mut tx, ancestor).await?;
         tx.commit().await?;
         Ok(())
     }

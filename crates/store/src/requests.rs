@@ -9,7 +9,7 @@ use alloy::primitives::{Address, B256};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::{Error, Result, Store, address, hash, int, now_ms, uint};
+use crate::{Error, Result, Store, address, hash, int, now_ms, uint, values_rows};
 
 /// A request to store.
 #[derive(Debug, Clone)]
@@ -146,23 +146,15 @@ pub(crate) async fn insert_many(
             "INSERT INTO chain_requests (purpose, signer, calldata, gas, deadline, forward_nonce, status, created_at, \
              updated_at) VALUES ",
         );
-        for i in 0..chunk.len() {
-            let p = i * 7;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, 'awaiting-signature', ${}, ${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7,
-                p + 7
-            ));
-        }
+        // The last placeholder (the time) fills both created_at and updated_at.
+        sql.push_str(&values_rows(chunk.len(), 7, |p| {
+            format!(
+                "({}, 'awaiting-signature', {}, {})",
+                p[..6].join(", "),
+                p[6],
+                p[6]
+            )
+        }));
         sql.push_str(" RETURNING id");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in chunk {
