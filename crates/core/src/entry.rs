@@ -62,6 +62,13 @@ macro_rules! id16 {
                 Self::from_slice(&bytes)
             }
         }
+
+        /// Serialised as its 32 hexadecimal digits, as it appears in URLs.
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
     };
 }
 

@@ -43,6 +43,9 @@ pub enum Error {
     /// The request is not waiting for a signature.
     #[error("request {0} is not awaiting a signature (it is unknown, already signed, or done)")]
     NotAwaitingSignature(i64),
+    /// The action conflicts with the current state (nothing to close, already applied).
+    #[error("{0}")]
+    Conflict(String),
     /// Content that cannot be stored.
     #[error("invalid entry: {0}")]
     InvalidEntry(String),

@@ -1,5 +1,6 @@
 //! MedLedger's ledger client and the flows that join the store to the chain.
 //!
+//! - [`directory`]: roles, a doctor's patients, a patient's grants and demographics.
 //! - [`events`]: the contract's logs, decoded into the store's [`ChainEvent`]s.
 //! - [`indexer`]: follows those events past the confirmation depth, across restarts and reorgs.
 //! - [`relayer`]: drains the outbox, with one nonce sequence and a stored transaction per request.
@@ -11,6 +12,7 @@
 //!
 //! [`ChainEvent`]: medledger_store::mirror::ChainEvent
 
+pub mod directory;
 pub mod events;
 pub mod indexer;
 pub mod keyfile;

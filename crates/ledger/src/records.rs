@@ -198,6 +198,8 @@ pub enum Action {
         /// The doctor.
         doctor: Address,
     },
+    /// A doctor closes their own emergency access to a patient before it expires.
+    CloseEmergency,
 }
 
 /// The record flows of one hospital.
@@ -245,12 +247,16 @@ impl Records {
         &self.store
     }
 
+    pub(crate) fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
     /// Where the contracts are.
     pub fn deployment(&self) -> Deployment {
         self.deployment
     }
 
-    fn ledger(&self) -> MedLedger::MedLedgerInstance<DynProvider> {
+    pub(crate) fn ledger(&self) -> MedLedger::MedLedgerInstance<DynProvider> {
         MedLedger::new(self.deployment.ledger, self.provider.clone())
     }
 
@@ -267,7 +273,11 @@ impl Records {
         let _one_at_a_time = self.nonces.lock().await;
         let forwarder = MedLedgerForwarder::new(self.deployment.forwarder, self.provider.clone());
         let onchain: U256 = forwarder.nonces(signer).call().await.map_err(Error::chain)?;
-        let nonce = onchain.saturating_to::<u64>() + self.store.open_requests_of(signer).await?;
+        let held = self.store.held_nonces(signer).await?;
+        let mut nonce = onchain.saturating_to::<u64>();
+        while held.contains(&nonce) {
+            nonce += 1;
+        }
         let new = NewRequest {
             purpose: purpose.into(),
             signer,
@@ -542,6 +552,13 @@ impl Records {
                 "revoke-doctor",
                 MedLedger::revokeDoctorCall { doctor }.abi_encode(),
             ),
+            Action::CloseEmergency => (
+                "close-emergency-access",
+                MedLedger::closeEmergencyAccessCall {
+                    patientId: chain_patient,
+                }
+                .abi_encode(),
+            ),
         };
         let write = self
             .store_write(signer, purpose, calldata, ACTION_GAS, Commit::Request)
@@ -552,14 +569,14 @@ impl Records {
     }
 
     /// The stored patient, or [`Error::UnknownPatient`].
-    async fn patient(&self, id: PatientId) -> Result<medledger_store::patients::Patient> {
+    pub(crate) async fn patient(&self, id: PatientId) -> Result<medledger_store::patients::Patient> {
         self.store
             .patient(id)
             .await?
             .ok_or_else(|| Error::UnknownPatient(id.to_string()))
     }
 
-    async fn require_doctor(&self, account: Address) -> Result<()> {
+    pub(crate) async fn require_doctor(&self, account: Address) -> Result<()> {
         if self
             .ledger()
             .isDoctor(account)
@@ -592,6 +609,26 @@ impl Records {
                 if stored.wallet != signer {
                     return Err(Error::Forbidden(
                         "only the patient gives or withdraws access to their record".into(),
+                    ));
+                }
+            }
+            Action::CloseEmergency => {
+                let id = patient
+                    .ok_or_else(|| Error::InvalidEntry("an emergency access names a patient".into()))?;
+                let chain_id = self
+                    .patient(id)
+                    .await?
+                    .chain_id
+                    .ok_or_else(|| Error::PatientNotAnchored(id.to_string()))?;
+                let access = self
+                    .ledger()
+                    .accessOf(U256::from(chain_id), signer)
+                    .call()
+                    .await
+                    .map_err(Error::chain)?;
+                if access.emergencyExpiresAt <= now_secs() {
+                    return Err(Error::Conflict(
+                        "you hold no open emergency access to this patient's record".into(),
                     ));
                 }
             }
@@ -689,6 +726,29 @@ impl Records {
         crate::verify::verify(&self.store, &self.keyring, &self.provider, options).await
     }
 
+    /// The signer declines a request awaiting their signature: it ends rejected, its entries too,
+    /// and its forwarder nonce goes to their next request.
+    pub async fn decline(&self, signer: Address, request_id: i64) -> Result<()> {
+        let _one_at_a_time = self.nonces.lock().await;
+        if self
+            .store
+            .decline_request(request_id, signer, "declined: the signer did not sign it")
+            .await?
+        {
+            self.audit(
+                signer,
+                "decline",
+                None,
+                None,
+                "allowed",
+                &format!("request {request_id}"),
+            )
+            .await?;
+            return Ok(());
+        }
+        Err(Error::NotAwaitingSignature(request_id))
+    }
+
     /// Accepts the wallet's signature of a request, after checking that it is the signer's.
     pub async fn sign(&self, request_id: i64, signature: &[u8]) -> Result<()> {
         let request = self
@@ -726,7 +786,7 @@ impl Records {
         Ok(())
     }
 
-    async fn audit(
+    pub(crate) async fn audit(
         &self,
         actor: Address,
         action: &str,
@@ -750,7 +810,7 @@ impl Records {
     }
 
     /// Decides, from the chain at its latest block, whether `reader` may read `patient`'s records.
-    async fn may_read(
+    pub(crate) async fn may_read(
         &self,
         reader: Address,
         wallet: Address,

@@ -148,7 +148,12 @@ impl Relayer {
                 if reason
                     .as_deref()
                     .is_some_and(|r| r.contains("ERC2771ForwarderInvalidSigner"))
-                    && self.store.open_requests_of(request.signer).await? > 1
+                    && self
+                        .store
+                        .held_nonces(request.signer)
+                        .await?
+                        .iter()
+                        .any(|held| *held < request.forward_nonce)
                 {
                     // Signed for a nonce that an earlier request of the same user has yet to use.
                     return Ok(false);

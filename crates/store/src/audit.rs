@@ -89,6 +89,15 @@ impl Store {
         rows.iter().map(record).collect()
     }
 
+    /// The newest `limit` audit records, newest first (what an admin sees).
+    pub async fn audit_log_newest(&self, limit: u32) -> Result<Vec<AuditRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM audit_log ORDER BY sequence DESC LIMIT {limit}");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(record).collect()
+    }
+
     /// The audit records about one patient, newest first (what the patient sees).
     pub async fn audit_of_patient(&self, patient: PatientId, limit: u32) -> Result<Vec<AuditRecord>> {
         let sql = format!(

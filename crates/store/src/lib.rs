@@ -15,6 +15,7 @@
 
 pub mod attachments;
 pub mod audit;
+pub mod doctors;
 pub mod emergencies;
 pub mod entries;
 pub mod keys;

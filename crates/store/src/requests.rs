@@ -199,17 +199,43 @@ impl Store {
         rows.iter().map(request).collect()
     }
 
-    /// How many of `signer`'s requests are still to be executed: the forwarder nonce of their next
-    /// request is the on-chain nonce plus this.
-    pub async fn open_requests_of(&self, signer: Address) -> Result<u64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) FROM chain_requests
+    /// The forwarder nonces `signer`'s open requests hold (awaiting a signature, signed, or
+    /// submitted): a new request takes the lowest nonce at or above the chain's that none holds.
+    pub async fn held_nonces(&self, signer: Address) -> Result<Vec<u64>> {
+        let rows = sqlx::query(
+            "SELECT forward_nonce FROM chain_requests
              WHERE signer = $1 AND status IN ('awaiting-signature', 'signed', 'submitted')",
         )
         .bind(signer.to_vec())
-        .fetch_one(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(uint(row.try_get(0)?))
+        rows.iter().map(|r| Ok(uint(r.try_get(0)?))).collect()
+    }
+
+    /// The signer declines a request that awaits their signature: it (and its entries) end
+    /// rejected with `reason`, and its forwarder nonce is free again. False if it was not
+    /// `signer`'s or not awaiting a signature.
+    pub async fn decline_request(&self, id: i64, signer: Address, reason: &str) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
+            "UPDATE chain_requests SET status = 'rejected', reason = $3, updated_at = $4
+             WHERE id = $1 AND signer = $2 AND status = 'awaiting-signature'",
+        )
+        .bind(id)
+        .bind(signer.to_vec())
+        .bind(reason.to_owned())
+        .bind(int(now_ms()))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            sqlx::query("UPDATE entries SET status = 'rejected', reason = $2 WHERE request_id = $1 AND status = 'pending'")
+                .bind(id)
+                .bind(reason.to_owned())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Stores the wallet's signature of a request; false if it was not awaiting one.

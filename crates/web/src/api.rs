@@ -23,12 +23,12 @@ use crate::auth::{AuthState, signed_in};
 use crate::problem::Problem;
 
 /// How the record flows' errors reach a client.
-fn problem(err: medledger_ledger::Error) -> Problem {
+pub(crate) fn problem(err: medledger_ledger::Error) -> Problem {
     use medledger_ledger::Error as E;
     let status = match &err {
         E::UnknownPatient(_) | E::UnknownRecord(_) => StatusCode::NOT_FOUND,
         E::Forbidden(_) => StatusCode::FORBIDDEN,
-        E::PatientNotAnchored(_) | E::NotAwaitingSignature(_) => StatusCode::CONFLICT,
+        E::PatientNotAnchored(_) | E::NotAwaitingSignature(_) | E::Conflict(_) => StatusCode::CONFLICT,
         E::InvalidEntry(_) | E::WrongSigner { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         E::Core(medledger_core::Error::SearchTooShort(_)) => StatusCode::BAD_REQUEST,
         E::Store(medledger_store::Error::DuplicateWallet(_)) => StatusCode::CONFLICT,
@@ -101,7 +101,7 @@ fn accepted(state: &AuthState, write: &PendingWrite, extra: Value) -> Response {
     (StatusCode::ACCEPTED, Json(body)).into_response()
 }
 
-fn patient_id(text: &str) -> Result<PatientId, Problem> {
+pub(crate) fn patient_id(text: &str) -> Result<PatientId, Problem> {
     text.parse()
         .map_err(|_| Problem::bad_request(format!("{text:?} is not a patient id (32 hexadecimal digits)")))
 }
@@ -284,20 +284,24 @@ pub async fn request_status(
 /// The query of `GET /api/v1/patients`.
 #[derive(Debug, Deserialize)]
 pub struct Search {
-    /// Words of the name.
-    pub name: String,
+    /// Words of the name; absent: the patients the caller may read.
+    pub name: Option<String>,
     /// `prefix` (default) or `exact`.
     #[serde(rename = "match")]
     pub how: Option<String>,
 }
 
-/// `GET /api/v1/patients?name=…&match=prefix|exact`: doctors search patients by name.
+/// `GET /api/v1/patients?name=…&match=prefix|exact`: doctors search patients by name. Without a
+/// name: the patients whose records the caller holds access to (a doctor) or their own (a patient).
 pub async fn search(
     State(state): State<AuthState>,
     headers: HeaderMap,
     Query(query): Query<Search>,
 ) -> Result<Json<Value>, Problem> {
     let reader = signed_in(&state, &headers).await?;
+    let Some(name) = query.name else {
+        return crate::people::my_patients(&state, reader).await;
+    };
     let how = match query.how.as_deref() {
         None | Some("prefix") => Match::Prefix,
         Some("exact") => Match::Exact,
@@ -310,7 +314,7 @@ pub async fn search(
     let found = state
         .hospital
         .records
-        .search(reader, &query.name, how)
+        .search(reader, &name, how)
         .await
         .map_err(problem)?;
     let ids: Vec<String> = found.iter().map(ToString::to_string).collect();
@@ -361,6 +365,39 @@ pub async fn audit(
     Ok(Json(json!({ "patientId": id, "events": events })))
 }
 
+/// `DELETE /api/v1/requests/{id}`: the signer declines a request awaiting their signature (their
+/// wallet refused it); it ends `rejected` and frees its place in their queue.
+pub async fn decline_request(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, Problem> {
+    let caller = signed_in(&state, &headers).await?;
+    let theirs = state
+        .hospital
+        .store
+        .request(id)
+        .await
+        .map_err(Problem::internal)?
+        .is_some_and(|r| r.signer == caller);
+    if !theirs {
+        return Err(Problem {
+            status: StatusCode::NOT_FOUND,
+            title: "Not found",
+            detail: format!("no request {id} of yours"),
+        });
+    }
+    state
+        .hospital
+        .records
+        .decline(caller, id)
+        .await
+        .map_err(problem)?;
+    Ok(Json(
+        json!({ "requestId": id, "status": "rejected", "reason": "declined: the signer did not sign it" }),
+    ))
+}
+
 /// The body of `POST /api/v1/patients/{id}/consents`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -371,7 +408,7 @@ pub struct Consent {
     pub expires_at: Option<u64>,
 }
 
-async fn act(
+pub(crate) async fn act(
     state: &AuthState,
     headers: &HeaderMap,
     patient: Option<PatientId>,
@@ -387,7 +424,7 @@ async fn act(
     Ok(accepted(state, &write, json!({})))
 }
 
-fn address(text: &str) -> Result<Address, Problem> {
+pub(crate) fn address(text: &str) -> Result<Address, Problem> {
     text.parse().map_err(|_| {
         Problem::bad_request(format!(
             "{text:?} is not an address (0x and 40 hexadecimal digits)"

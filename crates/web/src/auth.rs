@@ -39,6 +39,26 @@ pub struct Origin {
     pub host: String,
 }
 
+impl Origin {
+    /// The host a sign-in message may name: this origin's, or, for a server on a loopback
+    /// address, any loopback name of the same port (a browser opened at `localhost:8080` signs
+    /// for `localhost:8080` while the server listens on `127.0.0.1:8080`).
+    pub fn accepts<'a>(&'a self, domain: &'a str) -> &'a str {
+        const LOOPBACK: [&str; 3] = ["127.0.0.1", "localhost", "[::1]"];
+        let split = |h: &'a str| match h.rsplit_once(':') {
+            Some((name, port)) if !name.is_empty() && !port.contains(']') => (name, Some(port)),
+            _ => (h, None),
+        };
+        let (mine, my_port) = split(&self.host);
+        let (theirs, their_port) = split(domain);
+        if LOOPBACK.contains(&mine) && LOOPBACK.contains(&theirs) && my_port == their_port {
+            domain
+        } else {
+            &self.host
+        }
+    }
+}
+
 /// What the auth routes need.
 #[derive(Debug, Clone)]
 pub struct AuthState {
@@ -87,7 +107,7 @@ pub async fn login(State(state): State<AuthState>, Json(login): Json<Login>) -> 
     let now = now_ms();
     let expected = Expected {
         scheme: &state.origin.scheme,
-        domain: &state.origin.host,
+        domain: state.origin.accepts(&message.domain),
         chain_id: state.hospital.deployment.chain_id,
         now: now / 1000,
         max_lifetime: ABSOLUTE_MS / 1000,
@@ -123,7 +143,12 @@ pub async fn login(State(state): State<AuthState>, Json(login): Json<Login>) -> 
         "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
         ABSOLUTE_MS / 1000
     );
-    let body = serde_json::json!({ "token": token, "address": address, "expiresAt": expires_at });
+    let body = serde_json::json!({
+        "token": token,
+        "csrfToken": crate::csrf::token_for(&token),
+        "address": address,
+        "expiresAt": expires_at,
+    });
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
@@ -136,6 +161,11 @@ fn token(headers: &HeaderMap) -> Option<String> {
     {
         return Some(bearer.trim().to_owned());
     }
+    cookie_token(headers)
+}
+
+/// The session cookie's token, if the request carries one.
+pub(crate) fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -166,13 +196,23 @@ pub async fn signed_in(state: &AuthState, headers: &HeaderMap) -> Result<Address
     })
 }
 
-/// `GET /api/v1/auth/session`: who is signed in.
+/// `GET /api/v1/auth/session`: who is signed in, what they are here (admin, doctor, patient),
+/// and the CSRF token their cookie session needs for changes.
 pub async fn session(
     State(state): State<AuthState>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let address = signed_in(&state, &headers).await?;
-    Ok(Json(serde_json::json!({ "address": address })))
+    let roles = state
+        .hospital
+        .records
+        .roles(address)
+        .await
+        .map_err(crate::api::problem)?;
+    let csrf = token(&headers).map(|t| crate::csrf::token_for(&t));
+    Ok(Json(
+        serde_json::json!({ "address": address, "roles": roles, "csrfToken": csrf }),
+    ))
 }
 
 /// `POST /api/v1/auth/logout`: ends the session.

@@ -7,13 +7,15 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 
 use crate::api;
 use crate::auth::{self, AuthState, Origin};
+use crate::csrf;
 use crate::hospital::Hospital;
 use crate::metrics;
+use crate::people;
 
 /// The OpenAPI 3.1 description of the JSON API.
 pub const OPENAPI: &str = include_str!("../assets/openapi.json");
@@ -39,12 +41,20 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
             "/api/v1/patients/{id}/records",
             post(api::write_record).get(api::read_records),
         )
+        .route("/api/v1/patients/{id}", get(people::patient))
         .route("/api/v1/patients/{id}/audit", get(api::audit))
-        .route("/api/v1/patients/{id}/consents", post(api::grant_consent))
+        .route(
+            "/api/v1/patients/{id}/consents",
+            post(api::grant_consent).get(people::consents),
+        )
         .route(
             "/api/v1/patients/{id}/emergency-access",
-            post(api::open_emergency).get(api::emergencies),
+            post(api::open_emergency)
+                .get(api::emergencies)
+                .delete(people::close_emergency),
         )
+        .route("/api/v1/doctors", get(people::doctors))
+        .route("/api/v1/doctors/applications", post(people::apply))
         .route(
             "/api/v1/patients/{id}/consents/{doctor}",
             delete(api::revoke_consent),
@@ -53,13 +63,17 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
             "/api/v1/doctors/{address}/approval",
             post(api::approve_doctor).delete(api::revoke_doctor),
         )
-        .route("/api/v1/requests/{id}", get(api::request_status))
+        .route(
+            "/api/v1/requests/{id}",
+            get(api::request_status).delete(api::decline_request),
+        )
         .route("/api/v1/verify", get(api::verify))
         .route("/api/v1/requests/{id}/signature", post(api::sign_request))
+        .merge(crate::pages::router())
+        .layer(axum::middleware::from_fn(csrf::guard))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(auth_state);
     let router = Router::new()
-        .route("/", get(landing))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route(
@@ -107,56 +121,4 @@ async fn ready(State(hospital): State<Arc<Hospital>>) -> Response {
                 .into_response()
         }
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-async fn landing(State(hospital): State<Arc<Hospital>>) -> Html<String> {
-    let d = hospital.deployment;
-    let rpc = if hospital.rpc.is_some() {
-        format!(
-            "<p>The embedded chain answers Ethereum JSON-RPC at <code>/rpc</code> (chain id {}): add it to \
-             MetaMask as a network, or point <code>cast</code> at it.</p>",
-            d.chain_id
-        )
-    } else {
-        String::new()
-    };
-    let demo = if hospital.demo {
-        "<p><strong>Demo setup.</strong> The public development accounts are funded and the first of them \
-         is the admin. Their keys are public: never use them for real records. Start with \
-         <code>--admin ADDRESS</code> for a real hospital.</p>"
-    } else {
-        ""
-    };
-    Html(format!(
-        r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>MedLedger</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#111}}
-code{{background:#f2f2f2;padding:0 .25rem}} dt{{font-weight:600}}</style></head>
-<body>
-<h1>MedLedger is running</h1>
-{demo}
-<dl>
-<dt>MedLedger contract</dt><dd><code>{ledger}</code></dd>
-<dt>Forwarder (gasless signed requests)</dt><dd><code>{forwarder}</code></dd>
-<dt>Admin</dt><dd><code>{admin}</code></dd>
-<dt>Relayer (pays the gas)</dt><dd><code>{relayer}</code></dd>
-</dl>
-{rpc}
-<p>Records are stored encrypted and anchored on this chain; <code>medledger verify</code> checks every one.
-Wallet sign-in and the doctor, patient and admin pages are being built: see the README for what works today.</p>
-</body></html>"#,
-        ledger = escape(&d.ledger.to_string()),
-        forwarder = escape(&d.forwarder.to_string()),
-        admin = escape(&hospital.admin.to_string()),
-        relayer = escape(&hospital.relayer_account.to_string()),
-    ))
 }

@@ -7,14 +7,16 @@ use std::time::Duration;
 
 use crate::util::DataDir;
 
-struct Server {
+/// A `medledger` server with no command, on a free port of its own.
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    /// Where it answers, without a trailing slash.
+    pub(crate) url: String,
     ledger: String,
 }
 
 impl Server {
-    fn start(dir: &DataDir) -> Self {
+    pub(crate) fn start(dir: &DataDir) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_medledger"))
             .args(["--port", "0", "--data-dir"])
             .arg(dir.root())
@@ -42,7 +44,7 @@ impl Server {
         }
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let status = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())

@@ -74,14 +74,21 @@ pub(crate) fn tool(name: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file());
     if found.is_none() {
-        let install = "`npm --prefix contracts install --ignore-scripts` installs it";
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "`{name}` is missing and CI=true requires it: {install}"
+        missing(
+            name,
+            "`npm --prefix contracts install --ignore-scripts` installs it",
         );
-        eprintln!("skipping: `{name}` is missing; {install}");
     }
     found
+}
+
+/// Says that the test skips because `what` is missing; under `CI=true`, fails it instead.
+pub(crate) fn missing(what: &str, install: &str) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "`{what}` is missing and CI=true requires it: {install}"
+    );
+    eprintln!("skipping: `{what}` is missing; {install}");
 }
 
 /// A directory of its own under the system temp dir, removed on drop. The node keeps its chain in

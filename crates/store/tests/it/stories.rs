@@ -150,7 +150,7 @@ async fn a_patient_is_stored_with_their_first_entry_and_its_request_in_one_trans
         .unwrap_err();
     assert!(matches!(err, Error::DuplicateWallet(w) if w == wallet), "{err}");
     assert_eq!(store.patients().await.unwrap().len(), 1);
-    assert_eq!(store.open_requests_of(DOCTOR).await.unwrap(), 1);
+    assert_eq!(store.held_nonces(DOCTOR).await.unwrap().len(), 1);
     let tags = h.index.tags_for_query("someone", Match::Exact).unwrap();
     assert!(store.search_names(&tags, 10).await.unwrap().is_empty());
 }
@@ -263,7 +263,7 @@ async fn the_outbox_moves_requests_through_their_states(db: &Fresh) {
     let (id, key, _, first) = h.register(store, Address::repeat_byte(1), "Ada Lovelace").await;
     let note = h.entry(&key, id, EntryKind::Note, r#"{"text":"fine"}"#);
     let second = store.record_entries(&[note], &request(DOCTOR, 1)).await.unwrap();
-    assert_eq!(store.open_requests_of(DOCTOR).await.unwrap(), 2);
+    assert_eq!(store.held_nonces(DOCTOR).await.unwrap().len(), 2);
 
     assert!(store.sign_request(first, &[7; 65]).await.unwrap());
     assert!(
@@ -287,7 +287,7 @@ async fn the_outbox_moves_requests_through_their_states(db: &Fresh) {
     );
 
     store.mark_rejected(second, "NoAccess").await.unwrap();
-    assert_eq!(store.open_requests_of(DOCTOR).await.unwrap(), 0);
+    assert_eq!(store.held_nonces(DOCTOR).await.unwrap().len(), 0);
     let entries = store.entries_of(id).await.unwrap();
     assert_eq!(entries[1].anchoring, Anchoring::Rejected);
     assert_eq!(entries[1].reason.as_deref(), Some("NoAccess"));

@@ -176,6 +176,50 @@ async fn every_route_answers_each_caller_as_it_should() {
             Box::new(none),
             [401, 403, 403, 403, 403, 403, 200],
         ),
+        (
+            "GET",
+            format!("/api/v1/patients/{p}"),
+            Box::new(none),
+            [401, 200, 403, 200, 403, 403, 403],
+        ),
+        (
+            "GET",
+            consents.clone(),
+            Box::new(none),
+            [401, 200, 403, 403, 403, 403, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/patients".into(),
+            Box::new(none),
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/doctors".into(),
+            Box::new(none),
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/doctors/applications".into(),
+            Box::new(|| Some(json!({"name": "Dr. Who", "licence": "L-1"}))),
+            [401, 201, 201, 201, 201, 201, 201],
+        ),
+        (
+            // Nobody holds an emergency access to close.
+            "DELETE",
+            format!("/api/v1/patients/{p}/emergency-access"),
+            Box::new(none),
+            [401, 409, 409, 409, 409, 409, 409],
+        ),
+        (
+            // Already anchored: its signer cannot decline it; to others it does not exist.
+            "DELETE",
+            format!("/api/v1/requests/{request}"),
+            Box::new(none),
+            [401, 404, 404, 409, 404, 404, 404],
+        ),
     ];
     let mut wrong = Vec::new();
     for (method, path, body, expected) in &rows {
@@ -228,6 +272,12 @@ async fn the_openapi_document_describes_every_route() {
         ("get", "/api/v1/requests/{id}"),
         ("post", "/api/v1/requests/{id}/signature"),
         ("get", "/api/v1/verify"),
+        ("get", "/api/v1/patients/{id}"),
+        ("get", "/api/v1/patients/{id}/consents"),
+        ("delete", "/api/v1/patients/{id}/emergency-access"),
+        ("get", "/api/v1/doctors"),
+        ("post", "/api/v1/doctors/applications"),
+        ("delete", "/api/v1/requests/{id}"),
     ];
     for (method, path) in routes {
         assert!(

@@ -6,7 +6,7 @@ use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{HeaderMap, Request, StatusCode, header};
 use medledger_web::auth::Origin;
 use medledger_web::hospital::{Config, Hospital};
 use serde_json::{Value, json};
@@ -55,9 +55,26 @@ impl Site {
         body: Option<Value>,
         token: Option<&str>,
     ) -> (StatusCode, Value, Option<String>) {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|b| ("authorization", b))
+            .into_iter()
+            .collect();
+        self.call_with(method, path, body, &headers).await
+    }
+
+    /// A request with the given headers (a cookie, a CSRF token).
+    pub(crate) async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value, Option<String>) {
         let mut request = Request::builder().method(method).uri(path);
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let request = match body {
             Some(body) => request
@@ -75,6 +92,27 @@ impl Site {
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
         let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, value, cookie)
+    }
+
+    /// A page as a browser gets it: status, `Location` or `Content-Security-Policy`, and the HTML.
+    pub(crate) async fn page(&self, path: &str, token: Option<&str>) -> (StatusCode, HeaderMap, String) {
+        let mut request = Request::builder().method("GET").uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 4 << 20).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8(bytes.to_vec()).unwrap(),
+        )
     }
 
     pub(crate) async fn nonce(&self) -> String {
@@ -291,5 +329,108 @@ async fn no_attack_on_sign_in_opens_a_session() {
         problem["detail"].as_str().unwrap().contains("hexadecimal"),
         "{problem}"
     );
+    site.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_with_the_session_cookie_need_the_csrf_token() {
+    let site = Site::open().await;
+    let wallet = PrivateKeySigner::random();
+    let text = message(&wallet, &site.nonce().await, |m| m);
+    let (status, login, _) = site
+        .call("POST", "/api/v1/auth/login", Some(signed(&wallet, &text)), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let token = login["token"].as_str().unwrap();
+    let csrf = login["csrfToken"].as_str().unwrap();
+    let cookie = format!("medledger_session={token}");
+    let apply = || Some(json!({"name": "Dr. Forged", "licence": "X-1"}));
+
+    // Another site can make the browser send the cookie, but cannot know the token.
+    for headers in [
+        vec![("cookie", cookie.as_str())],
+        vec![
+            ("cookie", cookie.as_str()),
+            ("x-csrf-token", "00000000000000000000000000000000"),
+        ],
+    ] {
+        let (status, reply, _) = site
+            .call_with("POST", "/api/v1/doctors/applications", apply(), &headers)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{reply}");
+        assert!(
+            reply["detail"].as_str().unwrap().contains("X-CSRF-Token"),
+            "{reply}"
+        );
+        let (status, _, _) = site
+            .call_with("POST", "/api/v1/auth/logout", None, &headers)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "sign-out by cookie needs the token too"
+        );
+    }
+    assert!(
+        site.hospital
+            .store
+            .doctor_application(wallet.address())
+            .await
+            .unwrap()
+            .is_none(),
+        "a refused change stores nothing"
+    );
+    // Reads need no token; the session says which token changes need.
+    let (status, session, _) = site
+        .call_with(
+            "GET",
+            "/api/v1/auth/session",
+            None,
+            &[("cookie", cookie.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(session["csrfToken"], csrf);
+    let (status, reply, _) = site
+        .call_with(
+            "POST",
+            "/api/v1/doctors/applications",
+            apply(),
+            &[("cookie", cookie.as_str()), ("x-csrf-token", csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    // A bearer token is no ambient credential: it needs no CSRF token.
+    let (status, reply, _) = site
+        .call("POST", "/api/v1/doctors/applications", apply(), Some(token))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    site.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_server_accepts_its_other_loopback_names_only() {
+    let site = Site::open().await;
+    let wallet = PrivateKeySigner::random();
+    for (domain, uri, accepted) in [
+        ("localhost:8080", "http://localhost:8080/", true),
+        ("[::1]:8080", "http://[::1]:8080/", true),
+        ("localhost:9090", "http://localhost:9090/", false),
+        ("records.example.org", "http://records.example.org/", false),
+    ] {
+        let text = message(&wallet, &site.nonce().await, |m| {
+            m.replace("127.0.0.1:8080 wants", &format!("{domain} wants"))
+                .replace("URI: http://127.0.0.1:8080/", &format!("URI: {uri}"))
+        });
+        let (status, reply, _) = site
+            .call("POST", "/api/v1/auth/login", Some(signed(&wallet, &text)), None)
+            .await;
+        let want = if accepted {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(status, want, "{domain}: {reply}");
+    }
     site.close().await;
 }

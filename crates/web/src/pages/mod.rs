@@ -1,0 +1,182 @@
+//! The hospital's pages, rendered on the server: sign-in (`/`), `/register_doctor`,
+//! `/register_patient`, `/doctor_dashboard`, `/patient_dashboard` and `/admin`.
+//!
+//! Pages read through the same record flows as the JSON API, with the session cookie. Every
+//! change is a form that `wallet.js` sends to the API (with the CSRF token), has the user's wallet
+//! sign, and follows until it is anchored or rejected, without reloading the page. Every value
+//! from the store or the user is escaped with [`esc`]. Assets are served from this binary.
+
+mod admin;
+mod doctor;
+mod html;
+mod patient;
+mod sign_in;
+
+use alloy::primitives::Address;
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use medledger_ledger::directory::Roles;
+
+use crate::auth::{AuthState, signed_in};
+use crate::problem::Problem;
+pub(crate) use html::{Table, esc, short, utc};
+
+/// The pages and their assets.
+pub(crate) fn router() -> Router<AuthState> {
+    Router::new()
+        .route("/", get(sign_in::show))
+        .route("/register_doctor", get(admin::apply))
+        .route("/register_patient", get(doctor::register))
+        .route("/doctor_dashboard", get(doctor::dashboard))
+        .route("/patient_dashboard", get(patient::dashboard))
+        .route("/admin", get(admin::show))
+        .route("/assets/{name}", get(asset))
+}
+
+const CSS: &str = include_str!("../../assets/medledger.css");
+const WALLET_JS: &str = include_str!("../../assets/wallet.js");
+const DEMO_WALLET_JS: &str = include_str!("../../assets/demo-wallet.js");
+
+async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    let (body, kind) = match name.as_str() {
+        "medledger.css" => (CSS, "text/css; charset=utf-8"),
+        "wallet.js" => (WALLET_JS, "text/javascript; charset=utf-8"),
+        "demo-wallet.js" => (DEMO_WALLET_JS, "text/javascript; charset=utf-8"),
+        _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    };
+    (
+        [(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")],
+        body,
+    )
+        .into_response()
+}
+
+/// Who is looking at a page.
+pub(crate) struct Viewer {
+    pub(crate) address: Address,
+    pub(crate) roles: Roles,
+    pub(crate) csrf: Option<String>,
+}
+
+/// The signed-in viewer, or `None` (no session, or it ended).
+pub(crate) async fn viewer(state: &AuthState, headers: &HeaderMap) -> Result<Option<Viewer>, Problem> {
+    let address = match signed_in(state, headers).await {
+        Ok(address) => address,
+        Err(p) if p.status == StatusCode::UNAUTHORIZED => return Ok(None),
+        Err(p) => return Err(p),
+    };
+    let roles = state
+        .hospital
+        .records
+        .roles(address)
+        .await
+        .map_err(crate::api::problem)?;
+    let csrf = crate::auth::cookie_token(headers).map(|t| crate::csrf::token_for(&t));
+    Ok(Some(Viewer { address, roles, csrf }))
+}
+
+/// The viewer, or a redirect to sign in and come back to `path`.
+pub(crate) async fn require_viewer(
+    state: &AuthState,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<Result<Viewer, Response>, Problem> {
+    Ok(match viewer(state, headers).await? {
+        Some(v) => Ok(v),
+        None => Err(Redirect::to(&format!("/?next={path}")).into_response()),
+    })
+}
+
+/// A whole page around `main`.
+pub(crate) fn page(state: &AuthState, title: &str, viewer: Option<&Viewer>, main: &str) -> Response {
+    let hospital = &state.hospital;
+    let mut nav = String::new();
+    if let Some(v) = viewer {
+        let mut links = vec![];
+        if v.roles.admin {
+            links.push(("/admin", "Admin"));
+        }
+        if v.roles.doctor {
+            links.push(("/doctor_dashboard", "Doctor"));
+            links.push(("/register_patient", "Register a patient"));
+        } else {
+            links.push(("/register_doctor", "Apply as a doctor"));
+        }
+        if v.roles.patient.is_some() {
+            links.push(("/patient_dashboard", "My record"));
+        }
+        for (href, label) in links {
+            nav.push_str(&format!(r#"<a href="{href}">{label}</a>"#));
+        }
+        nav.push_str(&format!(
+            r#"<span class="who" title="{a}">Signed in as <code>{s}</code></span>
+<button type="button" class="link" data-sign-out>Sign out</button>"#,
+            a = esc(&v.address.to_string()),
+            s = esc(&short(&v.address.to_string())),
+        ));
+    }
+    let csrf = viewer.and_then(|v| v.csrf.as_deref()).unwrap_or("");
+    let address = viewer.map(|v| v.address.to_string()).unwrap_or_default();
+    let demo_script = if hospital.demo {
+        r#"<script src="/assets/demo-wallet.js" defer></script>"#
+    } else {
+        ""
+    };
+    let html = format!(
+        r##"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="csrf-token" content="{csrf}">
+<title>{title} · MedLedger</title>
+<link rel="stylesheet" href="/assets/medledger.css">
+<script src="/assets/wallet.js" defer></script>
+{demo_script}
+</head>
+<body data-chain-id="{chain_id}" data-rpc="{rpc}" data-demo="{demo}" data-address="{address}">
+<a class="skip" href="#main">Skip to content</a>
+<header><a class="brand" href="/">MedLedger</a><nav aria-label="Main">{nav}</nav></header>
+<div id="flow-status" role="status" aria-live="polite"></div>
+<main id="main">
+<h1>{title}</h1>
+{main}
+</main>
+<footer>Records are encrypted here and anchored on chain {chain_id}; every read is checked against it.</footer>
+</body>
+</html>"##,
+        csrf = esc(csrf),
+        title = esc(title),
+        chain_id = hospital.deployment.chain_id,
+        rpc = if hospital.rpc.is_some() { "/rpc" } else { "" },
+        demo = u8::from(hospital.demo),
+        address = esc(&address),
+    );
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                 connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "same-origin"),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
+/// A page that says what went wrong, with the problem's status.
+pub(crate) fn error_page(state: &AuthState, viewer: Option<&Viewer>, problem: &Problem) -> Response {
+    let body = format!(
+        r#"<p class="error">{}</p><p><a href="/">Back to the start</a></p>"#,
+        esc(&problem.detail)
+    );
+    let mut response = page(state, problem.title, viewer, &body);
+    *response.status_mut() = problem.status;
+    response
+}
