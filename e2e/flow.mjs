@@ -10,7 +10,8 @@
 // doctor is refused, then opens emergency access; the patient sees it highlighted. Along the way:
 // a declined signature, a wallet on the wrong chain, an account switch that signs the user out,
 // and the demo wallet (keys kept in the browser) signing in and approving a doctor.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { Wallet, getBytes } from 'ethers';
@@ -28,6 +29,8 @@ const CHAIN = Number(ready.chainId);
 const ADMIN_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
 
 const step = (text) => console.log(`- ${text}`);
+// axe-core checks each page against WCAG 2 A and AA (labels, contrast, names, landmarks…).
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 function check(condition, what) {
   if (!condition) throw new Error(`check failed: ${what}`);
 }
@@ -131,8 +134,16 @@ async function signedIn(page, path) {
   }
 }
 
+/** Saves a screenshot of the page and checks it with axe-core (WCAG 2 A and AA). */
 async function shot(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  // Evaluated through the DevTools protocol, so the page's CSP (no eval) does not apply to it.
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] });
+    return result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+  });
+  check(violations.length === 0, `${name} passes axe-core's WCAG 2 A/AA checks:\n  ${violations.join('\n  ')}`);
 }
 
 const admin = await userWith(new Wallet(ADMIN_KEY));
@@ -165,7 +176,6 @@ try {
   await statusStarts(admin.page, 'Anchored');
   check(admin.log.includes('eth_signTypedData_v4'), 'the approval was signed with EIP-712');
   await untilText(admin.page, `${base}/admin`, 'approved');
-  await shot(admin.page, 'admin');
 
   step('the doctor registers a patient');
   await untilText(doctor.page, `${base}/register_patient`, 'Full name');
@@ -222,6 +232,11 @@ try {
   const declined = await patient.page.locator('section[aria-labelledby="h-history"] tr', { hasText: 'Declined entry' }).textContent();
   check(declined.includes('Rejected') && declined.includes('declined'), 'the declined entry shows as rejected, never anchored');
   await shot(patient.page, 'patient_dashboard');
+  await patient.page.setViewportSize({ width: 390, height: 844 });
+  await shot(patient.page, 'patient_dashboard_phone');
+  const overflow = await patient.page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  check(!overflow, 'on a phone the page does not scroll sideways (tables scroll inside their box)');
+  await patient.page.setViewportSize({ width: 1200, height: 900 });
 
   step('the patient revokes the doctor\'s access');
   await patient.page.locator('section[aria-labelledby="h-access"] tr', { hasText: 'Dr. Grace Hopper' })
@@ -245,6 +260,12 @@ try {
   await untilText(patient.page, `${base}/patient_dashboard`, 'Unconscious in the emergency room');
   check(await patient.page.locator('tr.emergency').count() > 0, 'emergency rows are highlighted');
   await shot(patient.page, 'patient_emergency');
+
+  step('the admin runs the verification report: every entry and the audit log match the chain');
+  await admin.page.goto(`${base}/admin?verify=1`);
+  const report = await admin.page.locator('section[aria-labelledby="h-verify"]').textContent();
+  check(report.includes('Clean'), `the verification report is clean: ${report}`);
+  await shot(admin.page, 'admin');
 
   step('switching the wallet to another account signs the doctor out');
   await doctor.page.evaluate(() => window.__emitWalletEvent('accountsChanged', ['0x0000000000000000000000000000000000000001']));
@@ -279,7 +300,7 @@ try {
   console.log('end-to-end: every step passed');
 } catch (error) {
   for (const [name, user] of Object.entries({ admin, doctor, patient })) {
-    await shot(user.page, `failure-${name}`).catch(() => {});
+    await user.page.screenshot({ path: join(shots, `failure-${name}.png`), fullPage: true }).catch(() => {});
   }
   console.error(error.stack || String(error));
   process.exitCode = 1;

@@ -91,8 +91,9 @@ impl Table {
             })
             .collect();
         format!(
-            r#"<div class="scroll"><table><caption>{}</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"#,
-            self.caption
+            // Focusable, so that a keyboard can scroll a table wider than a phone's screen.
+            r#"<div class="scroll" tabindex="0" role="region" aria-label="{c}"><table><caption>{c}</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"#,
+            c = self.caption
         )
     }
 }
