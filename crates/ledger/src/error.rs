@@ -46,6 +46,10 @@ pub enum Error {
     /// The action conflicts with the current state (nothing to close, already applied).
     #[error("{0}")]
     Conflict(String),
+    /// A batched write (the audit log, an entry, a signature) could not be committed, so the
+    /// action was not completed.
+    #[error("could not store {0}")]
+    Batch(String),
     /// Content that cannot be stored.
     #[error("invalid entry: {0}")]
     InvalidEntry(String),

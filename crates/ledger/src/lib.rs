@@ -20,6 +20,7 @@ pub mod records;
 pub mod relayer;
 pub mod verify;
 
+mod batch;
 mod error;
 mod opening;
 

@@ -8,6 +8,9 @@
 //! each entry's commitment against the confirmed mirror and the mirror against the chain's head,
 //! and appends an audit record either way.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::DynProvider;
 use alloy::sol_types::SolCall;
@@ -29,6 +32,7 @@ use medledger_store::{Store, now_ms};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
+use crate::batch::Batcher;
 use crate::{Error, Result, opening};
 
 /// The largest entry content accepted, in bytes.
@@ -212,7 +216,80 @@ pub struct Records {
     deployment: Deployment,
     /// Forwarder nonces are handed out in order per signer; one writer at a time keeps two
     /// concurrent writes of one doctor from being signed for the same nonce.
-    nonces: Mutex<()>,
+    nonces: std::sync::Mutex<HashMap<Address, Arc<Mutex<()>>>>,
+    commits: Commits,
+}
+
+/// Group commits: concurrent writes of one kind share a database transaction (and its sync).
+#[derive(Debug)]
+struct Commits {
+    /// Audit records.
+    audit: Batcher<AuditEvent, ()>,
+    /// Stored writes: a request with its entries; answers the request's id.
+    writes: Batcher<(Vec<NewEntry>, NewRequest), i64>,
+    /// Signatures of requests; answers whether the request awaited one.
+    signatures: Batcher<(i64, Vec<u8>), bool>,
+}
+
+/// The same outcome for each of `n` jobs.
+fn each<R: Clone>(
+    n: usize,
+    outcome: std::result::Result<R, medledger_store::Error>,
+) -> Vec<std::result::Result<R, String>> {
+    let outcome = outcome.map_err(|e| e.to_string());
+    vec![outcome; n]
+}
+
+impl Commits {
+    fn start(store: &Store) -> Self {
+        let s = store.clone();
+        let audit = Batcher::start("the audit log", move |events: Vec<AuditEvent>| {
+            let store = s.clone();
+            async move {
+                let n = events.len();
+                each(n, store.append_audit(events).await.map(|_| ()))
+            }
+        });
+        let s = store.clone();
+        let writes = Batcher::start("the entries", move |writes: Vec<(Vec<NewEntry>, NewRequest)>| {
+            let store = s.clone();
+            async move {
+                match store.record_many(&writes).await {
+                    Ok(ids) => ids.into_iter().map(Ok).collect(),
+                    // One bad write must not fail the others: each alone.
+                    Err(_) if writes.len() > 1 => {
+                        let mut out = Vec::with_capacity(writes.len());
+                        for write in &writes {
+                            out.push(
+                                store
+                                    .record_many(std::slice::from_ref(write))
+                                    .await
+                                    .map(|ids| ids[0])
+                                    .map_err(|e| e.to_string()),
+                            );
+                        }
+                        out
+                    }
+                    Err(e) => vec![Err(e.to_string())],
+                }
+            }
+        });
+        let s = store.clone();
+        let signatures = Batcher::start("the signatures", move |signed: Vec<(i64, Vec<u8>)>| {
+            let store = s.clone();
+            async move {
+                match store.sign_many(&signed).await {
+                    Ok(done) => done.into_iter().map(Ok).collect(),
+                    Err(e) => each(signed.len(), Err(e)),
+                }
+            }
+        });
+        Self {
+            audit,
+            writes,
+            signatures,
+        }
+    }
 }
 
 fn now_secs() -> u64 {
@@ -232,13 +309,15 @@ impl Records {
             }
         };
         let index = keyring.index_key(&wrapped)?;
+        let commits = Commits::start(&store);
         Ok(Self {
             store,
             keyring,
             index,
             provider,
             deployment,
-            nonces: Mutex::new(()),
+            nonces: std::sync::Mutex::new(HashMap::new()),
+            commits,
         })
     }
 
@@ -270,7 +349,10 @@ impl Records {
         commit: Commit<'_>,
     ) -> Result<PendingWrite> {
         let deadline = now_secs() + REQUEST_LIFETIME_SECS;
-        let _one_at_a_time = self.nonces.lock().await;
+        // Forwarder nonces are handed out per signer: one write at a time per signer, until it is
+        // stored (so the next one sees its nonce held); different signers' writes share commits.
+        let lock = self.signer_lock(signer);
+        let _one_at_a_time = lock.lock().await;
         let forwarder = MedLedgerForwarder::new(self.deployment.forwarder, self.provider.clone());
         let onchain: U256 = forwarder.nonces(signer).call().await.map_err(Error::chain)?;
         let held = self.store.held_nonces(signer).await?;
@@ -292,12 +374,8 @@ impl Records {
                     .register_patient(patient, std::slice::from_ref(entry), &new)
                     .await?
             }
-            Commit::Record(entry) => {
-                self.store
-                    .record_entries(std::slice::from_ref(entry), &new)
-                    .await?
-            }
-            Commit::Request => self.store.record_entries(&[], &new).await?,
+            Commit::Record(entry) => self.commits.writes.run((vec![entry.clone()], new)).await?,
+            Commit::Request => self.commits.writes.run((vec![], new)).await?,
             Commit::Emergency(id, patient, doctor, sealed) => {
                 self.store
                     .record_emergency(id, patient, doctor, sealed, &new, now_ms())
@@ -321,6 +399,20 @@ impl Records {
             request,
             signing_hash,
         })
+    }
+
+    /// The lock that serialises one signer's writes.
+    fn signer_lock(&self, signer: Address) -> Arc<Mutex<()>> {
+        let mut locks = self
+            .nonces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if locks.len() >= 4096 {
+            // Forget the locks nobody holds or waits for, so the map does not grow with every
+            // signer ever seen.
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        locks.entry(signer).or_default().clone()
     }
 
     fn seal(
@@ -729,7 +821,8 @@ impl Records {
     /// The signer declines a request awaiting their signature: it ends rejected, its entries too,
     /// and its forwarder nonce goes to their next request.
     pub async fn decline(&self, signer: Address, request_id: i64) -> Result<()> {
-        let _one_at_a_time = self.nonces.lock().await;
+        let lock = self.signer_lock(signer);
+        let _one_at_a_time = lock.lock().await;
         if self
             .store
             .decline_request(request_id, signer, "declined: the signer did not sign it")
@@ -780,7 +873,12 @@ impl Records {
                 actual,
             });
         }
-        if !self.store.sign_request(request_id, signature).await? {
+        if !self
+            .commits
+            .signatures
+            .run((request_id, signature.to_vec()))
+            .await?
+        {
             return Err(Error::NotAwaitingSignature(request_id));
         }
         Ok(())
@@ -795,8 +893,9 @@ impl Records {
         outcome: &str,
         detail: &str,
     ) -> Result<()> {
-        self.store
-            .append_audit(vec![AuditEvent {
+        self.commits
+            .audit
+            .run(AuditEvent {
                 at: now_ms(),
                 actor,
                 action: action.into(),
@@ -804,9 +903,8 @@ impl Records {
                 record,
                 outcome: outcome.into(),
                 detail: detail.into(),
-            }])
-            .await?;
-        Ok(())
+            })
+            .await
     }
 
     /// Decides, from the chain at its latest block, whether `reader` may read `patient`'s records.

@@ -16,7 +16,7 @@ use alloy::sol_types::SolCall;
 use medledger_contracts::MedLedgerForwarder;
 use medledger_contracts::forward::ForwardRequest;
 use medledger_store::Store;
-use medledger_store::requests::{ChainRequest, RequestStatus};
+use medledger_store::requests::{ChainRequest, RequestStatus, Submitted};
 use tokio::sync::Mutex;
 
 use crate::{Error, Result};
@@ -78,21 +78,71 @@ impl Relayer {
         self.account
     }
 
-    /// Sends every signed request, and follows every sent one until it is mined or refused.
+    /// Sends every signed request, and follows every sent one until it is mined or refused. The
+    /// step's store updates are batched: one transaction for what was mined, one for what is
+    /// about to be sent (stored before any of it is sent).
     pub async fn step(&self) -> Result<Step> {
         let mut step = Step::default();
+        let mut mined = Vec::new();
         for request in self.store.requests_in(RequestStatus::Submitted, 1_000).await? {
-            self.follow(&request, &mut step).await?;
+            self.follow(&request, &mut mined, &mut step).await?;
         }
+        if !mined.is_empty() {
+            self.store.mark_included_many(&mined).await?;
+            step.included += mined.len() as u64;
+        }
+        let signed = self.store.requests_in(RequestStatus::Signed, 1_000).await?;
+        if signed.is_empty() {
+            return Ok(step);
+        }
+        let fees = self
+            .provider
+            .estimate_eip1559_fees()
+            .await
+            .map_err(Error::chain)?;
+        let mut next = self.next_nonce.lock().await;
+        let mut nonce = match *next {
+            Some(nonce) => nonce,
+            None => {
+                let pending = self
+                    .provider
+                    .get_transaction_count(self.account)
+                    .pending()
+                    .await
+                    .map_err(Error::chain)?;
+                let stored = self.store.highest_tx_nonce().await?.map_or(0, |n| n + 1);
+                pending.max(stored)
+            }
+        };
+        let mut batch = Vec::new();
         let mut sent_for = std::collections::HashSet::new();
-        for request in self.store.requests_in(RequestStatus::Signed, 1_000).await? {
+        for request in &signed {
             // A user's later requests are signed for forwarder nonces their earlier ones (sent in
             // this step, not yet mined) will move to: they cannot be estimated until then, and go
             // with a fixed gas limit instead. If the contract refuses one, its receipt says so.
             let estimate = !sent_for.contains(&request.signer);
-            if self.send(&request, estimate, &mut step).await? {
+            if let Some(raw) = self.prepare(request, estimate, nonce, &fees, &mut step).await? {
+                batch.push(raw);
                 sent_for.insert(request.signer);
+                nonce += 1;
             }
+        }
+        if batch.is_empty() {
+            return Ok(step);
+        }
+        // Stored before any is sent: after a crash the same bytes go again, never new ones.
+        if let Err(err) = self.store.mark_submitted_many(&batch).await {
+            *next = None;
+            return Err(err.into());
+        }
+        *next = Some(nonce);
+        drop(next);
+        for submitted in &batch {
+            if let Err(err) = self.provider.send_raw_transaction(&submitted.raw_tx).await {
+                // Stored: the next step sends it again.
+                tracing::warn!(request = submitted.id, hash = %submitted.tx_hash, "sending failed, will resend: {err}");
+            }
+            step.sent += 1;
         }
         Ok(step)
     }
@@ -110,8 +160,15 @@ impl Relayer {
         MedLedgerForwarder::executeCall { request: data }
     }
 
-    /// Sends one request; true if it was sent.
-    async fn send(&self, request: &ChainRequest, estimate: bool, step: &mut Step) -> Result<bool> {
+    /// Signs one request's transaction with `nonce`, or refuses the request (`None`).
+    async fn prepare(
+        &self,
+        request: &ChainRequest,
+        estimate: bool,
+        nonce: u64,
+        fees: &alloy::eips::eip1559::Eip1559Estimation,
+        step: &mut Step,
+    ) -> Result<Option<Submitted>> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
@@ -124,7 +181,7 @@ impl Relayer {
                 )
                 .await?;
             step.rejected += 1;
-            return Ok(false);
+            return Ok(None);
         }
         let input = Bytes::from(self.forward_data(request).abi_encode());
         let call = TransactionRequest::default()
@@ -156,31 +213,12 @@ impl Relayer {
                         .any(|held| *held < request.forward_nonce)
                 {
                     // Signed for a nonce that an earlier request of the same user has yet to use.
-                    return Ok(false);
+                    return Ok(None);
                 }
                 let reason = reason.unwrap_or_else(|| format!("the chain refused the request: {err}"));
                 self.store.mark_rejected(request.id, &reason).await?;
                 step.rejected += 1;
-                return Ok(false);
-            }
-        };
-        let fees = self
-            .provider
-            .estimate_eip1559_fees()
-            .await
-            .map_err(Error::chain)?;
-        let mut next = self.next_nonce.lock().await;
-        let nonce = match *next {
-            Some(nonce) => nonce,
-            None => {
-                let pending = self
-                    .provider
-                    .get_transaction_count(self.account)
-                    .pending()
-                    .await
-                    .map_err(Error::chain)?;
-                let stored = self.store.highest_tx_nonce().await?.map_or(0, |n| n + 1);
-                pending.max(stored)
+                return Ok(None);
             }
         };
         let tx = call
@@ -192,20 +230,20 @@ impl Relayer {
         let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(tx, &self.wallet)
             .await
             .map_err(Error::chain)?;
-        let raw = envelope.encoded_2718();
-        let hash = *envelope.tx_hash();
-        self.store.mark_submitted(request.id, nonce, hash, &raw).await?;
-        *next = Some(nonce + 1);
-        drop(next);
-        if let Err(err) = self.provider.send_raw_transaction(&raw).await {
-            // Stored: the next step sends it again.
-            tracing::warn!(request = request.id, %hash, "sending failed, will resend: {err}");
-        }
-        step.sent += 1;
-        Ok(true)
+        Ok(Some(Submitted {
+            id: request.id,
+            tx_nonce: nonce,
+            tx_hash: *envelope.tx_hash(),
+            raw_tx: envelope.encoded_2718(),
+        }))
     }
 
-    async fn follow(&self, request: &ChainRequest, step: &mut Step) -> Result<()> {
+    async fn follow(
+        &self,
+        request: &ChainRequest,
+        mined: &mut Vec<(i64, u64)>,
+        step: &mut Step,
+    ) -> Result<()> {
         let (Some(hash), Some(raw)) = (request.tx_hash, &request.raw_tx) else {
             return Ok(());
         };
@@ -218,8 +256,7 @@ impl Relayer {
             Some(receipt) => {
                 let block = receipt.block_number.unwrap_or_default();
                 if receipt.status() {
-                    self.store.mark_included(request.id, block).await?;
-                    step.included += 1;
+                    mined.push((request.id, block));
                 } else {
                     let reason = self.why_reverted(request, block).await;
                     self.store.mark_rejected(request.id, &reason).await?;

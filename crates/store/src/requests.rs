@@ -178,6 +178,19 @@ pub(crate) async fn insert_many(
     Ok(ids)
 }
 
+/// A request's transaction, signed by the relayer and stored before it is sent.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The request.
+    pub id: i64,
+    /// The relayer's transaction nonce.
+    pub tx_nonce: u64,
+    /// The transaction's hash.
+    pub tx_hash: B256,
+    /// The signed transaction, as sent.
+    pub raw_tx: Vec<u8>,
+}
+
 impl Store {
     /// The request with this id.
     pub async fn request(&self, id: i64) -> Result<Option<ChainRequest>> {
@@ -238,47 +251,88 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Stores several wallets' signatures `(request, signature)` in one transaction; each answer
+    /// is false if that request was not awaiting a signature.
+    pub async fn sign_many(&self, signed: &[(i64, Vec<u8>)]) -> Result<Vec<bool>> {
+        let mut tx = self.writer.begin().await?;
+        let now = int(now_ms());
+        let mut done = Vec::with_capacity(signed.len());
+        for (id, signature) in signed {
+            let result = sqlx::query(
+                "UPDATE chain_requests SET signature = $2, status = 'signed', updated_at = $3
+                 WHERE id = $1 AND status = 'awaiting-signature'",
+            )
+            .bind(*id)
+            .bind(signature.clone())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            done.push(result.rows_affected() == 1);
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
     /// Stores the wallet's signature of a request; false if it was not awaiting one.
     pub async fn sign_request(&self, id: i64, signature: &[u8]) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE chain_requests SET signature = $2, status = 'signed', updated_at = $3
-             WHERE id = $1 AND status = 'awaiting-signature'",
-        )
-        .bind(id)
-        .bind(signature.to_vec())
-        .bind(int(now_ms()))
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let done = self.sign_many(&[(id, signature.to_vec())]).await?;
+        Ok(done[0])
     }
 
     /// Records the relayer's signed transaction for a request, before it is sent.
     pub async fn mark_submitted(&self, id: i64, tx_nonce: u64, tx_hash: B256, raw_tx: &[u8]) -> Result<()> {
-        sqlx::query(
-            "UPDATE chain_requests SET status = 'submitted', tx_nonce = $2, tx_hash = $3, raw_tx = $4, updated_at = $5
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(int(tx_nonce))
-        .bind(tx_hash.to_vec())
-        .bind(raw_tx.to_vec())
-        .bind(int(now_ms()))
-        .execute(&self.writer)
-        .await?;
+        self.mark_submitted_many(&[Submitted {
+            id,
+            tx_nonce,
+            tx_hash,
+            raw_tx: raw_tx.to_vec(),
+        }])
+        .await
+    }
+
+    /// Records the relayer's signed transactions for several requests in one transaction (one
+    /// sync to disk), before any of them is sent.
+    pub async fn mark_submitted_many(&self, batch: &[Submitted]) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let now = int(now_ms());
+        for s in batch {
+            sqlx::query(
+                "UPDATE chain_requests SET status = 'submitted', tx_nonce = $2, tx_hash = $3, raw_tx = $4, updated_at = $5
+                 WHERE id = $1",
+            )
+            .bind(s.id)
+            .bind(int(s.tx_nonce))
+            .bind(s.tx_hash.to_vec())
+            .bind(s.raw_tx.clone())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     /// Records that a request's transaction was mined (its events await confirmation).
     pub async fn mark_included(&self, id: i64, block_number: u64) -> Result<()> {
-        sqlx::query(
-            "UPDATE chain_requests SET status = 'included', block_number = $2, updated_at = $3
-             WHERE id = $1 AND status = 'submitted'",
-        )
-        .bind(id)
-        .bind(int(block_number))
-        .bind(int(now_ms()))
-        .execute(&self.writer)
-        .await?;
+        self.mark_included_many(&[(id, block_number)]).await
+    }
+
+    /// Records several mined requests `(id, block)` in one transaction.
+    pub async fn mark_included_many(&self, mined: &[(i64, u64)]) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let now = int(now_ms());
+        for (id, block_number) in mined {
+            sqlx::query(
+                "UPDATE chain_requests SET status = 'included', block_number = $2, updated_at = $3
+                 WHERE id = $1 AND status = 'submitted'",
+            )
+            .bind(*id)
+            .bind(int(*block_number))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -242,6 +242,7 @@ pub async fn sign_request(
         .sign(id, &signature)
         .await
         .map_err(problem)?;
+    state.hospital.wake.notify_one();
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "requestId": id, "status": "signed" })),

@@ -82,6 +82,8 @@ pub struct Hospital {
     pub admin: Address,
     /// Whether this is the demo setup.
     pub demo: bool,
+    /// Wakes the relayer as soon as a request is signed (instead of at its next pass).
+    pub wake: Arc<tokio::sync::Notify>,
     chain: Option<Chain>,
     relayer: Arc<Relayer>,
     indexer: Indexer,
@@ -213,6 +215,7 @@ impl Hospital {
             relayer_account: relayer_key.address(),
             admin,
             demo,
+            wake: Arc::new(tokio::sync::Notify::new()),
             chain,
             relayer,
             indexer,
@@ -220,12 +223,13 @@ impl Hospital {
     }
 
     /// Runs the relayer and the indexer until `stop` turns true: a pass after every new block of
-    /// the embedded chain, and at least every 250 ms; and anchors the audit log's head every
+    /// the embedded chain, after every signed request, and at least every 250 ms; and anchors the audit log's head every
     /// [`AUDIT_ANCHOR_INTERVAL`] once an admin has given the relayer's account the auditor role.
     pub fn spawn_loops(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let relayer = self.relayer.clone();
         let indexer = self.indexer.clone();
         let mut heads = self.chain.as_ref().map(Chain::subscribe_heads);
+        let wake = self.wake.clone();
         tokio::spawn(async move {
             let mut last_anchor = tokio::time::Instant::now();
             let mut told_no_role = false;
@@ -262,6 +266,7 @@ impl Hospital {
                 tokio::select! {
                     _ = stop.changed() => return,
                     () = new_head => {}
+                    () = wake.notified() => {}
                     () = tokio::time::sleep(Duration::from_millis(250)) => {}
                 }
                 if *stop.borrow() {

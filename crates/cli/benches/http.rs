@@ -1,0 +1,424 @@
+//! MedLedger end to end through HTTP, as its users drive it: the `medledger` binary (this profile's
+//! build) on a fresh data directory with SQLite and the embedded chain, and N concurrent clients,
+//! each a doctor with a wallet of its own that signs its own EIP-712 requests.
+//!
+//! 1. Setup: each doctor signs in (EIP-4361), the admin approves them (signed requests), and each
+//!    registers one patient.
+//! 2. Writes: each client writes records to its patient (POST, sign the typed data, POST the
+//!    signature, poll the request) until all are anchored. Reported: anchored records/s, and the
+//!    latency from submitting the signature to seeing the request anchored (p50/p99).
+//! 3. Reads: READERS clients read a patient's history of 20 entries (21 with demographics) for
+//!    READ_SECS, counting only answers in which every entry is `verified` against the chain.
+//! 4. The server's resident memory (VmRSS, and its peak VmHWM) after the writes and after the reads.
+//!
+//! Run: `cargo bench -p medledger --bench http`. Environment: `CLIENTS` (default 100), `RECORDS`
+//! (records in all, default 20000), `READERS` (default 32), `READ_SECS` (default 10).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use alloy::dyn_abi::TypedData;
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+/// The demo admin: public development account 0 (anvil's first key).
+const ADMIN_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/// Entries in the history the read phase reads (besides the demographics).
+const HISTORY: usize = 20;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Unix seconds as RFC 3339 (UTC).
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let (h, m, s) = ((secs % 86_400) / 3600, (secs % 3600) / 60, secs % 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// One user: a wallet and its session.
+struct User {
+    wallet: PrivateKeySigner,
+    token: String,
+}
+
+#[derive(Clone)]
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self.http.request(method.parse()?, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await?;
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    }
+
+    async fn expect(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        want: u16,
+    ) -> anyhow::Result<Value> {
+        let (status, reply) = self.call(method, path, token, body).await?;
+        if status != want {
+            bail!("{method} {path}: {status} (expected {want}): {reply}");
+        }
+        Ok(reply)
+    }
+
+    async fn sign_in(&self, wallet: PrivateKeySigner) -> anyhow::Result<User> {
+        let nonce = self.expect("GET", "/api/v1/auth/nonce", None, None, 200).await?;
+        let host = self.base.trim_start_matches("http://");
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let message = format!(
+            "{host} wants you to sign in with your Ethereum account:\n{}\n\nSign in to MedLedger.\n\nURI: {}/\n\
+             Version: 1\nChain ID: {}\nNonce: {}\nIssued At: {}\nExpiration Time: {}",
+            wallet.address().to_checksum(None),
+            self.base,
+            nonce["chainId"],
+            nonce["nonce"].as_str().context("nonce")?,
+            rfc3339(now - 5),
+            rfc3339(now + 600),
+        );
+        let signature = wallet.sign_message_sync(message.as_bytes())?;
+        let body =
+            json!({"message": message, "signature": alloy::hex::encode_prefixed(signature.as_bytes())});
+        let login = self
+            .expect("POST", "/api/v1/auth/login", None, Some(body), 200)
+            .await?;
+        Ok(User {
+            wallet,
+            token: login["token"].as_str().context("token")?.to_owned(),
+        })
+    }
+
+    /// Signs what a 202 handed over and posts the signature; returns the request id.
+    async fn sign(&self, user: &User, accepted: &Value) -> anyhow::Result<i64> {
+        let typed: TypedData = serde_json::from_value(accepted["typedData"].clone())?;
+        let signature = user.wallet.sign_hash_sync(&typed.eip712_signing_hash()?)?;
+        let id = accepted["requestId"].as_i64().context("requestId")?;
+        let body = json!({ "signature": alloy::hex::encode_prefixed(signature.as_bytes()) });
+        self.expect(
+            "POST",
+            &format!("/api/v1/requests/{id}/signature"),
+            Some(&user.token),
+            Some(body),
+            202,
+        )
+        .await?;
+        Ok(id)
+    }
+
+    /// Registers a patient with a fresh wallet, and waits until it is on chain and mirrored.
+    async fn register(&self, doctor: &User) -> anyhow::Result<String> {
+        let wallet = PrivateKeySigner::random().address();
+        let body =
+            json!({"wallet": wallet, "name": "Bench Patient", "birthDate": "1970-01-01", "contact": "-"});
+        let accepted = self
+            .expect("POST", "/api/v1/patients", Some(&doctor.token), Some(body), 202)
+            .await?;
+        let patient = accepted["patientId"].as_str().context("patientId")?.to_owned();
+        let id = self.sign(doctor, &accepted).await?;
+        self.anchored(doctor, id).await?;
+        // The patient's on-chain id reaches the store when the indexer mirrors the event.
+        loop {
+            let p = self
+                .expect(
+                    "GET",
+                    &format!("/api/v1/patients/{patient}"),
+                    Some(&doctor.token),
+                    None,
+                    200,
+                )
+                .await?;
+            if !p["onChainId"].is_null() {
+                return Ok(patient);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Writes one record and waits until it is anchored; returns (create→anchored, submit→anchored).
+    async fn write(&self, doctor: &User, patient: &str, i: usize) -> anyhow::Result<(Duration, Duration)> {
+        let begun = Instant::now();
+        let path = format!("/api/v1/patients/{patient}/records");
+        let accepted = self
+            .expect("POST", &path, Some(&doctor.token), Some(entry(i)), 202)
+            .await?;
+        let submitted = Instant::now();
+        let id = self.sign(doctor, &accepted).await?;
+        self.anchored(doctor, id).await?;
+        Ok((begun.elapsed(), submitted.elapsed()))
+    }
+
+    /// Polls a request until it is anchored.
+    async fn anchored(&self, user: &User, id: i64) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let request = self
+                .expect(
+                    "GET",
+                    &format!("/api/v1/requests/{id}"),
+                    Some(&user.token),
+                    None,
+                    200,
+                )
+                .await?;
+            match request["status"].as_str() {
+                Some("anchored") => return Ok(()),
+                Some("rejected") => bail!("request {id} rejected: {request}"),
+                _ if started.elapsed() > Duration::from_secs(120) => {
+                    bail!("request {id} not anchored in 120 s")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    }
+}
+
+/// `VmRSS` and `VmHWM` of a process, in MiB.
+fn memory(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn entry(i: usize) -> Value {
+    json!({"kind": "observation", "content": {
+        "resourceType": "Observation", "status": "final",
+        "code": {"text": "Blood pressure"}, "valueString": format!("{}/{} mmHg", 110 + i % 40, 70 + i % 20)
+    }})
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let clients = env("CLIENTS", 100) as usize;
+    let records = env("RECORDS", 20_000) as usize;
+    let readers = env("READERS", 32) as usize;
+    let read_secs = env("READ_SECS", 10);
+    let per_client = records.div_ceil(clients);
+
+    let dir = std::env::temp_dir().join(format!("medledger-bench-http-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut server = Command::new(env!("CARGO_BIN_EXE_medledger"))
+        .args(["--port", "0", "--data-dir"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("medledger starts")?;
+    let pid = server.id();
+    let mut lines = BufReader::new(server.stdout.take().context("stdout")?).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .context("the server stopped before saying where it runs")??;
+        if let Some(url) = line.strip_prefix("MedLedger is running at ") {
+            break url.trim_end_matches('/').to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let outcome = run(&base, pid, clients, per_client, readers, read_secs).await;
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(PathBuf::from(&dir));
+    outcome
+}
+
+async fn run(
+    base: &str,
+    pid: u32,
+    clients: usize,
+    per_client: usize,
+    readers: usize,
+    read_secs: u64,
+) -> anyhow::Result<()> {
+    let api = Api {
+        http: reqwest::Client::builder().pool_max_idle_per_host(256).build()?,
+        base: base.to_owned(),
+    };
+    println!(
+        "medledger (pid {pid}) at {base}; {clients} clients x {per_client} records = {} records; {} cores",
+        clients * per_client,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    // Setup: doctors sign in; the admin approves them; each registers a patient.
+    let started = Instant::now();
+    let admin = Arc::new(api.sign_in(ADMIN_KEY.parse()?).await?);
+    let mut doctors = Vec::new();
+    for _ in 0..clients {
+        doctors.push(api.sign_in(PrivateKeySigner::random()).await?);
+    }
+    let mut approvals = Vec::new();
+    for doctor in &doctors {
+        let path = format!("/api/v1/doctors/{}/approval", doctor.wallet.address());
+        let accepted = api.expect("POST", &path, Some(&admin.token), None, 202).await?;
+        approvals.push(api.sign(&admin, &accepted).await?);
+    }
+    for id in approvals {
+        api.anchored(&admin, id).await?;
+    }
+    let mut setups = Vec::new();
+    for doctor in doctors {
+        let api = api.clone();
+        setups.push(tokio::spawn(async move {
+            let patient = api.register(&doctor).await?;
+            anyhow::Ok((doctor, patient))
+        }));
+    }
+    let mut pairs = Vec::new();
+    for setup in setups {
+        pairs.push(setup.await??);
+    }
+    println!(
+        "setup: {clients} doctors approved and {clients} patients registered in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // Writes.
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (doctor, patient) in pairs {
+        let api = api.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut submit_to_anchored = Vec::with_capacity(per_client);
+            let mut end_to_end = Vec::with_capacity(per_client);
+            for i in 0..per_client {
+                let (whole, submit) = api.write(&doctor, &patient, i).await?;
+                submit_to_anchored.push(submit);
+                end_to_end.push(whole);
+            }
+            anyhow::Ok((doctor, patient, submit_to_anchored, end_to_end))
+        }));
+    }
+    let mut submit = Vec::new();
+    let mut whole = Vec::new();
+    let mut readers_of = Vec::new();
+    for task in tasks {
+        let (doctor, patient, s, w) = task.await??;
+        submit.extend(s);
+        whole.extend(w);
+        readers_of.push((doctor, patient));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    submit.sort();
+    whole.sort();
+    let (rss, peak) = memory(pid);
+    println!(
+        "writes: {} records anchored in {elapsed:.1} s = {:.0} records/s; submit->anchored p50 {:.1} ms, p99 {:.1} ms; \
+         create->anchored p50 {:.1} ms, p99 {:.1} ms",
+        submit.len(),
+        submit.len() as f64 / elapsed,
+        percentile(&submit, 0.50),
+        percentile(&submit, 0.99),
+        percentile(&whole, 0.50),
+        percentile(&whole, 0.99),
+    );
+    println!("memory after writes: VmRSS {rss:.0} MiB (peak {peak:.0} MiB)");
+
+    // Reads: a patient with HISTORY entries, read by their doctor, every entry verified.
+    let (doctor, _) = readers_of.swap_remove(0);
+    let patient = api.register(&doctor).await?;
+    for i in 0..HISTORY {
+        api.write(&doctor, &patient, i).await?;
+    }
+    let doctor = Arc::new(doctor);
+    let path = Arc::new(format!("/api/v1/patients/{patient}/records"));
+    let history = api.expect("GET", &path, Some(&doctor.token), None, 200).await?;
+    let entries = history["records"].as_array().map_or(0, Vec::len);
+    println!("reads: the history read has {entries} entries");
+    let started = Instant::now();
+    let until = started + Duration::from_secs(read_secs);
+    let mut tasks = Vec::new();
+    for _ in 0..readers {
+        let (api, doctor, path) = (api.clone(), doctor.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut unverified = 0u64;
+            while Instant::now() < until {
+                let begun = Instant::now();
+                let history = api.expect("GET", &path, Some(&doctor.token), None, 200).await?;
+                let all = history["records"].as_array().is_some_and(|r| {
+                    r.len() == entries && r.iter().all(|e| e["proof"]["status"] == "verified")
+                });
+                if all {
+                    latencies.push(begun.elapsed());
+                } else {
+                    unverified += 1;
+                }
+            }
+            anyhow::Ok((latencies, unverified))
+        }));
+    }
+    let mut reads = Vec::new();
+    let mut unverified = 0;
+    for task in tasks {
+        let (l, u) = task.await??;
+        reads.extend(l);
+        unverified += u;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    reads.sort();
+    let (rss, peak) = memory(pid);
+    println!(
+        "reads: {} verified histories of {entries} entries in {elapsed:.1} s by {readers} readers = {:.0} reads/s; \
+         p50 {:.1} ms, p99 {:.1} ms; {unverified} not all verified",
+        reads.len(),
+        reads.len() as f64 / elapsed,
+        percentile(&reads, 0.50),
+        percentile(&reads, 0.99),
+    );
+    println!("memory after reads: VmRSS {rss:.0} MiB (peak {peak:.0} MiB)");
+    Ok(())
+}
