@@ -103,8 +103,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     };
     let app = medledger_web::routes::router(hospital.clone(), origin);
+    let closing = hospital.closing.clone();
     axum::serve(listener, app)
-        .with_graceful_shutdown(crate::shutdown_signal())
+        .with_graceful_shutdown(async move {
+            crate::shutdown_signal().await;
+            // Long polls answer now, so that shutting down waits only for real work.
+            closing.send_replace(true);
+        })
         .await?;
     let _ = stop.send(true);
     let _ = loops.await;

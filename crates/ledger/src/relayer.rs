@@ -118,10 +118,10 @@ impl Relayer {
         let mut sent_for = std::collections::HashSet::new();
         for request in &signed {
             // A user's later requests are signed for forwarder nonces their earlier ones (sent in
-            // this step, not yet mined) will move to: they cannot be estimated until then, and go
-            // with a fixed gas limit instead. If the contract refuses one, its receipt says so.
-            let estimate = !sent_for.contains(&request.signer);
-            if let Some(raw) = self.prepare(request, estimate, nonce, &fees, &mut step).await? {
+            // this step, not yet mined) will move to: they cannot be simulated until then. If the
+            // contract refuses one, its receipt says so.
+            let simulate = !sent_for.contains(&request.signer);
+            if let Some(raw) = self.prepare(request, simulate, nonce, &fees, &mut step).await? {
                 batch.push(raw);
                 sent_for.insert(request.signer);
                 nonce += 1;
@@ -164,7 +164,7 @@ impl Relayer {
     async fn prepare(
         &self,
         request: &ChainRequest,
-        estimate: bool,
+        simulate: bool,
         nonce: u64,
         fees: &alloy::eips::eip1559::Eip1559Estimation,
         step: &mut Step,
@@ -188,14 +188,16 @@ impl Relayer {
             .with_from(self.account)
             .with_to(self.forwarder)
             .with_input(input);
-        // A request the contract would refuse is refused here, without spending a nonce.
-        let estimated = if estimate {
-            self.provider.estimate_gas(call.clone()).await.map(Some)
+        // A request the contract would refuse is refused here, without spending a nonce: one
+        // simulated call (not a gas estimate, which reruns it a dozen times). The gas it may use
+        // is bounded by what its signer allowed the inner call plus the forwarder's own work.
+        let simulated = if simulate {
+            self.provider.call(call.clone()).await.map(|_| ())
         } else {
-            Ok(None)
+            Ok(())
         };
-        let gas = match estimated {
-            Ok(gas) => gas.unwrap_or(0),
+        match simulated {
+            Ok(()) => {}
             Err(err) if err.as_error_resp().is_none() => {
                 // The node is unreachable or broken: not the request's fault; try again later.
                 return Err(Error::chain(err));
@@ -220,11 +222,11 @@ impl Relayer {
                 step.rejected += 1;
                 return Ok(None);
             }
-        };
+        }
         let tx = call
             .with_nonce(nonce)
             .with_chain_id(self.chain_id)
-            .with_gas_limit(gas.max(request.gas + FORWARDER_OVERHEAD) * 5 / 4)
+            .with_gas_limit((request.gas + FORWARDER_OVERHEAD) * 5 / 4)
             .with_max_fee_per_gas(fees.max_fee_per_gas)
             .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
         let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(tx, &self.wallet)

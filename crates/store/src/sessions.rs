@@ -61,27 +61,42 @@ impl Store {
     }
 
     /// The session with this token hash, if it is neither past its absolute expiry nor idle for
-    /// longer than `idle` ms; using it moves its idle clock on.
+    /// longer than `idle` ms; using it moves its idle clock on. The clock is kept to a thirtieth
+    /// of `idle` (a minute of a 30-minute timeout): a session used more often than that is only
+    /// read, so that signed-in requests do not each cost a write to disk.
     pub async fn use_session(&self, token_hash: B256, now: u64, idle: u64) -> Result<Option<Session>> {
         let row = sqlx::query(
-            "UPDATE sessions SET last_seen_at = $2
-             WHERE token_hash = $1 AND expires_at > $2 AND last_seen_at > $3
-             RETURNING address, created_at, last_seen_at, expires_at",
+            "SELECT address, created_at, last_seen_at, expires_at FROM sessions
+             WHERE token_hash = $1 AND expires_at > $2 AND last_seen_at > $3",
         )
         .bind(token_hash.to_vec())
         .bind(int(now))
         .bind(int(now.saturating_sub(idle)))
-        .fetch_optional(&self.writer)
+        .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(Session {
-                address: address(&r.try_get::<Vec<u8>, _>(0)?)?,
-                created_at: uint(r.try_get(1)?),
-                last_seen_at: uint(r.try_get(2)?),
-                expires_at: uint(r.try_get(3)?),
-            })
-        })
-        .transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut session = Session {
+            address: address(&row.try_get::<Vec<u8>, _>(0)?)?,
+            created_at: uint(row.try_get(1)?),
+            last_seen_at: uint(row.try_get(2)?),
+            expires_at: uint(row.try_get(3)?),
+        };
+        if now.saturating_sub(session.last_seen_at) >= idle / 30 {
+            // Signed out meanwhile: the session is gone and the update touches nothing.
+            let touched = sqlx::query(
+                "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1 AND last_seen_at < $2",
+            )
+            .bind(token_hash.to_vec())
+            .bind(int(now))
+            .execute(&self.writer)
+            .await?;
+            if touched.rows_affected() == 1 {
+                session.last_seen_at = now;
+            }
+        }
+        Ok(Some(session))
     }
 
     /// Ends a session (sign-out). True if there was one.

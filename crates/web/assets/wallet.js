@@ -315,15 +315,14 @@
     }
   }
 
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
   async function follow(id) {
-    for (let i = 0; i < 240; i++) {
-      const request = await api('GET', `/api/v1/requests/${id}`);
+    say(`Request ${id}: pending…`);
+    // Long polls: each answers as soon as the request is anchored or rejected, or after 20 s.
+    for (let i = 0; i < 15; i++) {
+      const request = await api('GET', `/api/v1/requests/${id}?wait=20`);
       if (request.status === 'anchored') return request;
       if (request.status === 'rejected') throw new ApiError('The contract refused it: ' + (request.reason || 'no reason given'));
       say(`Request ${id}: ${request.status.replace('-', ' ')}…`);
-      await sleep(i < 20 ? 250 : 1000);
     }
     throw new Error(`Request ${id} is still pending; it will be anchored when the chain catches up.`);
   }

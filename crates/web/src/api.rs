@@ -16,6 +16,7 @@ use medledger_contracts::history::EntryKind;
 use medledger_core::blind::Match;
 use medledger_core::entry::{PatientId, RecordId};
 use medledger_ledger::records::{Action, Demographics, PendingWrite};
+use medledger_store::requests::RequestStatus;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -250,11 +251,25 @@ pub async fn sign_request(
         .into_response())
 }
 
-/// `GET /api/v1/requests/{id}`: where a request stands (its signer only).
+/// The longest a status request may wait for its request to settle, in seconds.
+pub const MOST_WAIT_SECS: u64 = 30;
+
+/// The query of `GET /api/v1/requests/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct StatusQuery {
+    /// Seconds to wait (at most [`MOST_WAIT_SECS`]) for the request to be anchored or refused
+    /// before answering: a long poll, instead of asking again and again.
+    pub wait: Option<u64>,
+}
+
+/// `GET /api/v1/requests/{id}[?wait=SECONDS]`: where a request stands (its signer only). With
+/// `wait`, the answer comes as soon as the request is anchored or rejected, or when the wait is
+/// over (or the server is shutting down) with the status it has then.
 pub async fn request_status(
     State(state): State<AuthState>,
     headers: HeaderMap,
     Path(id): Path<i64>,
+    Query(query): Query<StatusQuery>,
 ) -> Result<Json<Value>, Problem> {
     let caller = signed_in(&state, &headers).await?;
     let not_found = || Problem {
@@ -262,24 +277,46 @@ pub async fn request_status(
         title: "Not found",
         detail: format!("no request {id} of yours"),
     };
-    let request = state
-        .hospital
-        .store
-        .request(id)
-        .await
-        .map_err(Problem::internal)?
-        .ok_or_else(not_found)?;
-    if request.signer != caller {
-        return Err(not_found());
+    let wait = query.wait.unwrap_or(0);
+    if wait > MOST_WAIT_SECS {
+        return Err(Problem::bad_request(format!(
+            "wait is at most {MOST_WAIT_SECS} seconds; ask again after that"
+        )));
     }
-    Ok(Json(json!({
-        "requestId": id,
-        "purpose": request.purpose,
-        "status": request.status.as_str(),
-        "txHash": request.tx_hash,
-        "blockNumber": request.block_number,
-        "reason": request.reason,
-    })))
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    // Subscribed before the first read, so that no move between the read and the wait is missed.
+    let mut moved = state.hospital.moved.subscribe();
+    let mut closing = state.hospital.closing.subscribe();
+    loop {
+        let request = state
+            .hospital
+            .store
+            .request(id)
+            .await
+            .map_err(Problem::internal)?
+            .ok_or_else(not_found)?;
+        if request.signer != caller {
+            return Err(not_found());
+        }
+        let settled = matches!(request.status, RequestStatus::Anchored | RequestStatus::Rejected);
+        let woken = !settled
+            && !*closing.borrow_and_update()
+            && tokio::select! {
+                changed = moved.changed() => changed.is_ok(),
+                _ = closing.changed() => false,
+                () = tokio::time::sleep_until(deadline) => false,
+            };
+        if !woken {
+            return Ok(Json(json!({
+                "requestId": id,
+                "purpose": request.purpose,
+                "status": request.status.as_str(),
+                "txHash": request.tx_hash,
+                "blockNumber": request.block_number,
+                "reason": request.reason,
+            })));
+        }
+    }
 }
 
 /// The query of `GET /api/v1/patients`.

@@ -84,6 +84,11 @@ pub struct Hospital {
     pub demo: bool,
     /// Wakes the relayer as soon as a request is signed (instead of at its next pass).
     pub wake: Arc<tokio::sync::Notify>,
+    /// Counts the loops' passes that moved requests on (sent, mined, anchored, refused): what a
+    /// long poll of a request's status waits on.
+    pub moved: watch::Sender<u64>,
+    /// Turns true when the server begins to shut down, so that long polls answer at once.
+    pub closing: watch::Sender<bool>,
     chain: Option<Chain>,
     relayer: Arc<Relayer>,
     indexer: Indexer,
@@ -216,6 +221,8 @@ impl Hospital {
             admin,
             demo,
             wake: Arc::new(tokio::sync::Notify::new()),
+            moved: watch::Sender::new(0),
+            closing: watch::Sender::new(false),
             chain,
             relayer,
             indexer,
@@ -230,6 +237,7 @@ impl Hospital {
         let indexer = self.indexer.clone();
         let mut heads = self.chain.as_ref().map(Chain::subscribe_heads);
         let wake = self.wake.clone();
+        let moved = self.moved.clone();
         tokio::spawn(async move {
             let mut last_anchor = tokio::time::Instant::now();
             let mut told_no_role = false;
@@ -249,11 +257,17 @@ impl Hospital {
                         Err(_) => {}
                     }
                 }
-                if let Err(err) = relayer.step().await {
-                    tracing::warn!("relayer: {err}");
+                let mut changed = false;
+                match relayer.step().await {
+                    Ok(step) => changed |= step.sent + step.included + step.rejected > 0,
+                    Err(err) => tracing::warn!("relayer: {err}"),
                 }
-                if let Err(err) = indexer.sync().await {
-                    tracing::warn!("indexer: {err}");
+                match indexer.sync().await {
+                    Ok(progress) => changed |= progress.events + progress.reorgs > 0,
+                    Err(err) => tracing::warn!("indexer: {err}"),
+                }
+                if changed {
+                    moved.send_modify(|passes| *passes += 1);
                 }
                 let new_head = async {
                     match heads.as_mut() {

@@ -543,6 +543,11 @@ async fn a_sign_in_nonce_opens_one_session_only(db: &Fresh) {
     let idle = 30_000;
     let session = store.use_session(token, 20_000, idle).await.unwrap().unwrap();
     assert_eq!((session.address, session.last_seen_at), (who, 20_000));
+    let again = store.use_session(token, 20_500, idle).await.unwrap().unwrap();
+    assert_eq!(
+        again.last_seen_at, 20_000,
+        "used again within a thirtieth of the idle time: read, not written"
+    );
     assert!(
         store.use_session(token, 60_000, idle).await.unwrap().is_none(),
         "idle too long"
