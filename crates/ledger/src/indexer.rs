@@ -30,7 +30,7 @@ pub struct Indexer {
 }
 
 /// What one [`Indexer::sync`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
     /// The last applied block.
     pub cursor: u64,
@@ -38,6 +38,8 @@ pub struct Progress {
     pub events: u64,
     /// Reorganisations undone.
     pub reorgs: u64,
+    /// This server's requests that are now anchored.
+    pub anchored: Vec<i64>,
 }
 
 impl Indexer {
@@ -87,7 +89,9 @@ impl Indexer {
             let mut applied = Vec::new();
             let mut hashes = Vec::new();
             for log in &logs {
-                if let (Some(n), Some(h)) = (log.block_number, log.block_hash) {
+                if let (Some(n), Some(h)) = (log.block_number, log.block_hash)
+                    && hashes.last() != Some(&(n, h))
+                {
                     hashes.push((n, h));
                 }
                 applied.extend(events::decode(log));
@@ -95,7 +99,8 @@ impl Indexer {
             let Some(to_hash) = self.block_hash(to).await? else {
                 continue;
             };
-            self.store.apply_events(&applied, &hashes, (to, to_hash)).await?;
+            let anchored = self.store.apply_events(&applied, &hashes, (to, to_hash)).await?;
+            progress.anchored.extend(anchored);
             progress.events += applied.len() as u64;
             progress.cursor = to;
         }

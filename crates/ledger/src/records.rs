@@ -353,9 +353,12 @@ impl Records {
         // stored (so the next one sees its nonce held); different signers' writes share commits.
         let lock = self.signer_lock(signer);
         let _one_at_a_time = lock.lock().await;
+        // The held nonces first, the chain's second: a request mined in between is then either
+        // still held or counted by the chain. (The other way round, a request mined and marked
+        // included between the two reads would be in neither, and its nonce handed out again.)
+        let held = self.store.held_nonces(signer).await?;
         let forwarder = MedLedgerForwarder::new(self.deployment.forwarder, self.provider.clone());
         let onchain: U256 = forwarder.nonces(signer).call().await.map_err(Error::chain)?;
-        let held = self.store.held_nonces(signer).await?;
         let mut nonce = onchain.saturating_to::<u64>();
         while held.contains(&nonce) {
             nonce += 1;

@@ -13,6 +13,7 @@ use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
+use alloy::transports::{RpcError, TransportErrorKind};
 use medledger_contracts::MedLedgerForwarder;
 use medledger_contracts::forward::ForwardRequest;
 use medledger_store::Store;
@@ -25,7 +26,7 @@ use crate::{Error, Result};
 const FORWARDER_OVERHEAD: u64 = 60_000;
 
 /// What one [`Relayer::step`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Step {
     /// Transactions sent for the first time.
     pub sent: u64,
@@ -35,6 +36,8 @@ pub struct Step {
     pub included: u64,
     /// Requests refused.
     pub rejected: u64,
+    /// The requests refused, by id.
+    pub refused: Vec<i64>,
 }
 
 /// Drains the outbox with one account.
@@ -48,6 +51,27 @@ pub struct Relayer {
     ledger: Address,
     chain_id: u64,
     next_nonce: Mutex<Option<u64>>,
+}
+
+/// How the node answered a simulated request.
+type Simulation = std::result::Result<(), RpcError<TransportErrorKind>>;
+
+/// What a simulation says of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Send it.
+    Go,
+    /// An earlier request of its signer must go first.
+    Wait,
+    /// The contract refuses it (stored as rejected).
+    Refused,
+}
+
+impl Step {
+    fn refuse(&mut self, request: i64) {
+        self.rejected += 1;
+        self.refused.push(request);
+    }
 }
 
 impl Relayer {
@@ -91,10 +115,28 @@ impl Relayer {
             self.store.mark_included_many(&mined).await?;
             step.included += mined.len() as u64;
         }
-        let signed = self.store.requests_in(RequestStatus::Signed, 1_000).await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let mut signed = Vec::new();
+        for request in self.store.requests_in(RequestStatus::Signed, 1_000).await? {
+            if request.deadline <= now {
+                self.store
+                    .mark_rejected(
+                        request.id,
+                        "the signed request expired before it could be relayed",
+                    )
+                    .await?;
+                step.refuse(request.id);
+            } else {
+                signed.push(request);
+            }
+        }
         if signed.is_empty() {
             return Ok(step);
         }
+        let simulated = self.simulate_firsts(&signed).await?;
         let fees = self
             .provider
             .estimate_eip1559_fees()
@@ -115,17 +157,26 @@ impl Relayer {
             }
         };
         let mut batch = Vec::new();
-        let mut sent_for = std::collections::HashSet::new();
-        for request in &signed {
-            // A user's later requests are signed for forwarder nonces their earlier ones (sent in
-            // this step, not yet mined) will move to: they cannot be simulated until then. If the
-            // contract refuses one, its receipt says so.
-            let simulate = !sent_for.contains(&request.signer);
-            if let Some(raw) = self.prepare(request, simulate, nonce, &fees, &mut step).await? {
-                batch.push(raw);
-                sent_for.insert(request.signer);
-                nonce += 1;
+        let mut held_back = std::collections::HashSet::new();
+        for (request, simulation) in signed.iter().zip(simulated) {
+            if held_back.contains(&request.signer) {
+                continue;
             }
+            if let Some(outcome) = simulation {
+                match self.judge(request, outcome).await? {
+                    Verdict::Go => {}
+                    verdict => {
+                        // Their later requests come after this one: next step.
+                        held_back.insert(request.signer);
+                        if verdict == Verdict::Refused {
+                            step.refuse(request.id);
+                        }
+                        continue;
+                    }
+                }
+            }
+            batch.push(self.sign_transaction(request, nonce, &fees).await?);
+            nonce += 1;
         }
         if batch.is_empty() {
             return Ok(step);
@@ -137,14 +188,102 @@ impl Relayer {
         }
         *next = Some(nonce);
         drop(next);
-        for submitted in &batch {
-            if let Err(err) = self.provider.send_raw_transaction(&submitted.raw_tx).await {
-                // Stored: the next step sends it again.
-                tracing::warn!(request = submitted.id, hash = %submitted.tx_hash, "sending failed, will resend: {err}");
-            }
+        let mut sending = tokio::task::JoinSet::new();
+        for submitted in batch {
+            let provider = self.provider.clone();
+            sending.spawn(async move {
+                if let Err(err) = provider.send_raw_transaction(&submitted.raw_tx).await {
+                    // Stored: the next step sends it again.
+                    tracing::warn!(request = submitted.id, hash = %submitted.tx_hash, "sending failed, will resend: {err}");
+                }
+            });
             step.sent += 1;
         }
+        sending.join_all().await;
         Ok(step)
+    }
+
+    /// Simulates each signer's first signed request, all at once (a request the contract would
+    /// refuse is refused before it spends a nonce or gas; one call, not a gas estimate, which
+    /// reruns it a dozen times). A signer's later requests are signed for forwarder nonces their
+    /// first will move to, so they cannot be simulated yet: `None`.
+    async fn simulate_firsts(&self, signed: &[ChainRequest]) -> Result<Vec<Option<Simulation>>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut calls = tokio::task::JoinSet::new();
+        for (i, request) in signed.iter().enumerate() {
+            if seen.insert(request.signer) {
+                let provider = self.provider.clone();
+                let call = self.transaction_of(request);
+                calls.spawn(async move { (i, provider.call(call).await.map(|_| ())) });
+            }
+        }
+        let mut outcomes: Vec<_> = signed.iter().map(|_| None).collect();
+        while let Some(joined) = calls.join_next().await {
+            let (i, outcome) = joined.map_err(|e| Error::Chain(format!("a simulation failed: {e}")))?;
+            outcomes[i] = Some(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    /// What a simulation says of a request; a refusal is stored with the contract's reason.
+    async fn judge(&self, request: &ChainRequest, outcome: Simulation) -> Result<Verdict> {
+        let err = match outcome {
+            Ok(()) => return Ok(Verdict::Go),
+            // The node is unreachable or broken: not the request's fault; try again later.
+            Err(err) if err.as_error_resp().is_none() => return Err(Error::chain(err)),
+            Err(err) => err,
+        };
+        let reason = revert_reason(&err);
+        if reason
+            .as_deref()
+            .is_some_and(|r| r.contains("ERC2771ForwarderInvalidSigner"))
+            && self
+                .store
+                .held_nonces(request.signer)
+                .await?
+                .iter()
+                .any(|held| *held < request.forward_nonce)
+        {
+            // Signed for a nonce that an earlier request of the same user has yet to use.
+            return Ok(Verdict::Wait);
+        }
+        let reason = reason.unwrap_or_else(|| format!("the chain refused the request: {err}"));
+        self.store.mark_rejected(request.id, &reason).await?;
+        Ok(Verdict::Refused)
+    }
+
+    /// The relayer's transaction that forwards `request`, unsigned.
+    fn transaction_of(&self, request: &ChainRequest) -> TransactionRequest {
+        TransactionRequest::default()
+            .with_from(self.account)
+            .with_to(self.forwarder)
+            .with_input(Bytes::from(self.forward_data(request).abi_encode()))
+    }
+
+    /// Signs the transaction that forwards `request` with the relayer's `nonce`. The gas it may
+    /// use is bounded by what its signer allowed the inner call plus the forwarder's own work.
+    async fn sign_transaction(
+        &self,
+        request: &ChainRequest,
+        nonce: u64,
+        fees: &alloy::eips::eip1559::Eip1559Estimation,
+    ) -> Result<Submitted> {
+        let tx = self
+            .transaction_of(request)
+            .with_nonce(nonce)
+            .with_chain_id(self.chain_id)
+            .with_gas_limit((request.gas + FORWARDER_OVERHEAD) * 5 / 4)
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(tx, &self.wallet)
+            .await
+            .map_err(Error::chain)?;
+        Ok(Submitted {
+            id: request.id,
+            tx_nonce: nonce,
+            tx_hash: *envelope.tx_hash(),
+            raw_tx: envelope.encoded_2718(),
+        })
     }
 
     fn forward_data(&self, request: &ChainRequest) -> MedLedgerForwarder::executeCall {
@@ -158,86 +297,6 @@ impl Relayer {
         )
         .with_signature(Bytes::from(request.signature.clone().unwrap_or_default()));
         MedLedgerForwarder::executeCall { request: data }
-    }
-
-    /// Signs one request's transaction with `nonce`, or refuses the request (`None`).
-    async fn prepare(
-        &self,
-        request: &ChainRequest,
-        simulate: bool,
-        nonce: u64,
-        fees: &alloy::eips::eip1559::Eip1559Estimation,
-        step: &mut Step,
-    ) -> Result<Option<Submitted>> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        if request.deadline <= now {
-            self.store
-                .mark_rejected(
-                    request.id,
-                    "the signed request expired before it could be relayed",
-                )
-                .await?;
-            step.rejected += 1;
-            return Ok(None);
-        }
-        let input = Bytes::from(self.forward_data(request).abi_encode());
-        let call = TransactionRequest::default()
-            .with_from(self.account)
-            .with_to(self.forwarder)
-            .with_input(input);
-        // A request the contract would refuse is refused here, without spending a nonce: one
-        // simulated call (not a gas estimate, which reruns it a dozen times). The gas it may use
-        // is bounded by what its signer allowed the inner call plus the forwarder's own work.
-        let simulated = if simulate {
-            self.provider.call(call.clone()).await.map(|_| ())
-        } else {
-            Ok(())
-        };
-        match simulated {
-            Ok(()) => {}
-            Err(err) if err.as_error_resp().is_none() => {
-                // The node is unreachable or broken: not the request's fault; try again later.
-                return Err(Error::chain(err));
-            }
-            Err(err) => {
-                let reason = revert_reason(&err);
-                if reason
-                    .as_deref()
-                    .is_some_and(|r| r.contains("ERC2771ForwarderInvalidSigner"))
-                    && self
-                        .store
-                        .held_nonces(request.signer)
-                        .await?
-                        .iter()
-                        .any(|held| *held < request.forward_nonce)
-                {
-                    // Signed for a nonce that an earlier request of the same user has yet to use.
-                    return Ok(None);
-                }
-                let reason = reason.unwrap_or_else(|| format!("the chain refused the request: {err}"));
-                self.store.mark_rejected(request.id, &reason).await?;
-                step.rejected += 1;
-                return Ok(None);
-            }
-        }
-        let tx = call
-            .with_nonce(nonce)
-            .with_chain_id(self.chain_id)
-            .with_gas_limit((request.gas + FORWARDER_OVERHEAD) * 5 / 4)
-            .with_max_fee_per_gas(fees.max_fee_per_gas)
-            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
-        let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(tx, &self.wallet)
-            .await
-            .map_err(Error::chain)?;
-        Ok(Some(Submitted {
-            id: request.id,
-            tx_nonce: nonce,
-            tx_hash: *envelope.tx_hash(),
-            raw_tx: envelope.encoded_2718(),
-        }))
     }
 
     async fn follow(
@@ -262,7 +321,7 @@ impl Relayer {
                 } else {
                     let reason = self.why_reverted(request, block).await;
                     self.store.mark_rejected(request.id, &reason).await?;
-                    step.rejected += 1;
+                    step.refuse(request.id);
                 }
             }
             None => {

@@ -259,8 +259,9 @@ async fn set_access(
     Ok(())
 }
 
-/// Applies one event's consequences to the derived tables.
-async fn derive(tx: &mut Transaction<'static, Any>, logged: &LoggedEvent) -> Result<()> {
+/// Applies one event's consequences to the derived tables; returns the request it anchored, if
+/// this server sent it.
+async fn derive(tx: &mut Transaction<'static, Any>, logged: &LoggedEvent) -> Result<Option<i64>> {
     let block = int(logged.block_number);
     match logged.event {
         ChainEvent::DoctorRegistered { doctor } | ChainEvent::DoctorRevoked { doctor } => {
@@ -352,15 +353,15 @@ async fn derive(tx: &mut Transaction<'static, Any>, logged: &LoggedEvent) -> Res
         ChainEvent::AuditAnchored { .. } => {}
     }
     // Whatever request sent this transaction is now anchored.
-    sqlx::query(
+    let anchored = sqlx::query(
         "UPDATE chain_requests SET status = 'anchored', block_number = $2
-         WHERE tx_hash = $1 AND status IN ('submitted', 'included')",
+         WHERE tx_hash = $1 AND status IN ('submitted', 'included') RETURNING id",
     )
     .bind(logged.tx_hash.to_vec())
     .bind(block)
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    Ok(())
+    Ok(anchored.map(|row| row.try_get(0)).transpose()?)
 }
 
 /// Moves the cursor to `block` (number, hash).
@@ -387,14 +388,16 @@ impl Store {
     }
 
     /// Applies `events` (in chain order) from the blocks up to `to`, remembers `hashes` of applied
-    /// blocks for reorganisation checks, and moves the cursor to `to`, in one transaction.
+    /// blocks for reorganisation checks, and moves the cursor to `to`, in one transaction. Returns
+    /// the requests of this server that the events anchored.
     pub async fn apply_events(
         &self,
         events: &[LoggedEvent],
         hashes: &[(u64, B256)],
         to: (u64, B256),
-    ) -> Result<()> {
+    ) -> Result<Vec<i64>> {
         let mut tx = self.writer.begin().await?;
+        let mut anchored = Vec::new();
         for logged in events {
             let c = columns(&logged.event);
             let inserted = sqlx::query(
@@ -418,7 +421,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if inserted.rows_affected() == 1 {
-                derive(&mut tx, logged).await?;
+                anchored.extend(derive(&mut tx, logged).await?);
             }
         }
         for (number, block_hash) in hashes.iter().chain(std::iter::once(&to)) {
@@ -433,7 +436,7 @@ impl Store {
         }
         set_cursor(&mut tx, to).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(anchored)
     }
 
     /// Remembered block hashes, newest first, at most `limit`.

@@ -284,8 +284,9 @@ pub async fn request_status(
         )));
     }
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
-    // Subscribed before the first read, so that no move between the read and the wait is missed.
-    let mut moved = state.hospital.moved.subscribe();
+    // Subscribed before the first read, so that nothing settling between the read and the wait
+    // is missed.
+    let mut settled = state.hospital.settled.subscribe();
     let mut closing = state.hospital.closing.subscribe();
     loop {
         let request = state
@@ -298,15 +299,8 @@ pub async fn request_status(
         if request.signer != caller {
             return Err(not_found());
         }
-        let settled = matches!(request.status, RequestStatus::Anchored | RequestStatus::Rejected);
-        let woken = !settled
-            && !*closing.borrow_and_update()
-            && tokio::select! {
-                changed = moved.changed() => changed.is_ok(),
-                _ = closing.changed() => false,
-                () = tokio::time::sleep_until(deadline) => false,
-            };
-        if !woken {
+        let done = matches!(request.status, RequestStatus::Anchored | RequestStatus::Rejected);
+        if done || *closing.borrow_and_update() || !settles(id, &mut settled, &mut closing, deadline).await {
             return Ok(Json(json!({
                 "requestId": id,
                 "purpose": request.purpose,
@@ -315,6 +309,30 @@ pub async fn request_status(
                 "blockNumber": request.block_number,
                 "reason": request.reason,
             })));
+        }
+    }
+}
+
+/// Waits until request `id` is among those settling (true: read it again), or the deadline
+/// passes or the server begins to shut down (false).
+async fn settles(
+    id: i64,
+    settled: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<[i64]>>,
+    closing: &mut tokio::sync::watch::Receiver<bool>,
+    deadline: tokio::time::Instant,
+) -> bool {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        tokio::select! {
+            batch = settled.recv() => match batch {
+                Ok(ids) if ids.contains(&id) => return true,
+                Ok(_) => {}
+                // Fell behind: whatever was missed, the store knows.
+                Err(RecvError::Lagged(_)) => return true,
+                Err(RecvError::Closed) => return false,
+            },
+            _ = closing.changed() => return false,
+            () = tokio::time::sleep_until(deadline) => return false,
         }
     }
 }
@@ -431,6 +449,8 @@ pub async fn decline_request(
         .decline(caller, id)
         .await
         .map_err(problem)?;
+    // Nobody waiting is not an error.
+    let _ = state.hospital.settled.send(std::sync::Arc::from([id]));
     Ok(Json(
         json!({ "requestId": id, "status": "rejected", "reason": "declined: the signer did not sign it" }),
     ))

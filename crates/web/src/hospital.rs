@@ -17,9 +17,12 @@ use medledger_ledger::records::Records;
 use medledger_ledger::relayer::Relayer;
 use medledger_store::Store;
 use medledger_store::mirror::Deployment;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::{Error, Result};
+
+/// Batches of settled requests kept for long polls that fall behind (they then read again).
+const SETTLED_BACKLOG: usize = 64;
 
 /// How often the audit log's head is anchored on-chain.
 pub const AUDIT_ANCHOR_INTERVAL: Duration = Duration::from_secs(300);
@@ -84,9 +87,9 @@ pub struct Hospital {
     pub demo: bool,
     /// Wakes the relayer as soon as a request is signed (instead of at its next pass).
     pub wake: Arc<tokio::sync::Notify>,
-    /// Counts the loops' passes that moved requests on (sent, mined, anchored, refused): what a
+    /// The requests that have just settled (anchored or refused), as the loops find them: what a
     /// long poll of a request's status waits on.
-    pub moved: watch::Sender<u64>,
+    pub settled: broadcast::Sender<Arc<[i64]>>,
     /// Turns true when the server begins to shut down, so that long polls answer at once.
     pub closing: watch::Sender<bool>,
     chain: Option<Chain>,
@@ -221,7 +224,7 @@ impl Hospital {
             admin,
             demo,
             wake: Arc::new(tokio::sync::Notify::new()),
-            moved: watch::Sender::new(0),
+            settled: broadcast::Sender::new(SETTLED_BACKLOG),
             closing: watch::Sender::new(false),
             chain,
             relayer,
@@ -229,15 +232,25 @@ impl Hospital {
         })
     }
 
-    /// Runs the relayer and the indexer until `stop` turns true: a pass after every new block of
-    /// the embedded chain, after every signed request, and at least every 250 ms; and anchors the audit log's head every
-    /// [`AUDIT_ANCHOR_INTERVAL`] once an admin has given the relayer's account the auditor role.
-    pub fn spawn_loops(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    /// Runs the relayer and the indexer until `stop` turns true, each in its own task so that
+    /// one block's indexing overlaps the next batch's relaying. The relayer passes after every
+    /// signed request, every new block of the embedded chain, and at least every 250 ms, and
+    /// anchors the audit log's head every [`AUDIT_ANCHOR_INTERVAL`] once an admin has given the
+    /// relayer's account the auditor role; the indexer after every new block and every 250 ms.
+    pub fn spawn_loops(&self, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let relaying = self.spawn_relayer(stop.clone());
+        let indexing = self.spawn_indexer(stop);
+        tokio::spawn(async move {
+            let _ = relaying.await;
+            let _ = indexing.await;
+        })
+    }
+
+    fn spawn_relayer(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let relayer = self.relayer.clone();
-        let indexer = self.indexer.clone();
         let mut heads = self.chain.as_ref().map(Chain::subscribe_heads);
         let wake = self.wake.clone();
-        let moved = self.moved.clone();
+        let settled = self.settled.clone();
         tokio::spawn(async move {
             let mut last_anchor = tokio::time::Instant::now();
             let mut told_no_role = false;
@@ -257,30 +270,43 @@ impl Hospital {
                         Err(_) => {}
                     }
                 }
-                let mut changed = false;
                 match relayer.step().await {
-                    Ok(step) => changed |= step.sent + step.included + step.rejected > 0,
+                    // Nobody waiting is not an error.
+                    Ok(step) if !step.refused.is_empty() => {
+                        let _ = settled.send(step.refused.into());
+                    }
+                    Ok(_) => {}
                     Err(err) => tracing::warn!("relayer: {err}"),
                 }
-                match indexer.sync().await {
-                    Ok(progress) => changed |= progress.events + progress.reorgs > 0,
-                    Err(err) => tracing::warn!("indexer: {err}"),
-                }
-                if changed {
-                    moved.send_modify(|passes| *passes += 1);
-                }
-                let new_head = async {
-                    match heads.as_mut() {
-                        Some(heads) => {
-                            let _ = heads.changed().await;
-                        }
-                        None => std::future::pending().await,
-                    }
-                };
                 tokio::select! {
                     _ = stop.changed() => return,
-                    () = new_head => {}
+                    () = next_head(&mut heads) => {}
                     () = wake.notified() => {}
+                    () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                }
+                if *stop.borrow() {
+                    return;
+                }
+            }
+        })
+    }
+
+    fn spawn_indexer(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let indexer = self.indexer.clone();
+        let mut heads = self.chain.as_ref().map(Chain::subscribe_heads);
+        let settled = self.settled.clone();
+        tokio::spawn(async move {
+            loop {
+                match indexer.sync().await {
+                    Ok(progress) if !progress.anchored.is_empty() => {
+                        let _ = settled.send(progress.anchored.into());
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!("indexer: {err}"),
+                }
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    () = next_head(&mut heads) => {}
                     () = tokio::time::sleep(Duration::from_millis(250)) => {}
                 }
                 if *stop.borrow() {
@@ -296,5 +322,17 @@ impl Hospital {
         if let Some(chain) = &self.chain {
             chain.shutdown();
         }
+    }
+}
+
+/// Waits for the embedded chain's next block (forever, on an external node: the timers do).
+async fn next_head(heads: &mut Option<watch::Receiver<u64>>) {
+    match heads.as_mut() {
+        Some(heads) => {
+            if heads.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
