@@ -60,3 +60,51 @@ impl IntoResponse for Problem {
             .into_response()
     }
 }
+
+/// The longest plain-text error body turned into a problem's detail.
+const MOST_DETAIL: usize = 4096;
+
+/// Under `/api/`, a client error that axum itself answered (a body that is not JSON, a path
+/// parameter or query that does not parse, a missing Content-Type, too large a body, an unknown
+/// route or method) comes as plain text or nothing: this answers it as a problem like every other,
+/// keeping axum's words and saying where the API is described.
+pub async fn plain_errors_as_problems(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|t| t.as_bytes().starts_with(b"text/plain"));
+    if !path.starts_with("/api/") || !status.is_client_error() || !plain {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), MOST_DETAIL)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let detail = match status {
+        StatusCode::NOT_FOUND if text.is_empty() => {
+            format!("there is no {path} in this API: its routes are described at /api/openapi.json")
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            format!("{path} does not take {method}: its methods are described at /api/openapi.json")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "the body is larger than this API accepts ({} KiB): send less",
+            crate::routes::MAX_BODY / 1024
+        ),
+        _ if text.is_empty() => format!("{status}: see /api/openapi.json for what {path} expects"),
+        _ => text,
+    };
+    Problem {
+        status,
+        title: status.canonical_reason().unwrap_or("Client error"),
+        detail,
+    }
+    .into_response()
+}

@@ -91,7 +91,11 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
         Some(rpc) => router.nest("/rpc", medledger_chain::server::router(rpc)),
         None => router,
     };
-    router.layer(axum::middleware::from_fn_with_state(counters, metrics::count))
+    router
+        .layer(axum::middleware::from_fn(
+            crate::problem::plain_errors_as_problems,
+        ))
+        .layer(axum::middleware::from_fn_with_state(counters, metrics::count))
 }
 
 /// Ready when the database answers and the chain does.

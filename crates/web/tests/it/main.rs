@@ -2,5 +2,6 @@
 
 mod matrix;
 mod pages;
+mod problems;
 mod records;
 mod sign_in;
