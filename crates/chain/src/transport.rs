@@ -37,18 +37,56 @@ impl tower::Service<RequestPacket> for InProcess {
 
     fn call(&mut self, packet: RequestPacket) -> Self::Future {
         let api = self.api.clone();
+        let inline = match &packet {
+            RequestPacket::Single(request) => quick(request),
+            RequestPacket::Batch(requests) => requests.iter().all(quick),
+        };
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || match packet {
-                RequestPacket::Single(request) => answer(&api, request).map(ResponsePacket::Single),
-                RequestPacket::Batch(requests) => requests
-                    .into_iter()
-                    .map(|request| answer(&api, request))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(ResponsePacket::Batch),
-            })
-            .await
-            .map_err(|e| TransportErrorKind::custom_str(&format!("chain task failed: {e}")))?
+            if inline {
+                // Cheaper to answer here than to hand to another thread and back.
+                return respond(&api, packet);
+            }
+            tokio::task::spawn_blocking(move || respond(&api, packet))
+                .await
+                .map_err(|e| TransportErrorKind::custom_str(&format!("chain task failed: {e}")))?
         })
+    }
+}
+
+fn respond(api: &EthApi, packet: RequestPacket) -> Result<ResponsePacket, TransportError> {
+    match packet {
+        RequestPacket::Single(request) => answer(api, request).map(ResponsePacket::Single),
+        RequestPacket::Batch(requests) => requests
+            .into_iter()
+            .map(|request| answer(api, request))
+            .collect::<Result<Vec<_>, _>>()
+            .map(ResponsePacket::Batch),
+    }
+}
+
+/// Whether a request is answered in well under a millisecond, so that it may run on the caller's
+/// thread: reads of the head, receipts, and calls at the head. (State at a past block is rebuilt
+/// by replay, and logs span ranges: those go to the blocking pool.)
+fn quick(request: &SerializedRequest) -> bool {
+    match request.method() {
+        "eth_chainId"
+        | "net_version"
+        | "eth_blockNumber"
+        | "eth_gasPrice"
+        | "eth_maxPriorityFeePerGas"
+        | "eth_getTransactionReceipt" => true,
+        "eth_call" | "eth_getTransactionCount" => {
+            let block = request
+                .params()
+                .and_then(|raw| serde_json::from_str::<Vec<serde_json::Value>>(raw.get()).ok())
+                .and_then(|params| params.get(1).cloned());
+            match block {
+                None => true,
+                Some(serde_json::Value::String(tag)) => tag == "latest" || tag == "pending",
+                Some(_) => false,
+            }
+        }
+        _ => false,
     }
 }
 

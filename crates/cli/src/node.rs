@@ -62,6 +62,7 @@ async fn serve(chain: Chain, addr: SocketAddr, dev: bool) -> anyhow::Result<()> 
         .await
         .with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
+    let shutdown = crate::shutdown_signal();
     if dev {
         println!("Development accounts (10,000 ETH each; their keys are public, never use them for real):");
         for (i, account) in DEV_ACCOUNTS.iter().enumerate() {
@@ -70,6 +71,6 @@ async fn serve(chain: Chain, addr: SocketAddr, dev: bool) -> anyhow::Result<()> 
     }
     println!("Chain id {} in {}", chain.chain_id(), chain.data_dir().display());
     println!("Listening on {local}");
-    server::serve(Arc::new(EthApi::new(chain)), listener, crate::shutdown_signal()).await?;
+    server::serve(Arc::new(EthApi::new(chain)), listener, shutdown).await?;
     Ok(())
 }

@@ -64,6 +64,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let loops = hospital.spawn_loops(stopped);
+    let shutdown = crate::shutdown_signal();
 
     if hospital.demo {
         println!(
@@ -106,7 +107,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let closing = hospital.closing.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            crate::shutdown_signal().await;
+            shutdown.await;
             // Long polls answer now, so that shutting down waits only for real work.
             closing.send_replace(true);
         })
