@@ -156,6 +156,27 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
     u64::try_from(seconds).ok()
 }
 
+/// The civil date `(year, month, day)` of a day counted from 1970-01-01, in the proleptic
+/// Gregorian calendar (the inverse of the days computed in [`parse_rfc3339`]).
+pub fn civil_date(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Unix seconds as RFC 3339 in UTC (`2026-11-24T13:09:49Z`), as SIWE messages carry them.
+pub fn rfc3339(secs: u64) -> String {
+    let (year, month, day) = civil_date((secs / 86_400) as i64);
+    let (h, m, s) = ((secs % 86_400) / 3600, (secs % 3600) / 60, secs % 60);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
 impl SiweMessage {
     /// Parses a message exactly as EIP-4361 lays it out.
     pub fn parse(text: &str) -> Result<Self, SiweError> {
@@ -412,6 +433,16 @@ mod tests {
             "yesterday",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn times_print_as_rfc_3339_and_parse_back() {
+        assert_eq!(rfc3339(NOW), "2026-11-24T07:00:00Z");
+        assert_eq!(rfc3339(951_868_799), "2000-02-29T23:59:59Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        for secs in [0, 68_169_599, 951_868_799, NOW, 4_102_444_800] {
+            assert_eq!(parse_rfc3339(&rfc3339(secs)), Some(secs));
         }
     }
 

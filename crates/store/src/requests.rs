@@ -178,6 +178,22 @@ pub(crate) async fn insert_many(
     Ok(ids)
 }
 
+/// A refused request's pending entries are refused with it, for the same reason.
+async fn reject_entries(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    request: i64,
+    reason: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE entries SET status = 'rejected', reason = $2 WHERE request_id = $1 AND status = 'pending'",
+    )
+    .bind(request)
+    .bind(reason.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// A request's transaction, signed by the relayer and stored before it is sent.
 #[derive(Debug, Clone)]
 pub struct Submitted {
@@ -241,11 +257,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
-            sqlx::query("UPDATE entries SET status = 'rejected', reason = $2 WHERE request_id = $1 AND status = 'pending'")
-                .bind(id)
-                .bind(reason.to_owned())
-                .execute(&mut *tx)
-                .await?;
+            reject_entries(&mut tx, id, reason).await?;
         }
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
@@ -347,11 +359,7 @@ impl Store {
         .bind(int(now_ms()))
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE entries SET status = 'rejected', reason = $2 WHERE request_id = $1 AND status = 'pending'")
-            .bind(id)
-            .bind(reason.to_owned())
-            .execute(&mut *tx)
-            .await?;
+        reject_entries(&mut tx, id, reason).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -168,21 +168,7 @@ pub(crate) fn message(wallet: &PrivateKeySigner, nonce: &str, edit: impl FnOnce(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let time = |secs: u64| {
-        // Unix seconds as RFC 3339, UTC.
-        let days = secs / 86_400;
-        let (h, m, s) = ((secs % 86_400) / 3600, (secs % 3600) / 60, secs % 60);
-        let z = days as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(mo <= 2);
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
-    };
+    let time = medledger_core::siwe::rfc3339;
     edit(format!(
         "127.0.0.1:8080 wants you to sign in with your Ethereum account:\n{}\n\nSign in to MedLedger.\n\n\
          URI: http://127.0.0.1:8080/\nVersion: 1\nChain ID: 19788\nNonce: {nonce}\nIssued At: {}\nExpiration Time: {}",
