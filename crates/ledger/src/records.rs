@@ -452,15 +452,42 @@ impl Records {
         demographics: &Demographics,
     ) -> Result<(PatientId, PendingWrite)> {
         demographics.validate()?;
+        self.register_patient_resource(
+            doctor,
+            wallet,
+            &demographics.name,
+            &demographics.to_resource(wallet),
+        )
+        .await
+    }
+
+    /// A doctor registers a patient whose demographics are a FHIR Patient resource (checked by the
+    /// caller); `name` is what the blind index makes searchable.
+    pub async fn register_patient_resource(
+        &self,
+        doctor: Address,
+        wallet: Address,
+        name: &str,
+        resource: &serde_json::Value,
+    ) -> Result<(PatientId, PendingWrite)> {
+        if name.trim().is_empty() {
+            return Err(Error::InvalidEntry("the patient's name is empty".into()));
+        }
         self.require_doctor(doctor).await?;
         if wallet == Address::ZERO {
             return Err(Error::InvalidEntry(
                 "the patient's wallet address is the zero address".into(),
             ));
         }
+        let content = serde_json::to_vec(resource).expect("JSON");
+        if content.len() > MAX_CONTENT {
+            return Err(Error::InvalidEntry(format!(
+                "the patient's demographics are {} bytes; at most {MAX_CONTENT}",
+                content.len()
+            )));
+        }
         let id = PatientId::random()?;
         let (key, wrapped) = self.keyring.new_data_key(id)?;
-        let content = serde_json::to_vec(&demographics.to_resource(wallet)).expect("JSON");
         let entry = Entry {
             record: RecordId::random()?,
             revision: 1,
@@ -475,7 +502,7 @@ impl Records {
             wallet,
             registered_by: doctor,
             data_key: wrapped,
-            name_tags: self.index.tags_for_name(&demographics.name),
+            name_tags: self.index.tags_for_name(name),
             created_at: entry.recorded_at,
         };
         let calldata = MedLedger::addPatientWithHistoryCall {

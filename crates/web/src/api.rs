@@ -190,10 +190,16 @@ pub async fn write_record(
                 .map_err(|_| Problem::bad_request(format!("amends {r:?} is not a record id")))
         })
         .transpose()?;
+    let kind = kind(&body.kind)?;
+    let content = crate::fhir::checked_entry(kind, patient, body.content).map_err(|outcome| Problem {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        title: "Unprocessable request",
+        detail: format!("the content is not a valid FHIR R4 resource of this kind: {outcome}"),
+    })?;
     let (record, revision, write) = state
         .hospital
         .records
-        .record(author, patient, kind(&body.kind)?, &body.content, amends)
+        .record(author, patient, kind, &content, amends)
         .await
         .map_err(problem)?;
     Ok(accepted(

@@ -7,6 +7,7 @@
 //!   landing page, and the first of the JSON API: [`auth`] (Sign-In with Ethereum, sessions).
 //! - [`api`]: the records API: register, write, sign, follow, read with proofs, search, audit.
 //! - [`people`]: roles, doctors and their applications, a patient's profile and consents.
+//! - [`fhir`]: FHIR R4 at `/fhir` over the same records, consent and signed writes.
 //! - [`csrf`]: the CSRF token cookie sessions need for changes.
 //! - `pages`: the server-rendered pages and their assets (CSS, `wallet.js`, the demo wallet).
 //! - [`metrics`]: `/metrics` for Prometheus.
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod auth;
 pub mod csrf;
+pub mod fhir;
 pub mod hospital;
 pub mod metrics;
 mod pages;

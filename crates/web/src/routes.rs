@@ -70,6 +70,7 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
         .route("/api/v1/verify", get(api::verify))
         .route("/api/v1/requests/{id}/signature", post(api::sign_request))
         .merge(crate::pages::router())
+        .merge(crate::fhir::router())
         .layer(axum::middleware::from_fn(csrf::guard))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(auth_state);
@@ -95,6 +96,7 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
         .layer(axum::middleware::from_fn(
             crate::problem::plain_errors_as_problems,
         ))
+        .layer(axum::middleware::from_fn(crate::fhir::errors_as_outcomes))
         .layer(axum::middleware::from_fn_with_state(counters, metrics::count))
 }
 

@@ -87,7 +87,7 @@ async fn every_route_answers_each_caller_as_it_should() {
         .await;
     sign_and_follow(&site, &patient, &token(1), &accepted).await;
     let records = format!("/api/v1/patients/{p}/records");
-    let note = json!({"kind": "note", "content": {"resourceType": "Observation"}});
+    let note = json!({"kind": "note", "content": {"resourceType": "Basic", "code": {"text": "seen"}}});
     let (_, accepted, _) = site
         .call("POST", &records, Some(note.clone()), Some(&token(3)))
         .await;

@@ -1,0 +1,178 @@
+//! Bundles (searchset, history, transaction-response) and the CapabilityStatement.
+
+use serde_json::{Value, json};
+
+use crate::model::ResourceType;
+
+/// How an entry came into a search result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// It matched.
+    Match,
+    /// `_include` brought it.
+    Include,
+}
+
+/// One entry of a Bundle.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its absolute URL (`{base}/Condition/{id}`).
+    pub full_url: String,
+    /// The resource.
+    pub resource: Value,
+    /// For a search: why it is there.
+    pub mode: Option<Mode>,
+}
+
+/// A `searchset` Bundle: `total` matches, the `entries` of this page, and its links (`self`,
+/// `next`, `previous`, `first`), each an absolute URL.
+pub fn searchset(total: usize, entries: Vec<Entry>, links: &[(&str, String)]) -> Value {
+    bundle("searchset", Some(total), entries, links)
+}
+
+/// A `history` Bundle of one resource's versions, newest first.
+pub fn history(entries: Vec<Entry>, links: &[(&str, String)]) -> Value {
+    let total = entries.len();
+    bundle("history", Some(total), entries, links)
+}
+
+fn bundle(kind: &str, total: Option<usize>, entries: Vec<Entry>, links: &[(&str, String)]) -> Value {
+    let mut out = json!({ "resourceType": "Bundle", "type": kind });
+    if let Some(total) = total {
+        out["total"] = json!(total);
+    }
+    if !links.is_empty() {
+        out["link"] = links
+            .iter()
+            .map(|(relation, url)| json!({ "relation": relation, "url": url }))
+            .collect();
+    }
+    if !entries.is_empty() {
+        out["entry"] = entries
+            .into_iter()
+            .map(|e| {
+                let mut entry = json!({ "fullUrl": e.full_url, "resource": e.resource });
+                if let Some(mode) = e.mode {
+                    let mode = match mode {
+                        Mode::Match => "match",
+                        Mode::Include => "include",
+                    };
+                    entry["search"] = json!({ "mode": mode });
+                }
+                entry
+            })
+            .collect();
+    }
+    out
+}
+
+/// A `transaction-response` Bundle: for each entry of the request, in order, its status line
+/// (`202 Accepted`), its location and its outcome.
+pub fn transaction_response(responses: Vec<Value>) -> Value {
+    json!({
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "entry": responses.into_iter().map(|r| json!({ "response": r })).collect::<Vec<_>>(),
+    })
+}
+
+/// The search parameters each stored type supports, besides `_id`, `_lastUpdated` and `_count`.
+fn search_params(ty: ResourceType) -> Vec<(&'static str, &'static str, &'static str)> {
+    let mut out = vec![
+        ("_id", "token", "The resource's id"),
+        (
+            "_lastUpdated",
+            "date",
+            "When the newest version was recorded (ge, gt, le, lt, eq prefixes)",
+        ),
+    ];
+    match ty {
+        ResourceType::Patient => {
+            out.push((
+                "name",
+                "string",
+                "Words of the patient's name (doctors; through the blind index)",
+            ));
+            out.push((
+                "identifier",
+                "token",
+                "The patient's wallet: urn:ethereum:address|0x…",
+            ));
+            out.push(("birthdate", "date", "The birth date"));
+        }
+        _ => {
+            out.push(("patient", "reference", "The patient (Patient/{id} or {id})"));
+            out.push(("subject", "reference", "The patient (Patient/{id} or {id})"));
+            if ty.code_element().is_some() {
+                out.push(("code", "token", "A code ([system]|code) or words of its text"));
+            }
+            out.push(("date", "date", "The clinical date (ge, gt, le, lt, eq prefixes)"));
+        }
+    }
+    out
+}
+
+/// The CapabilityStatement: what `/fhir` at `base` supports.
+pub fn capability_statement(base: &str, software_version: &str, date: &str) -> Value {
+    let mut resources: Vec<Value> = ResourceType::ALL
+        .iter()
+        .map(|&ty| {
+            let mut interactions = vec!["read", "vread", "history-instance", "search-type"];
+            if ty != ResourceType::Patient {
+                interactions.extend(["create", "update"]);
+            } else {
+                interactions.push("create");
+            }
+            let mut resource = json!({
+                "type": ty.name(),
+                "versioning": "versioned",
+                "readHistory": true,
+                "updateCreate": false,
+                "interaction": interactions.iter().map(|c| json!({"code": c})).collect::<Vec<_>>(),
+                "searchParam": search_params(ty)
+                    .into_iter()
+                    .map(|(name, kind, doc)| json!({"name": name, "type": kind, "documentation": doc}))
+                    .collect::<Vec<_>>(),
+            });
+            if ty != ResourceType::Patient {
+                resource["searchInclude"] =
+                    json!([format!("{}:patient", ty.name()), format!("{}:subject", ty.name())]);
+            } else {
+                resource["operation"] = json!([{
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                }]);
+            }
+            resource
+        })
+        .collect();
+    resources.push(json!({
+        "type": "Provenance",
+        "documentation": "Each entry's anchor on the chain: transaction, block, signer and commitment. Read-only.",
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "searchParam": [
+            {"name": "target", "type": "reference", "documentation": "The entry ({Type}/{id})"},
+            {"name": "patient", "type": "reference", "documentation": "The patient"},
+        ],
+    }));
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "publisher": "MedLedger",
+        "kind": "instance",
+        "software": {"name": "MedLedger", "version": software_version},
+        "implementation": {"description": "MedLedger: records signed by their authors' wallets and anchored on an Ethereum-compatible chain", "url": base},
+        "fhirVersion": crate::FHIR_VERSION,
+        "format": ["json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": "Writes answer 202 Accepted with a signing request: the author's wallet signs its EIP-712 typed data and posts the signature to /api/v1/requests/{id}/signature; once anchored on the chain, the resource is readable.",
+            "security": {
+                "cors": false,
+                "description": "Bearer token from Sign-In with Ethereum (POST /api/v1/auth/login). A resource the caller may not read answers 404.",
+            },
+            "resource": resources,
+        }],
+    })
+}

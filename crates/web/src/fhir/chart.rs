@@ -1,0 +1,382 @@
+//! A patient's chart as FHIR: every anchored version of every entry the reader may see, with its
+//! proof; read, vread, `_history`, `$everything`, and each entry's Provenance.
+
+use alloy::primitives::{Address, B256};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use medledger_contracts::history::EntryKind;
+use medledger_core::entry::{PatientId, RecordId};
+use medledger_fhir::bundle::{self, Entry, Mode};
+use medledger_fhir::time::instant_of_ms;
+use medledger_fhir::{IssueCode, ResourceType};
+use medledger_ledger::records::{Proof, ReadEntry};
+use serde_json::{Value, json};
+
+use super::{FhirError, TypeAndId, base, caller, resource_response, stored_type, type_of};
+use crate::auth::AuthState;
+use crate::problem::Problem;
+
+/// The code system of the proof tag every resource carries in `meta.tag`.
+pub(crate) const PROOF_SYSTEM: &str = "urn:medledger:proof";
+/// The identifier system of wallet addresses.
+pub(crate) const WALLET_SYSTEM: &str = "urn:ethereum:address";
+
+/// Where a version stands on the chain.
+#[derive(Debug, Clone)]
+pub(crate) struct Anchor {
+    pub(crate) version: u64,
+    pub(crate) tx_hash: B256,
+    pub(crate) block_number: u64,
+    pub(crate) commitment: B256,
+}
+
+/// One anchored version of one resource.
+#[derive(Debug, Clone)]
+pub(crate) struct Version {
+    pub(crate) ty: ResourceType,
+    /// The resource's id: the record's, or the patient's for their Patient resource.
+    pub(crate) id: String,
+    pub(crate) revision: u32,
+    pub(crate) recorded_at: u64,
+    pub(crate) author: Address,
+    /// The resource as served: its content with id, meta and the patient reference.
+    pub(crate) resource: Value,
+    /// `None`: the stored entry does not match the chain.
+    pub(crate) anchor: Option<Anchor>,
+}
+
+impl Version {
+    /// `{ty}/{id}`.
+    pub(crate) fn reference(&self) -> String {
+        format!("{}/{}", self.ty.name(), self.id)
+    }
+
+    /// The id of its Provenance.
+    pub(crate) fn provenance_id(&self) -> String {
+        format!("{}-{}", self.id, self.revision)
+    }
+
+    /// Its Provenance: who signed it, when, and where it is anchored.
+    pub(crate) fn provenance(&self, patient: PatientId) -> Value {
+        let mut extension = vec![json!({
+            "url": "urn:medledger:anchor:status",
+            "valueCode": if self.anchor.is_some() { "verified" } else { "tampered" },
+        })];
+        if let Some(a) = &self.anchor {
+            extension.extend([
+                json!({"url": "urn:medledger:anchor:transaction", "valueString": a.tx_hash.to_string()}),
+                json!({"url": "urn:medledger:anchor:block", "valueString": a.block_number.to_string()}),
+                json!({"url": "urn:medledger:anchor:commitment", "valueString": a.commitment.to_string()}),
+                json!({"url": "urn:medledger:anchor:version", "valueString": a.version.to_string()}),
+            ]);
+        }
+        json!({
+            "resourceType": "Provenance",
+            "id": self.provenance_id(),
+            "extension": extension,
+            "target": [{"reference": format!("{}/_history/{}", self.reference(), self.revision)}],
+            "recorded": instant_of_ms(self.recorded_at),
+            "agent": [{
+                "type": {"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                    "code": "author",
+                }]},
+                "who": {"identifier": {"system": WALLET_SYSTEM, "value": self.author.to_string()}},
+            }],
+            "entity": [{
+                "role": "source",
+                "what": {"reference": format!("Patient/{patient}")},
+            }],
+        })
+    }
+}
+
+/// What a reader may see of one patient's chart.
+#[derive(Debug)]
+pub(crate) struct Chart {
+    pub(crate) patient: PatientId,
+    /// Every anchored version, in the order written.
+    pub(crate) versions: Vec<Version>,
+}
+
+impl Chart {
+    /// The newest version of each resource.
+    pub(crate) fn latest(&self) -> Vec<&Version> {
+        let mut out: Vec<&Version> = Vec::new();
+        for v in &self.versions {
+            match out.iter_mut().find(|o| o.ty == v.ty && o.id == v.id) {
+                Some(o) if o.revision < v.revision => *o = v,
+                Some(_) => {}
+                None => out.push(v),
+            }
+        }
+        out
+    }
+
+    /// The versions of one resource, newest first.
+    pub(crate) fn versions_of(&self, ty: ResourceType, id: &str) -> Vec<&Version> {
+        let mut out: Vec<&Version> = self
+            .versions
+            .iter()
+            .filter(|v| v.ty == ty && v.id == id)
+            .collect();
+        out.sort_by_key(|v| std::cmp::Reverse(v.revision));
+        out
+    }
+}
+
+/// The ledger's refusal to read, as FHIR says it: not found.
+pub(crate) fn read_error(err: medledger_ledger::Error, what: &str) -> FhirError {
+    use medledger_ledger::Error as E;
+    match err {
+        E::Forbidden(_) | E::UnknownPatient(_) | E::UnknownRecord(_) => FhirError::new(
+            StatusCode::NOT_FOUND,
+            IssueCode::NotFound,
+            format!("there is no {what} that you may read"),
+        ),
+        other => Problem::internal(other).into(),
+    }
+}
+
+/// Loads the chart of `patient` as `reader` may see it (audited as a read), or 404.
+pub(crate) async fn load(state: &AuthState, reader: Address, patient: PatientId) -> Result<Chart, FhirError> {
+    let history = state
+        .hospital
+        .records
+        .history(reader, patient)
+        .await
+        .map_err(|e| read_error(e, &format!("Patient/{patient}")))?;
+    let versions = history.iter().filter_map(|e| version_of(patient, e)).collect();
+    Ok(Chart { patient, versions })
+}
+
+fn version_of(patient: PatientId, entry: &ReadEntry) -> Option<Version> {
+    let ty = type_of(EntryKind::try_from(entry.kind).ok()?);
+    let anchor = match &entry.proof {
+        Proof::Verified {
+            version,
+            tx_hash,
+            block_number,
+            commitment,
+        } => Some(Anchor {
+            version: *version,
+            tx_hash: *tx_hash,
+            block_number: *block_number,
+            commitment: *commitment,
+        }),
+        Proof::Tampered { .. } => None,
+        // Not (yet) part of the record.
+        Proof::Pending | Proof::Rejected { .. } => return None,
+    };
+    let mut resource = entry.content.clone()?;
+    if resource.get("resourceType").and_then(Value::as_str) != Some(ty.name()) {
+        tracing::warn!(record = %entry.record, "an entry's content is not the resource its kind says");
+        return None;
+    }
+    let id = if ty == ResourceType::Patient {
+        patient.to_string()
+    } else {
+        entry.record.clone()
+    };
+    let (code, display) = if anchor.is_some() {
+        ("verified", "matches its commitment on the chain")
+    } else {
+        ("tampered", "does not match the chain: do not rely on it")
+    };
+    resource["id"] = json!(id);
+    resource["meta"] = json!({
+        "versionId": entry.revision.to_string(),
+        "lastUpdated": instant_of_ms(entry.recorded_at),
+        "tag": [{"system": PROOF_SYSTEM, "code": code, "display": display}],
+    });
+    if let Some(element) = ty.patient_element() {
+        resource[element] = json!({"reference": format!("Patient/{patient}")});
+    }
+    if let Err(outcome) = medledger_fhir::validate::resource(&resource) {
+        tracing::warn!(record = %entry.record, %outcome, "an entry is not valid FHIR; not served");
+        return None;
+    }
+    Some(Version {
+        ty,
+        id,
+        revision: entry.revision,
+        recorded_at: entry.recorded_at,
+        author: entry.author,
+        resource,
+        anchor,
+    })
+}
+
+/// The patient a resource belongs to: for a Patient its own id; for an entry, its record's.
+pub(crate) async fn patient_of(
+    state: &AuthState,
+    ty: ResourceType,
+    id: &str,
+) -> Result<PatientId, FhirError> {
+    let not_found = || FhirError::not_found(ty.name(), id);
+    if ty == ResourceType::Patient {
+        return id.parse().map_err(|_| not_found());
+    }
+    let record: RecordId = id.parse().map_err(|_| not_found())?;
+    let (patient, _) = state
+        .hospital
+        .store
+        .latest_revision(record)
+        .await
+        .map_err(Problem::internal)?
+        .ok_or_else(not_found)?;
+    Ok(patient)
+}
+
+fn with_etag(mut response: Response, version: &Version) -> Response {
+    if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", version.revision)) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+/// Finds a Provenance by id (`{resource id}-{revision}`).
+async fn provenance(state: &AuthState, reader: Address, id: &str) -> Result<Response, FhirError> {
+    let not_found = || FhirError::not_found("Provenance", id);
+    let (target, revision) = id.rsplit_once('-').ok_or_else(not_found)?;
+    let revision: u32 = revision.parse().map_err(|_| not_found())?;
+    let (ty, patient) = match patient_of(state, ResourceType::Condition, target).await {
+        Ok(patient) => (None, patient),
+        Err(_) => (
+            Some(ResourceType::Patient),
+            target.parse().map_err(|_| not_found())?,
+        ),
+    };
+    let chart = load(state, reader, patient).await.map_err(|_| not_found())?;
+    let found = chart
+        .versions
+        .iter()
+        .find(|v| v.id == target && v.revision == revision && ty.is_none_or(|t| t == v.ty))
+        .ok_or_else(not_found)?;
+    Ok(resource_response(StatusCode::OK, &found.provenance(patient)))
+}
+
+/// `GET /fhir/{ty}/{id}`: the newest version.
+pub(crate) async fn read(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path((ty, id)): TypeAndId,
+) -> Result<Response, FhirError> {
+    let reader = caller(&state, &headers).await?;
+    if ty == "Provenance" {
+        return provenance(&state, reader, &id).await;
+    }
+    let ty = stored_type(&ty)?;
+    let patient = patient_of(&state, ty, &id).await?;
+    let chart = load(&state, reader, patient)
+        .await
+        .map_err(|_| FhirError::not_found(ty.name(), &id))?;
+    let versions = chart.versions_of(ty, &id);
+    let newest = versions
+        .first()
+        .ok_or_else(|| FhirError::not_found(ty.name(), &id))?;
+    Ok(with_etag(
+        resource_response(StatusCode::OK, &newest.resource),
+        newest,
+    ))
+}
+
+/// `GET /fhir/{ty}/{id}/_history/{version}`: one version.
+pub(crate) async fn vread(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path((ty, id, version)): Path<(String, String, String)>,
+) -> Result<Response, FhirError> {
+    let reader = caller(&state, &headers).await?;
+    let ty = stored_type(&ty)?;
+    let what = format!("{id}/_history/{version}");
+    let not_found = || FhirError::not_found(ty.name(), &what);
+    let revision: u32 = version.parse().map_err(|_| not_found())?;
+    let patient = patient_of(&state, ty, &id).await.map_err(|_| not_found())?;
+    let chart = load(&state, reader, patient).await.map_err(|_| not_found())?;
+    let found = chart
+        .versions_of(ty, &id)
+        .into_iter()
+        .find(|v| v.revision == revision)
+        .ok_or_else(not_found)?;
+    Ok(with_etag(
+        resource_response(StatusCode::OK, &found.resource),
+        found,
+    ))
+}
+
+/// `GET /fhir/{ty}/{id}/_history` and `GET /fhir/Patient/{id}/$everything`.
+pub(crate) async fn operation(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path((ty, id, operation)): Path<(String, String, String)>,
+) -> Result<Response, FhirError> {
+    let reader = caller(&state, &headers).await?;
+    let ty = stored_type(&ty)?;
+    match operation.as_str() {
+        "_history" => {
+            let patient = patient_of(&state, ty, &id).await?;
+            let chart = load(&state, reader, patient)
+                .await
+                .map_err(|_| FhirError::not_found(ty.name(), &id))?;
+            let versions = chart.versions_of(ty, &id);
+            if versions.is_empty() {
+                return Err(FhirError::not_found(ty.name(), &id));
+            }
+            let base = base(&state);
+            let entries = versions
+                .iter()
+                .map(|v| Entry {
+                    full_url: format!("{base}/{}", v.reference()),
+                    resource: v.resource.clone(),
+                    mode: None,
+                })
+                .collect();
+            let links = [("self", format!("{base}/{}/{id}/_history", ty.name()))];
+            Ok(resource_response(
+                StatusCode::OK,
+                &bundle::history(entries, &links),
+            ))
+        }
+        "$everything" if ty == ResourceType::Patient => {
+            let patient = patient_of(&state, ty, &id).await?;
+            let chart = load(&state, reader, patient)
+                .await
+                .map_err(|_| FhirError::not_found("Patient", &id))?;
+            let base = base(&state);
+            let mut latest = chart.latest();
+            // The Patient first, then the entries in the order written.
+            latest.sort_by_key(|v| (v.ty != ResourceType::Patient, v.recorded_at));
+            let mut entries = Vec::new();
+            for v in &latest {
+                entries.push(Entry {
+                    full_url: format!("{base}/{}", v.reference()),
+                    resource: v.resource.clone(),
+                    mode: Some(Mode::Match),
+                });
+            }
+            for v in &latest {
+                entries.push(Entry {
+                    full_url: format!("{base}/Provenance/{}", v.provenance_id()),
+                    resource: v.provenance(patient),
+                    mode: Some(Mode::Include),
+                });
+            }
+            let total = latest.len();
+            let links = [("self", format!("{base}/Patient/{id}/$everything"))];
+            Ok(resource_response(
+                StatusCode::OK,
+                &bundle::searchset(total, entries, &links),
+            ))
+        }
+        other => Err(FhirError::new(
+            StatusCode::NOT_FOUND,
+            IssueCode::NotSupported,
+            format!(
+                "{other:?} is not an operation on {}: this server has _history, and $everything on Patient",
+                ty.name()
+            ),
+        )),
+    }
+}

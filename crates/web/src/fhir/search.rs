@@ -1,0 +1,465 @@
+//! Search: `GET /fhir/{ty}?…` over the charts the caller may read.
+//!
+//! Parameters: `patient`/`subject`, `code` (and `code:text`), `date`, `_id`, `_lastUpdated`,
+//! `_count` and `_offset` (paging links carry them), `_include` of the patient; on Patient `name`,
+//! `identifier` (the wallet) and `birthdate`; on Provenance `target` and `patient`. A parameter
+//! this server does not know is refused rather than ignored: ignoring a filter on clinical data
+//! would answer a different question than the one asked.
+
+use alloy::primitives::Address;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use medledger_core::blind::Match;
+use medledger_core::entry::PatientId;
+use medledger_fhir::bundle::{self, Entry, Mode};
+use medledger_fhir::time::{self, Span};
+use medledger_fhir::{IssueCode, ResourceType};
+use serde_json::Value;
+
+use super::chart::{Chart, Version, WALLET_SYSTEM, load};
+use super::{FhirError, Query, base, caller, resource_response, stored_type};
+use crate::auth::AuthState;
+use crate::problem::Problem;
+
+/// Results per page unless `_count` says otherwise.
+pub(crate) const DEFAULT_COUNT: usize = 50;
+/// The most results on one page.
+pub(crate) const MOST_COUNT: usize = 500;
+
+/// Search parameters, as sent (names may repeat).
+type Params = Vec<(String, String)>;
+
+fn parse_params(query: Option<&str>) -> Result<Params, FhirError> {
+    serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| FhirError::bad_request(format!("the query string does not parse: {e}")))
+}
+
+fn known(ty: Option<ResourceType>, name: &str) -> bool {
+    let base = name.split(':').next().unwrap_or(name);
+    let common = ["_id", "_lastUpdated", "_count", "_offset", "_format", "_include"];
+    if common.contains(&name) {
+        return true;
+    }
+    match ty {
+        None => ["target", "patient"].contains(&name),
+        Some(ResourceType::Patient) => ["name", "identifier", "birthdate"].contains(&name),
+        Some(t) => {
+            ["patient", "subject", "date"].contains(&name)
+                || (t.code_element().is_some() && (name == "code" || (base == "code" && name == "code:text")))
+        }
+    }
+}
+
+fn number(params: &Params, name: &str, default: usize) -> Result<usize, FhirError> {
+    match params.iter().rev().find(|(n, _)| n == name) {
+        None => Ok(default),
+        Some((_, v)) => v
+            .parse()
+            .map_err(|_| FhirError::bad_request(format!("{name}={v:?} is not a whole number"))),
+    }
+}
+
+/// A patient reference in a search: `Patient/{id}`, `{id}`, or a full URL ending so.
+fn patient_param(value: &str) -> Result<PatientId, FhirError> {
+    let id = value.rsplit('/').next().unwrap_or(value);
+    if value.contains('/') && !value.trim_end_matches(id).ends_with("Patient/") {
+        return Err(FhirError::bad_request(format!(
+            "patient={value:?} does not name a Patient (Patient/{{id}} or {{id}})"
+        )));
+    }
+    id.parse().map_err(|_| {
+        FhirError::bad_request(format!(
+            "patient={value:?}: a patient id is 32 hexadecimal digits"
+        ))
+    })
+}
+
+/// A date parameter: a prefix and a date.
+struct DateFilter {
+    prefix: String,
+    span: Span,
+}
+
+fn date_filters(params: &Params, name: &str) -> Result<Vec<DateFilter>, FhirError> {
+    params
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| {
+            let (prefix, date) = if v.len() > 2 && v.as_bytes()[..2].iter().all(u8::is_ascii_lowercase) {
+                v.split_at(2)
+            } else {
+                ("eq", v.as_str())
+            };
+            if !["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb"].contains(&prefix) {
+                return Err(FhirError::bad_request(format!(
+                    "{name}={v:?}: the prefix {prefix:?} is not one of eq, ne, gt, lt, ge, le, sa, eb"
+                )));
+            }
+            let span =
+                time::date_time(date).map_err(|why| FhirError::bad_request(format!("{name}: {why}")))?;
+            Ok(DateFilter {
+                prefix: prefix.to_owned(),
+                span,
+            })
+        })
+        .collect()
+}
+
+impl DateFilter {
+    fn matches(&self, r: Span) -> bool {
+        let p = self.span;
+        match self.prefix.as_str() {
+            "eq" => p.start <= r.start && r.end <= p.end,
+            "ne" => !(p.start <= r.start && r.end <= p.end),
+            "gt" => r.end > p.end,
+            "lt" => r.start < p.start,
+            "ge" => r.end > p.start,
+            "le" => r.start < p.end,
+            "sa" => r.start >= p.end,
+            _ => r.end <= p.start,
+        }
+    }
+}
+
+/// The span of a resource's clinical date.
+fn clinical_date(ty: ResourceType, resource: &Value) -> Option<Span> {
+    ty.date_elements()
+        .iter()
+        .find_map(|name| match resource.get(*name)? {
+            Value::String(text) => time::date_time(text).ok(),
+            Value::Object(period) => {
+                let start = period
+                    .get("start")
+                    .and_then(Value::as_str)
+                    .and_then(|t| time::date_time(t).ok());
+                let end = period
+                    .get("end")
+                    .and_then(Value::as_str)
+                    .and_then(|t| time::date_time(t).ok());
+                Some(Span {
+                    start: start.map_or(i64::MIN, |s| s.start),
+                    end: end.map_or(i64::MAX, |e| e.end),
+                })
+            }
+            _ => None,
+        })
+}
+
+/// Whether a CodeableConcept matches a token (`system|code`, `|code`, `system|`, `code`).
+fn concept_matches(concept: &Value, token: &str) -> bool {
+    let codings = concept
+        .get("coding")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let (system, code) = match token.split_once('|') {
+        Some((s, c)) => (Some(s), c),
+        None => (None, token),
+    };
+    codings.iter().any(|c| {
+        let cs = c.get("system").and_then(Value::as_str);
+        let cc = c.get("code").and_then(Value::as_str);
+        let system_ok = match system {
+            None => true,
+            Some("") => cs.is_none(),
+            Some(s) => cs == Some(s),
+        };
+        system_ok && (code.is_empty() || cc == Some(code))
+    })
+}
+
+fn concept_text_matches(concept: &Value, words: &str) -> bool {
+    let words = words.to_lowercase();
+    let mut texts = vec![
+        concept
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_lowercase(),
+    ];
+    if let Some(codings) = concept.get("coding").and_then(Value::as_array) {
+        texts.extend(
+            codings
+                .iter()
+                .filter_map(|c| c.get("display")?.as_str().map(str::to_lowercase)),
+        );
+    }
+    texts.iter().any(|t| t.contains(&words))
+}
+
+fn matches(ty: ResourceType, version: &Version, params: &Params) -> Result<bool, FhirError> {
+    let resource = &version.resource;
+    for (name, value) in params {
+        let ok = match name.as_str() {
+            "_id" => value.split(',').any(|id| id == version.id),
+            "code" => {
+                let concept = ty.code_element().and_then(|e| resource.get(e));
+                concept.is_some_and(|c| value.split(',').any(|token| concept_matches(c, token)))
+            }
+            "code:text" => ty
+                .code_element()
+                .and_then(|e| resource.get(e))
+                .is_some_and(|c| concept_text_matches(c, value)),
+            "identifier" => {
+                let (system, wallet) = value.split_once('|').unwrap_or((WALLET_SYSTEM, value));
+                let wanted: Option<Address> = wallet.parse().ok();
+                system == WALLET_SYSTEM
+                    && resource["identifier"].as_array().is_some_and(|ids| {
+                        ids.iter().any(|i| {
+                            i["system"] == WALLET_SYSTEM
+                                && i["value"].as_str().and_then(|v| v.parse::<Address>().ok()) == wanted
+                        })
+                    })
+            }
+            _ => true,
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    let date_param = if ty == ResourceType::Patient {
+        "birthdate"
+    } else {
+        "date"
+    };
+    let dates = date_filters(params, date_param)?;
+    if !dates.is_empty() {
+        let Some(span) = clinical_date(ty, resource) else {
+            return Ok(false);
+        };
+        if !dates.iter().all(|f| f.matches(span)) {
+            return Ok(false);
+        }
+    }
+    let updated = Span {
+        start: version.recorded_at as i64,
+        end: version.recorded_at as i64 + 1,
+    };
+    Ok(date_filters(params, "_lastUpdated")?
+        .iter()
+        .all(|f| f.matches(updated)))
+}
+
+/// The patients a search covers: those named, or all the caller may read.
+async fn patients(
+    state: &AuthState,
+    reader: Address,
+    ty: Option<ResourceType>,
+    params: &Params,
+) -> Result<Vec<PatientId>, FhirError> {
+    let named: Vec<&str> = params
+        .iter()
+        .filter(|(n, _)| n == "patient" || n == "subject")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if let Some(first) = named.first() {
+        let ids: Vec<PatientId> = first.split(',').map(patient_param).collect::<Result<_, _>>()?;
+        // Several patient parameters AND together: only patients named by all.
+        let mut out = ids;
+        for other in &named[1..] {
+            let more: Vec<PatientId> = other.split(',').map(patient_param).collect::<Result<_, _>>()?;
+            out.retain(|id| more.contains(id));
+        }
+        return Ok(out);
+    }
+    let records = &state.hospital.records;
+    if ty == Some(ResourceType::Patient) {
+        if let Some((_, name)) = params.iter().find(|(n, _)| n == "name") {
+            return records
+                .search(reader, name, Match::Prefix)
+                .await
+                .map_err(|e| FhirError::from(crate::api::problem(e)));
+        }
+        if let Some((_, ids)) = params.iter().find(|(n, _)| n == "_id") {
+            return Ok(ids.split(',').filter_map(|id| id.parse().ok()).collect());
+        }
+    }
+    let roles = records
+        .roles(reader)
+        .await
+        .map_err(|e| FhirError::from(crate::api::problem(e)))?;
+    let mut out: Vec<PatientId> = roles.patient.into_iter().collect();
+    if roles.doctor {
+        let access = records
+            .patients_of(reader)
+            .await
+            .map_err(|e| FhirError::from(crate::api::problem(e)))?;
+        out.extend(access.iter().filter(|a| a.open).map(|a| a.patient));
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// The charts the caller may read among `ids` (others are left out: a search finds nothing there).
+async fn charts(state: &AuthState, reader: Address, ids: &[PatientId]) -> Result<Vec<Chart>, FhirError> {
+    let mut out = Vec::new();
+    for &id in ids {
+        match load(state, reader, id).await {
+            Ok(chart) => out.push(chart),
+            Err(e) if e.status == StatusCode::NOT_FOUND => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /fhir/{ty}?…`: a searchset Bundle.
+pub(crate) async fn search_type(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path(ty_name): Path<String>,
+    query: Query,
+) -> Result<Response, FhirError> {
+    let reader = caller(&state, &headers).await?;
+    let ty = if ty_name == "Provenance" {
+        None
+    } else {
+        Some(stored_type(&ty_name)?)
+    };
+    let params = parse_params(query.0.as_deref())?;
+    if let Some((name, _)) = params.iter().find(|(n, _)| !known(ty, n)) {
+        return Err(FhirError::new(
+            StatusCode::BAD_REQUEST,
+            IssueCode::NotSupported,
+            format!("the search parameter {name:?} is not supported on {ty_name}: see /fhir/metadata"),
+        ));
+    }
+    if let Some((_, format)) = params.iter().find(|(n, _)| n == "_format")
+        && !["json", "application/json", "application/fhir+json"].contains(&format.as_str())
+    {
+        return Err(FhirError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            IssueCode::NotSupported,
+            format!("_format={format:?}: this server speaks JSON only"),
+        ));
+    }
+    let includes: Vec<&str> = params
+        .iter()
+        .filter(|(n, _)| n == "_include")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let include_patient = match (ty, includes.as_slice()) {
+        (_, []) => false,
+        (Some(t), list) if t != ResourceType::Patient => {
+            for include in list {
+                let ok = *include == "*"
+                    || *include == format!("{ty_name}:patient")
+                    || *include == format!("{ty_name}:subject")
+                    || *include == format!("{ty_name}:subject:Patient");
+                if !ok {
+                    return Err(FhirError::bad_request(format!(
+                        "_include={include:?} is not supported: {ty_name} includes {ty_name}:patient or \
+                         {ty_name}:subject"
+                    )));
+                }
+            }
+            true
+        }
+        _ => {
+            return Err(FhirError::bad_request(format!(
+                "_include is not supported on {ty_name}"
+            )));
+        }
+    };
+    let count = number(&params, "_count", DEFAULT_COUNT)?.min(MOST_COUNT);
+    let offset = number(&params, "_offset", 0)?;
+
+    let ids = patients(&state, reader, ty, &params).await?;
+    let charts = charts(&state, reader, &ids).await?;
+    let mut found: Vec<(&Chart, Value, String, u64)> = Vec::new();
+    for chart in &charts {
+        match ty {
+            Some(ty) => {
+                for v in chart.latest().into_iter().filter(|v| v.ty == ty) {
+                    if matches(ty, v, &params)? {
+                        found.push((chart, v.resource.clone(), v.reference(), v.recorded_at));
+                    }
+                }
+            }
+            None => {
+                let targets: Vec<&str> = params
+                    .iter()
+                    .filter(|(n, _)| n == "target")
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                for v in &chart.versions {
+                    let versioned = format!("{}/_history/{}", v.reference(), v.revision);
+                    let wanted = targets.iter().all(|t| {
+                        t.split(',').any(|t| {
+                            let t = t.trim_start_matches(&format!("{}/", base(&state)));
+                            t == v.reference() || t == versioned
+                        })
+                    });
+                    let updated = Span {
+                        start: v.recorded_at as i64,
+                        end: v.recorded_at as i64 + 1,
+                    };
+                    let in_time = date_filters(&params, "_lastUpdated")?
+                        .iter()
+                        .all(|f| f.matches(updated));
+                    let by_id = params
+                        .iter()
+                        .filter(|(n, _)| n == "_id")
+                        .all(|(_, ids)| ids.split(',').any(|id| id == v.provenance_id()));
+                    if wanted && in_time && by_id {
+                        let id = format!("Provenance/{}", v.provenance_id());
+                        found.push((chart, v.provenance(chart.patient), id, v.recorded_at));
+                    }
+                }
+            }
+        }
+    }
+    // Newest first; ties broken by reference so that pages are stable.
+    found.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| a.2.cmp(&b.2)));
+    let total = found.len();
+    let base = base(&state);
+    let page: Vec<_> = found.into_iter().skip(offset).take(count).collect();
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut included: Vec<PatientId> = Vec::new();
+    for (chart, resource, reference, _) in &page {
+        entries.push(Entry {
+            full_url: format!("{base}/{reference}"),
+            resource: resource.clone(),
+            mode: Some(Mode::Match),
+        });
+        if include_patient && !included.contains(&chart.patient) {
+            included.push(chart.patient);
+        }
+    }
+    for patient in included {
+        let chart = charts
+            .iter()
+            .find(|c| c.patient == patient)
+            .expect("a chart of the page");
+        let me = patient.to_string();
+        if let Some(v) = chart.versions_of(ResourceType::Patient, &me).first() {
+            entries.push(Entry {
+                full_url: format!("{base}/Patient/{me}"),
+                resource: v.resource.clone(),
+                mode: Some(Mode::Include),
+            });
+        }
+    }
+    let link = |offset: usize| -> Result<String, FhirError> {
+        let mut kept: Params = params
+            .iter()
+            .filter(|(n, _)| n != "_offset" && n != "_count")
+            .cloned()
+            .collect();
+        kept.push(("_count".into(), count.to_string()));
+        kept.push(("_offset".into(), offset.to_string()));
+        let query = serde_urlencoded::to_string(&kept).map_err(Problem::internal)?;
+        Ok(format!("{base}/{ty_name}?{query}"))
+    };
+    let mut links = vec![("self", link(offset)?), ("first", link(0)?)];
+    if count > 0 && offset + count < total {
+        links.push(("next", link(offset + count)?));
+    }
+    if offset > 0 && count > 0 {
+        links.push(("previous", link(offset.saturating_sub(count))?));
+    }
+    Ok(resource_response(
+        StatusCode::OK,
+        &bundle::searchset(total, entries, &links),
+    ))
+}

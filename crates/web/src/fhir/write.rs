@@ -1,0 +1,288 @@
+//! Writes through `/fhir`: create and update take the same path as the JSON API. The resource is
+//! checked, sealed and stored, and the answer is `202 Accepted` with the request the author's
+//! wallet must sign (EIP-712, through the forwarder): a `Parameters` resource carrying the request
+//! id, its typed data and where to post the signature. Once the chain anchors it, the resource is
+//! readable at the `Location` given.
+
+use alloy::primitives::Address;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use medledger_core::entry::PatientId;
+use medledger_fhir::{IssueCode, ResourceType};
+use medledger_ledger::records::PendingWrite;
+use serde_json::{Value, json};
+
+use super::chart::{WALLET_SYSTEM, load, patient_of};
+use super::{FhirError, TypeAndId, base, body_resource, caller, kind_of, resource_response, stored_type};
+use crate::auth::AuthState;
+
+fn ledger_error(err: medledger_ledger::Error) -> FhirError {
+    crate::api::problem(err).into()
+}
+
+/// The 202 answer to a write: where the resource will be, and what to sign.
+fn accepted(state: &AuthState, ty: ResourceType, id: &str, revision: u32, write: &PendingWrite) -> Response {
+    let d = state.hospital.deployment;
+    let typed_data = crate::api::typed_data(&write.request, d.chain_id, d.forwarder);
+    let location = format!("{}/{}/{id}/_history/{revision}", base(state), ty.name());
+    let status_url = format!("/api/v1/requests/{}", write.request_id);
+    let parameters = json!({
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "requestId", "valueString": write.request_id.to_string()},
+            {"name": "status", "valueCode": "awaiting-signature"},
+            {"name": "location", "valueUri": location},
+            {"name": "signingHash", "valueString": write.signing_hash.to_string()},
+            {"name": "typedData", "valueString": typed_data.to_string()},
+            {"name": "signatureUrl", "valueUri": format!("{status_url}/signature")},
+            {"name": "statusUrl", "valueUri": status_url},
+        ],
+    });
+    let mut response = resource_response(StatusCode::ACCEPTED, &parameters);
+    for (name, value) in [
+        (header::LOCATION, location),
+        (header::CONTENT_LOCATION, status_url),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// The patient a resource's `subject` (or `patient`) names: `Patient/{id}`.
+fn subject_of(ty: ResourceType, resource: &Value) -> Result<PatientId, FhirError> {
+    let element = ty.patient_element().expect("an entry type");
+    let path = format!("{}.{element}", ty.name());
+    let reference = resource[element]["reference"].as_str().ok_or_else(|| {
+        FhirError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            IssueCode::Required,
+            format!("{path}.reference must name the patient: Patient/{{id}}"),
+        )
+    })?;
+    reference
+        .strip_prefix("Patient/")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| {
+            FhirError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                IssueCode::Value,
+                format!(
+                    "{path}.reference is {reference:?}: it must be Patient/{{id}}, a patient's 32-hex id"
+                ),
+            )
+        })
+}
+
+/// What is stored of a resource: without the server's `id` and `meta`, its patient reference in
+/// one form.
+fn content(ty: ResourceType, mut resource: Value, patient: Option<PatientId>) -> Value {
+    if let Some(object) = resource.as_object_mut() {
+        object.remove("id");
+        object.remove("meta");
+    }
+    if let (Some(element), Some(patient)) = (ty.patient_element(), patient) {
+        resource[element] = json!({"reference": format!("Patient/{patient}")});
+    }
+    resource
+}
+
+fn type_matches(ty: ResourceType, body_ty: ResourceType) -> Result<(), FhirError> {
+    if ty == body_ty {
+        return Ok(());
+    }
+    Err(FhirError::bad_request(format!(
+        "the body is a {} but the URL says {}: send it to /fhir/{}",
+        body_ty.name(),
+        ty.name(),
+        body_ty.name()
+    )))
+}
+
+/// `POST /fhir/{ty}`: a doctor creates a resource (a Patient registers a patient).
+pub(crate) async fn create(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path(ty): Path<String>,
+    body: Bytes,
+) -> Result<Response, FhirError> {
+    let author = caller(&state, &headers).await?;
+    let ty = stored_type(&ty)?;
+    let (body_ty, resource) = body_resource(&headers, &body)?;
+    type_matches(ty, body_ty)?;
+    if ty == ResourceType::Patient {
+        return create_patient(&state, author, resource).await;
+    }
+    let patient = subject_of(ty, &resource)?;
+    let content = content(ty, resource, Some(patient));
+    let (record, revision, write) = state
+        .hospital
+        .records
+        .record(author, patient, kind_of(ty), &content, None)
+        .await
+        .map_err(ledger_error)?;
+    Ok(accepted(&state, ty, &record.to_string(), revision, &write))
+}
+
+/// A name to index: the first name's text, or its given names and family name.
+fn name_of(resource: &Value) -> Option<String> {
+    let name = resource["name"].as_array()?.first()?;
+    if let Some(text) = name["text"].as_str() {
+        return Some(text.to_owned());
+    }
+    let mut words: Vec<&str> = name["given"]
+        .as_array()
+        .map(|g| g.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    words.extend(name["family"].as_str());
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+async fn create_patient(state: &AuthState, doctor: Address, resource: Value) -> Result<Response, FhirError> {
+    let unprocessable =
+        |code, what: &str| FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, code, what.to_owned());
+    let wallets: Vec<&Value> = resource["identifier"]
+        .as_array()
+        .map(|ids| ids.iter().filter(|i| i["system"] == WALLET_SYSTEM).collect())
+        .unwrap_or_default();
+    let [wallet] = wallets.as_slice() else {
+        return Err(unprocessable(
+            IssueCode::Required,
+            "Patient.identifier must hold the patient's wallet once: {\"system\": \"urn:ethereum:address\", \
+             \"value\": \"0x…\"}",
+        ));
+    };
+    let wallet: Address = wallet["value"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            unprocessable(
+                IssueCode::Value,
+                "Patient.identifier (urn:ethereum:address) is not an address: 0x and 40 hexadecimal digits",
+            )
+        })?;
+    let name = name_of(&resource).ok_or_else(|| {
+        unprocessable(
+            IssueCode::Required,
+            "Patient.name must give the patient's name (text, or given and family)",
+        )
+    })?;
+    let content = content(ResourceType::Patient, resource, None);
+    let (patient, write) = state
+        .hospital
+        .records
+        .register_patient_resource(doctor, wallet, &name, &content)
+        .await
+        .map_err(ledger_error)?;
+    Ok(accepted(
+        state,
+        ResourceType::Patient,
+        &patient.to_string(),
+        1,
+        &write,
+    ))
+}
+
+/// `PUT /fhir/{ty}/{id}`: a new version of a resource the author may read and write. It keeps
+/// its patient; `If-Match: W/"n"` makes it conditional on version n being the newest.
+pub(crate) async fn update(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Path((ty, id)): TypeAndId,
+    body: Bytes,
+) -> Result<Response, FhirError> {
+    let author = caller(&state, &headers).await?;
+    let ty = stored_type(&ty)?;
+    let (body_ty, resource) = body_resource(&headers, &body)?;
+    type_matches(ty, body_ty)?;
+    if ty == ResourceType::Patient {
+        return Err(FhirError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            IssueCode::NotSupported,
+            "a patient's demographics are not updated through FHIR on this server yet",
+        ));
+    }
+    if let Some(body_id) = resource.get("id").and_then(Value::as_str)
+        && body_id != id
+    {
+        return Err(FhirError::bad_request(format!(
+            "the body's id {body_id:?} is not the URL's {id:?}"
+        )));
+    }
+    let patient = patient_of(&state, ty, &id).await?;
+    let chart = load(&state, author, patient)
+        .await
+        .map_err(|_| FhirError::not_found(ty.name(), &id))?;
+    let newest = chart
+        .versions_of(ty, &id)
+        .first()
+        .map(|v| v.revision)
+        .ok_or_else(|| FhirError::not_found(ty.name(), &id))?;
+    if subject_of(ty, &resource)? != patient {
+        return Err(FhirError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            IssueCode::Value,
+            format!(
+                "{}.{} names another patient: a record stays with its patient (Patient/{patient})",
+                ty.name(),
+                ty.patient_element().unwrap_or("subject")
+            ),
+        ));
+    }
+    if let Some(expected) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
+        let wanted = expected.trim().trim_start_matches("W/").trim_matches('"');
+        if wanted != newest.to_string() {
+            return Err(FhirError::new(
+                StatusCode::PRECONDITION_FAILED,
+                IssueCode::Conflict,
+                format!("If-Match asks for version {wanted} but the newest is {newest}: read it again"),
+            ));
+        }
+    }
+    let record = id.parse().map_err(|_| FhirError::not_found(ty.name(), &id))?;
+    let content = content(ty, resource, Some(patient));
+    let (record, revision, write) = state
+        .hospital
+        .records
+        .record(author, patient, kind_of(ty), &content, Some(record))
+        .await
+        .map_err(ledger_error)?;
+    Ok(accepted(&state, ty, &record.to_string(), revision, &write))
+}
+
+/// The content of an entry written through the JSON API (`kind` and a resource): it must be the
+/// resource the kind is stored as, valid as [`medledger_fhir::validate`] checks, and about this
+/// patient; its patient reference is filled in when left out.
+pub(crate) fn checked_entry(
+    kind: medledger_contracts::history::EntryKind,
+    patient: PatientId,
+    content: Value,
+) -> Result<Value, medledger_fhir::Outcome> {
+    let ty = super::type_of(kind);
+    let named = content.get("resourceType").and_then(Value::as_str);
+    if named != Some(ty.name()) {
+        return Err(medledger_fhir::Outcome::one(
+            IssueCode::Value,
+            format!(
+                "content.resourceType is {}: an entry of this kind is a {}",
+                named.map_or("missing".to_owned(), |n| format!("{n:?}")),
+                ty.name()
+            ),
+        ));
+    }
+    if let Some(element) = ty.patient_element()
+        && let Some(reference) = content.get(element).map(|r| r["reference"].clone())
+        && reference != json!(format!("Patient/{patient}"))
+    {
+        return Err(medledger_fhir::Outcome::one(
+            IssueCode::Value,
+            format!("content.{element} names another patient than the one in the path: leave it out"),
+        ));
+    }
+    let content = self::content(ty, content, Some(patient));
+    medledger_fhir::validate::resource(&content)?;
+    Ok(content)
+}

@@ -1,0 +1,505 @@
+//! FHIR R4 at `/fhir`, driven as another hospital system drives it: a doctor registers a patient
+//! and writes a Condition, each signed by their wallet from the `Parameters` the 202 returns; reads,
+//! versions, searches, paging, `_include`, `$everything` and Provenance; the same refusals as the
+//! JSON API (404 for what the caller may not read, by every path); bad input answered with an
+//! OperationOutcome that says what is wrong, storing nothing.
+
+use alloy::dyn_abi::TypedData;
+use alloy::network::EthereumWallet;
+use alloy::primitives::B256;
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::rpc::client::RpcClient;
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use axum::http::StatusCode;
+use medledger_chain::transport::InProcess;
+use medledger_contracts::MedLedger;
+use serde_json::{Value, json};
+
+use crate::records::DEMO_ADMIN_KEY;
+use crate::sign_in::Site;
+
+const FHIR_JSON: &str = "application/fhir+json";
+
+/// The value of a named parameter of a `Parameters` resource.
+fn parameter<'a>(parameters: &'a Value, name: &str) -> &'a Value {
+    let found = parameters["parameter"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("no parameter {name} in {parameters}"));
+    found
+        .as_object()
+        .and_then(|p| p.iter().find(|(k, _)| k.starts_with("value")).map(|(_, v)| v))
+        .unwrap()
+}
+
+/// Signs the request a FHIR write answered with, posts the signature, waits until anchored, and
+/// returns the resource's path (`/fhir/Condition/{id}/_history/1`).
+async fn sign(site: &Site, wallet: &PrivateKeySigner, token: &str, accepted: &Value) -> String {
+    assert_eq!(accepted["resourceType"], "Parameters", "{accepted}");
+    let typed: TypedData = serde_json::from_str(parameter(accepted, "typedData").as_str().unwrap()).unwrap();
+    let hash = typed.eip712_signing_hash().unwrap();
+    assert_eq!(
+        hash,
+        parameter(accepted, "signingHash")
+            .as_str()
+            .unwrap()
+            .parse::<B256>()
+            .unwrap()
+    );
+    let signature = wallet.sign_hash_sync(&hash).unwrap();
+    let url = parameter(accepted, "signatureUrl").as_str().unwrap();
+    let body = json!({ "signature": alloy::hex::encode_prefixed(signature.as_bytes()) });
+    let (status, reply, _) = site.call("POST", url, Some(body), Some(token)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    let status_url = parameter(accepted, "statusUrl").as_str().unwrap();
+    let (_, request, _) = site
+        .call("GET", &format!("{status_url}?wait=30"), None, Some(token))
+        .await;
+    assert_eq!(request["status"], "anchored", "{request}");
+    let location = parameter(accepted, "location").as_str().unwrap();
+    location.trim_start_matches("http://127.0.0.1:8080").to_owned()
+}
+
+/// A FHIR call with a JSON body: status, Content-Type, body.
+async fn fhir(
+    site: &Site,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    token: Option<&str>,
+) -> (StatusCode, String, Value) {
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    site.raw(method, path, Some(FHIR_JSON), bytes, token).await
+}
+
+/// Every resource in a response is checked by the same model the server checks input with, and
+/// every Bundle entry's resource too.
+fn assert_valid(resource: &Value) {
+    match resource["resourceType"].as_str() {
+        Some("Bundle") => {
+            for entry in resource["entry"].as_array().into_iter().flatten() {
+                assert_valid(&entry["resource"]);
+            }
+        }
+        Some("Provenance" | "OperationOutcome" | "Parameters" | "CapabilityStatement") | None => {}
+        Some(_) => {
+            medledger_fhir::validate::resource(resource).unwrap_or_else(|o| panic!("{o}: {resource}"));
+        }
+    }
+}
+
+fn condition(patient: &str, text: &str, onset: &str) -> Value {
+    json!({
+        "resourceType": "Condition",
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "195967001"}], "text": text},
+        "subject": {"reference": format!("Patient/{patient}")},
+        "onsetDateTime": onset,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fhir_client_writes_reads_searches_and_is_refused_as_the_api_refuses() {
+    let site = Site::open().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let loops = site.hospital.spawn_loops(stopped);
+    let admin: PrivateKeySigner = DEMO_ADMIN_KEY.parse().unwrap();
+    let [doctor, stranger_doctor, patient] = std::array::from_fn(|_| PrivateKeySigner::random());
+    let as_admin = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(admin))
+        .connect_client(RpcClient::new(
+            InProcess::new(site.hospital.rpc.clone().unwrap()),
+            true,
+        ))
+        .erased();
+    let ledger = MedLedger::new(site.hospital.deployment.ledger, as_admin);
+    for d in [&doctor, &stranger_doctor] {
+        ledger
+            .registerDoctor(d.address())
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+    }
+    let token = site.sign_in(&doctor).await;
+    let stranger = site.sign_in(&stranger_doctor).await;
+
+    // The CapabilityStatement needs no sign-in.
+    let (status, content_type, metadata) = fhir(&site, "GET", "/fhir/metadata", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.starts_with(FHIR_JSON), "{content_type}");
+    assert_eq!(metadata["fhirVersion"], "4.0.1");
+
+    // A Patient, registered with the patient's wallet as identifier.
+    let new_patient = json!({
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:ethereum:address", "value": patient.address().to_string()}],
+        "name": [{"family": "Lovelace", "given": ["Ada"]}],
+        "gender": "female",
+        "birthDate": "1815-12-10",
+    });
+    let (status, _, accepted) = fhir(&site, "POST", "/fhir/Patient", Some(new_patient), Some(&token)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let patient_path = sign(&site, &doctor, &token, &accepted).await;
+    let patient_id = patient_path.split('/').nth(3).unwrap().to_owned();
+    let (status, _, read) = fhir(
+        &site,
+        "GET",
+        &format!("/fhir/Patient/{patient_id}"),
+        None,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["gender"], "female", "what was sent is kept: {read}");
+    assert_eq!(read["meta"]["tag"][0]["code"], "verified", "{read}");
+
+    // Two Conditions; the first is then updated.
+    let mut paths = Vec::new();
+    for (text, onset) in [
+        ("Asthma", "2019-04-01"),
+        ("Hay fever", "2021-06-15T09:30:00+02:00"),
+    ] {
+        let (status, _, accepted) = fhir(
+            &site,
+            "POST",
+            "/fhir/Condition",
+            Some(condition(&patient_id, text, onset)),
+            Some(&token),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        paths.push(sign(&site, &doctor, &token, &accepted).await);
+    }
+    let asthma = paths[0].trim_end_matches("/_history/1").to_owned();
+    let asthma_id = asthma.rsplit('/').next().unwrap().to_owned();
+    let (status, _, first) = fhir(&site, "GET", &asthma, None, Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["id"], asthma_id.as_str());
+    assert_eq!(first["meta"]["versionId"], "1");
+    assert_eq!(first["subject"]["reference"], format!("Patient/{patient_id}"));
+    assert_valid(&first);
+    let mut amended = condition(&patient_id, "Asthma, mild", "2019-04-01");
+    amended["id"] = json!(asthma_id);
+    let (status, _, outcome) = site
+        .raw(
+            "PUT",
+            &asthma,
+            Some(FHIR_JSON),
+            amended.to_string().into_bytes(),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{outcome}");
+    let second = sign(&site, &doctor, &token, &outcome).await;
+    assert!(second.ends_with("/_history/2"), "{second}");
+    let (_, _, newest) = fhir(&site, "GET", &asthma, None, Some(&token)).await;
+    assert_eq!(
+        (
+            newest["meta"]["versionId"].as_str(),
+            newest["code"]["text"].as_str()
+        ),
+        (Some("2"), Some("Asthma, mild"))
+    );
+    let (status, _, old) = fhir(&site, "GET", &format!("{asthma}/_history/1"), None, Some(&token)).await;
+    assert_eq!(
+        (status, old["code"]["text"].as_str()),
+        (StatusCode::OK, Some("Asthma"))
+    );
+    let (_, _, history) = fhir(&site, "GET", &format!("{asthma}/_history"), None, Some(&token)).await;
+    assert_eq!(
+        (history["type"].as_str(), history["total"].as_u64()),
+        (Some("history"), Some(2)),
+        "{history}"
+    );
+
+    // Searches.
+    let search = |query: &str| format!("/fhir/Condition?{query}");
+    let count = |bundle: &Value| bundle["total"].as_u64().unwrap();
+    for (query, expected) in [
+        (format!("patient={patient_id}"), 2),
+        (format!("subject=Patient/{patient_id}"), 2),
+        ("code=http://snomed.info/sct|195967001".to_owned(), 2),
+        ("code=http://loinc.org|195967001".to_owned(), 0),
+        ("code:text=fever".to_owned(), 1),
+        ("date=ge2020-01-01".to_owned(), 1),
+        ("date=2019".to_owned(), 1),
+        ("date=lt2019-04-01".to_owned(), 0),
+        (format!("_id={asthma_id}"), 1),
+        ("_lastUpdated=gt2000-01-01".to_owned(), 2),
+        (String::new(), 2),
+    ] {
+        let (status, _, bundle) = fhir(&site, "GET", &search(&query), None, Some(&token)).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {bundle}");
+        assert_eq!(count(&bundle), expected, "{query}: {bundle}");
+        assert_valid(&bundle);
+    }
+    // Paging: one per page, the next link leads to the other.
+    let (_, _, page) = fhir(&site, "GET", &search("_count=1"), None, Some(&token)).await;
+    assert_eq!(
+        (count(&page), page["entry"].as_array().unwrap().len()),
+        (2, 1),
+        "{page}"
+    );
+    let next = page["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://127.0.0.1:8080")
+        .to_owned();
+    let (_, _, page2) = fhir(&site, "GET", &next, None, Some(&token)).await;
+    assert_ne!(
+        page["entry"][0]["fullUrl"], page2["entry"][0]["fullUrl"],
+        "{page2}"
+    );
+    assert!(
+        page2["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["relation"] != "next")
+    );
+    // _include brings the patient once.
+    let (_, _, included) = fhir(
+        &site,
+        "GET",
+        &search("_include=Condition:patient"),
+        None,
+        Some(&token),
+    )
+    .await;
+    let modes: Vec<&str> = included["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["search"]["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, ["match", "match", "include"], "{included}");
+    // $everything: the patient, both conditions, and their provenance.
+    let everything = format!("/fhir/Patient/{patient_id}/$everything");
+    let (status, _, all) = fhir(&site, "GET", &everything, None, Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let types: Vec<&str> = all["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "Patient",
+            "Condition",
+            "Condition",
+            "Provenance",
+            "Provenance",
+            "Provenance"
+        ],
+        "{all}"
+    );
+    assert_valid(&all);
+    // Provenance: the anchor, readable by id and found by target.
+    let provenance = format!("/fhir/Provenance/{asthma_id}-2");
+    let (status, _, anchor) = fhir(&site, "GET", &provenance, None, Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{anchor}");
+    assert_eq!(
+        anchor["target"][0]["reference"],
+        format!("Condition/{asthma_id}/_history/2")
+    );
+    assert_eq!(
+        anchor["agent"][0]["who"]["identifier"]["value"],
+        doctor.address().to_string()
+    );
+    assert_eq!(anchor["extension"][0]["valueCode"], "verified", "{anchor}");
+    let (_, _, found) = fhir(
+        &site,
+        "GET",
+        &format!("/fhir/Provenance?target=Condition/{asthma_id}"),
+        None,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(count(&found), 2, "{found}");
+
+    // The patient reads their own chart.
+    let patient_token = site.sign_in(&patient).await;
+    let (status, _, mine) = fhir(&site, "GET", &search(""), None, Some(&patient_token)).await;
+    assert_eq!((status, count(&mine)), (StatusCode::OK, 2), "{mine}");
+
+    // A doctor without consent gets nothing, by any path: 404 for each resource, empty searches.
+    for path in [
+        asthma.clone(),
+        format!("{asthma}/_history"),
+        format!("{asthma}/_history/1"),
+        format!("/fhir/Patient/{patient_id}"),
+        everything.clone(),
+        provenance.clone(),
+    ] {
+        let (status, _, outcome) = fhir(&site, "GET", &path, None, Some(&stranger)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {outcome}");
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
+    }
+    for query in [
+        format!("/fhir/Condition?patient={patient_id}"),
+        "/fhir/Condition".to_owned(),
+        format!("/fhir/Condition?patient={patient_id}&_include=Condition:patient&_count=1&_offset=1"),
+        format!("/fhir/Provenance?patient={patient_id}"),
+        "/fhir/Patient?name=ada".to_owned(),
+    ] {
+        let (status, _, bundle) = fhir(&site, "GET", &query, None, Some(&stranger)).await;
+        assert_eq!((status, count(&bundle)), (StatusCode::OK, 0), "{query}: {bundle}");
+        assert!(bundle.get("entry").is_none(), "{query}: {bundle}");
+    }
+    let (status, _, outcome) = fhir(&site, "PUT", &asthma, Some(amended.clone()), Some(&stranger)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{outcome}");
+    let (status, _, outcome) = fhir(
+        &site,
+        "POST",
+        "/fhir/Condition",
+        Some(condition(&patient_id, "x", "2020")),
+        Some(&stranger),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{outcome}");
+    let (status, _, outcome) = fhir(&site, "GET", &asthma, None, None).await;
+    assert_eq!(
+        (status, outcome["issue"][0]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("login"))
+    );
+
+    // Bad input: a 4xx OperationOutcome naming the problem, and nothing stored.
+    let before = site.hospital.store.request_counts().await.unwrap();
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut c = condition(&patient_id, "Bad", "2020-01-01");
+        edit(&mut c);
+        c.to_string().into_bytes()
+    };
+    let other_patient = "0123456789abcdef0123456789abcdef";
+    let cases: Vec<(&str, Vec<u8>, &str, StatusCode, &str)> = vec![
+        (
+            "POST",
+            with(&|c| c["colour"] = json!("red")),
+            FHIR_JSON,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Condition.colour",
+        ),
+        (
+            "POST",
+            with(&|c| c["onsetDateTime"] = json!("1981-02-30")),
+            FHIR_JSON,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "1981-02-30",
+        ),
+        (
+            "POST",
+            with(&|c| c["code"]["text"] = json!(42)),
+            FHIR_JSON,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "must be a string",
+        ),
+        (
+            "POST",
+            with(&|c| c["code"]["text"] = json!("")),
+            FHIR_JSON,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty string",
+        ),
+        (
+            "POST",
+            with(&|c| c["id"] = json!("../../etc/passwd")),
+            FHIR_JSON,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "must be an id",
+        ),
+        (
+            "POST",
+            with(&|_| {}),
+            "text/plain",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "application/fhir+json",
+        ),
+        (
+            "POST",
+            br#"{"resourceType":"Condition","resourceType":"Condition"}"#.to_vec(),
+            FHIR_JSON,
+            StatusCode::BAD_REQUEST,
+            "appears twice",
+        ),
+        (
+            "POST",
+            format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+            FHIR_JSON,
+            StatusCode::BAD_REQUEST,
+            "nests too deeply",
+        ),
+        (
+            "POST",
+            vec![b' '; 10 << 20],
+            FHIR_JSON,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "larger than",
+        ),
+        (
+            "POST",
+            with(&|c| c["subject"]["reference"] = json!(format!("Patient/{other_patient}"))),
+            FHIR_JSON,
+            StatusCode::NOT_FOUND,
+            "patient",
+        ),
+        (
+            "PUT",
+            with(&|c| c["subject"]["reference"] = json!(format!("Patient/{other_patient}"))),
+            FHIR_JSON,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "another patient",
+        ),
+        (
+            "PUT",
+            with(&|c| c["id"] = json!("0000")),
+            FHIR_JSON,
+            StatusCode::BAD_REQUEST,
+            "is not the URL's",
+        ),
+    ];
+    for (method, body, content_type, expected, words) in cases {
+        let path = if method == "PUT" {
+            asthma.as_str()
+        } else {
+            "/fhir/Condition"
+        };
+        let (status, got_type, outcome) = site
+            .raw(method, path, Some(content_type), body, Some(&token))
+            .await;
+        assert_eq!(status, expected, "{words}: {outcome}");
+        assert!(got_type.starts_with(FHIR_JSON), "{words}: {got_type}");
+        assert_eq!(outcome["resourceType"], "OperationOutcome", "{words}");
+        assert!(outcome.to_string().contains(words), "{words} not in {outcome}");
+    }
+    for (path, expected) in [
+        ("/fhir/Condition/..%2F..%2Fetc%2Fpasswd", StatusCode::NOT_FOUND),
+        ("/fhir/Encounter/1", StatusCode::NOT_FOUND),
+        ("/fhir/Condition?colour=red", StatusCode::BAD_REQUEST),
+        ("/fhir/Condition?date=2020-13-01", StatusCode::BAD_REQUEST),
+        ("/fhir/Condition?_count=many", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, _, outcome) = fhir(&site, "GET", path, None, Some(&token)).await;
+        assert_eq!(status, expected, "{path}: {outcome}");
+        assert_eq!(outcome["resourceType"], "OperationOutcome", "{path}");
+    }
+    assert_eq!(
+        site.hospital.store.request_counts().await.unwrap(),
+        before,
+        "nothing was stored"
+    );
+
+    stop.send(true).unwrap();
+    loops.await.unwrap();
+    site.close().await;
+}
