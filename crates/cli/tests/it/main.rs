@@ -1,10 +1,11 @@
-//! Integration tests of the `medledger` binary: the hospital's pages in a real browser; its embedded chain (`medledger node`) compared
+//! Integration tests of the `medledger` binary: the hospital's pages in a real browser; a FHIR client on `/fhir`; its embedded chain (`medledger node`) compared
 //! with anvil, driven as a wallet drives it, and killed mid-traffic; `medledger verify` and
 //! `medledger keys rotate` on a data directory a hospital has used.
 
 mod browser;
 mod conformance;
 mod crash;
+mod fhir_client;
 mod serve;
 mod util;
 mod verify;
