@@ -280,6 +280,15 @@ const provenance = await client.search({ resourceType: 'Provenance', searchParam
 valid(provenance, 'Provenance');
 check(provenance.total === 2, 'a Provenance per version');
 
+step('the patient sees who may read their record, and who did');
+const patientClient = new Client({ baseUrl: `${base}/fhir`, bearerToken: await signIn(patientWallet) });
+const consents = await patientClient.search({ resourceType: 'Consent', searchParams: {} });
+valid(consents, 'Consent');
+check(consents.total === 1 && consents.entry[0].resource.provision.actor[0].reference.identifier.value === doctor.address, 'the doctor holds consent');
+const audit = await patientClient.search({ resourceType: 'AuditEvent', searchParams: { _count: 50 } });
+valid(audit, 'AuditEvent');
+check(audit.total > 10, `reads and writes audited: ${audit.total}`);
+
 step('a doctor without consent gets nothing, by any path');
 for (const call of [
   () => strangerClient.read({ resourceType: 'Condition', id: condition.id }),

@@ -155,6 +155,21 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
             {"name": "patient", "type": "reference", "documentation": "The patient"},
         ],
     }));
+    resources.push(json!({
+        "type": "Consent",
+        "documentation": "The patient's on-chain grants: which doctor may read and add to the record, until when. Read-only: a grant is changed by the patient's wallet (POST /api/v1/patients/{id}/consents). The patient and admins see them.",
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "searchParam": [{"name": "patient", "type": "reference", "documentation": "The patient (default: the caller's own record)"}],
+    }));
+    resources.push(json!({
+        "type": "AuditEvent",
+        "documentation": "Every read and write of the patient's record, allowed or denied, from the hash-chained audit log. Read-only; the patient sees their own.",
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "searchParam": [
+            {"name": "patient", "type": "reference", "documentation": "The patient (default: the caller's own record)"},
+            {"name": "date", "type": "date", "documentation": "When it happened"},
+        ],
+    }));
     json!({
         "resourceType": "CapabilityStatement",
         "status": "active",

@@ -264,8 +264,10 @@ pub(crate) async fn read(
     Path((ty, id)): TypeAndId,
 ) -> Result<Response, FhirError> {
     let reader = caller(&state, &headers).await?;
-    if ty == "Provenance" {
-        return provenance(&state, reader, &id).await;
+    match ty.as_str() {
+        "Provenance" => return provenance(&state, reader, &id).await,
+        "Consent" | "AuditEvent" => return super::access::read(&state, reader, &ty, &id).await,
+        _ => {}
     }
     let ty = stored_type(&ty)?;
     let patient = patient_of(&state, ty, &id).await?;

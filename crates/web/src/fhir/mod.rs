@@ -1,6 +1,7 @@
 //! FHIR R4 at `/fhir`: the same records, consent checks and signed writes as the JSON API, spoken
 //! the way other hospital systems speak.
 //!
+//! - `access`: Consent (the on-chain grants) and AuditEvent (the audit log), read-only.
 //! - [`chart`]: a patient's resources as a reader may see them, each version with its proof, and
 //!   each entry's Provenance (its anchor on the chain).
 //! - [`search`]: search parameters, matching, paging, `_include`.
@@ -10,6 +11,7 @@
 //! Reads are authorised exactly as the JSON API's (the chain decides), and a resource the caller
 //! may not read answers 404, by every path. Errors are OperationOutcomes.
 
+mod access;
 mod chart;
 mod search;
 mod write;
@@ -138,7 +140,7 @@ pub(crate) fn stored_type(name: &str) -> Result<ResourceType, FhirError> {
             IssueCode::NotSupported,
             format!(
                 "{name:?} is not a resource type this server has: see /fhir/metadata (Patient, Condition, \
-                 MedicationStatement, Observation, AllergyIntolerance, Basic, Provenance)"
+                 MedicationStatement, Observation, AllergyIntolerance, Basic, Provenance, Consent, AuditEvent)"
             ),
         )
     })

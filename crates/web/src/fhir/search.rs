@@ -28,7 +28,75 @@ pub(crate) const DEFAULT_COUNT: usize = 50;
 pub(crate) const MOST_COUNT: usize = 500;
 
 /// Search parameters, as sent (names may repeat).
-type Params = Vec<(String, String)>;
+pub(crate) type Params = Vec<(String, String)>;
+
+/// Which page of results: `_count` and `_offset`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Page {
+    pub(crate) count: usize,
+    pub(crate) offset: usize,
+}
+
+impl Page {
+    /// The page a search asks for.
+    pub(crate) fn of(params: &Params) -> Result<Self, FhirError> {
+        Ok(Self {
+            count: number(params, "_count", DEFAULT_COUNT)?.min(MOST_COUNT),
+            offset: number(params, "_offset", 0)?,
+        })
+    }
+
+    /// This page of `all`.
+    pub(crate) fn of_list<T>(self, all: Vec<T>) -> Vec<T> {
+        all.into_iter().skip(self.offset).take(self.count).collect()
+    }
+}
+
+/// The `self`, `first`, `next` and `previous` links of a page of `total` results.
+pub(crate) fn page_links(
+    base: &str,
+    ty_name: &str,
+    params: &Params,
+    page: Page,
+    total: usize,
+) -> Result<Vec<(&'static str, String)>, FhirError> {
+    let Page { count, offset } = page;
+    let link = |offset: usize| -> Result<String, FhirError> {
+        let mut kept: Params = params
+            .iter()
+            .filter(|(n, _)| n != "_offset" && n != "_count")
+            .cloned()
+            .collect();
+        kept.push(("_count".into(), count.to_string()));
+        kept.push(("_offset".into(), offset.to_string()));
+        let query = serde_urlencoded::to_string(&kept).map_err(Problem::internal)?;
+        Ok(format!("{base}/{ty_name}?{query}"))
+    };
+    let mut links = vec![("self", link(offset)?), ("first", link(0)?)];
+    if count > 0 && offset + count < total {
+        links.push(("next", link(offset + count)?));
+    }
+    if offset > 0 && count > 0 {
+        links.push(("previous", link(offset.saturating_sub(count))?));
+    }
+    Ok(links)
+}
+
+/// The parameters of a search, refusing any not in `known`.
+pub(crate) fn params_of(query: Option<&str>, ty_name: &str, known: &[&str]) -> Result<Params, FhirError> {
+    let params = parse_params(query)?;
+    if let Some((name, _)) = params
+        .iter()
+        .find(|(n, _)| !known.contains(&n.as_str()) && !["_count", "_offset", "_format"].contains(&n.as_str()))
+    {
+        return Err(FhirError::new(
+            StatusCode::BAD_REQUEST,
+            IssueCode::NotSupported,
+            format!("the search parameter {name:?} is not supported on {ty_name}: see /fhir/metadata"),
+        ));
+    }
+    Ok(params)
+}
 
 fn parse_params(query: Option<&str>) -> Result<Params, FhirError> {
     serde_urlencoded::from_str(query.unwrap_or(""))
@@ -61,7 +129,7 @@ fn number(params: &Params, name: &str, default: usize) -> Result<usize, FhirErro
 }
 
 /// A patient reference in a search: `Patient/{id}`, `{id}`, or a full URL ending so.
-fn patient_param(value: &str) -> Result<PatientId, FhirError> {
+pub(crate) fn patient_param(value: &str) -> Result<PatientId, FhirError> {
     let id = value.rsplit('/').next().unwrap_or(value);
     if value.contains('/') && !value.trim_end_matches(id).ends_with("Patient/") {
         return Err(FhirError::bad_request(format!(
@@ -76,12 +144,12 @@ fn patient_param(value: &str) -> Result<PatientId, FhirError> {
 }
 
 /// A date parameter: a prefix and a date.
-struct DateFilter {
+pub(crate) struct DateFilter {
     prefix: String,
     span: Span,
 }
 
-fn date_filters(params: &Params, name: &str) -> Result<Vec<DateFilter>, FhirError> {
+pub(crate) fn date_filters(params: &Params, name: &str) -> Result<Vec<DateFilter>, FhirError> {
     params
         .iter()
         .filter(|(n, _)| n == name)
@@ -107,7 +175,7 @@ fn date_filters(params: &Params, name: &str) -> Result<Vec<DateFilter>, FhirErro
 }
 
 impl DateFilter {
-    fn matches(&self, r: Span) -> bool {
+    pub(crate) fn matches(&self, r: Span) -> bool {
         let p = self.span;
         match self.prefix.as_str() {
             "eq" => p.start <= r.start && r.end <= p.end,
@@ -311,6 +379,9 @@ pub(crate) async fn search_type(
     query: Query,
 ) -> Result<Response, FhirError> {
     let reader = caller(&state, &headers).await?;
+    if ty_name == "Consent" || ty_name == "AuditEvent" {
+        return super::access::search(&state, reader, &ty_name, query.0.as_deref()).await;
+    }
     let ty = if ty_name == "Provenance" {
         None
     } else {
@@ -361,8 +432,7 @@ pub(crate) async fn search_type(
             )));
         }
     };
-    let count = number(&params, "_count", DEFAULT_COUNT)?.min(MOST_COUNT);
-    let offset = number(&params, "_offset", 0)?;
+    let page = Page::of(&params)?;
 
     let ids = patients(&state, reader, ty, &params).await?;
     let charts = charts(&state, reader, &ids).await?;
@@ -413,10 +483,10 @@ pub(crate) async fn search_type(
     found.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| a.2.cmp(&b.2)));
     let total = found.len();
     let base = base(&state);
-    let page: Vec<_> = found.into_iter().skip(offset).take(count).collect();
+    let found = page.of_list(found);
     let mut entries: Vec<Entry> = Vec::new();
     let mut included: Vec<PatientId> = Vec::new();
-    for (chart, resource, reference, _) in &page {
+    for (chart, resource, reference, _) in &found {
         entries.push(Entry {
             full_url: format!("{base}/{reference}"),
             resource: resource.clone(),
@@ -440,24 +510,7 @@ pub(crate) async fn search_type(
             });
         }
     }
-    let link = |offset: usize| -> Result<String, FhirError> {
-        let mut kept: Params = params
-            .iter()
-            .filter(|(n, _)| n != "_offset" && n != "_count")
-            .cloned()
-            .collect();
-        kept.push(("_count".into(), count.to_string()));
-        kept.push(("_offset".into(), offset.to_string()));
-        let query = serde_urlencoded::to_string(&kept).map_err(Problem::internal)?;
-        Ok(format!("{base}/{ty_name}?{query}"))
-    };
-    let mut links = vec![("self", link(offset)?), ("first", link(0)?)];
-    if count > 0 && offset + count < total {
-        links.push(("next", link(offset + count)?));
-    }
-    if offset > 0 && count > 0 {
-        links.push(("previous", link(offset.saturating_sub(count))?));
-    }
+    let links = page_links(&base, &ty_name, &params, page, total)?;
     Ok(resource_response(
         StatusCode::OK,
         &bundle::searchset(total, entries, &links),

@@ -333,6 +333,33 @@ async fn a_fhir_client_writes_reads_searches_and_is_refused_as_the_api_refuses()
     let (status, _, mine) = fhir(&site, "GET", &search(""), None, Some(&patient_token)).await;
     assert_eq!((status, count(&mine)), (StatusCode::OK, 2), "{mine}");
 
+    // Who may read, and who did: the patient's own Consents and AuditEvents, none for others.
+    let (_, _, consents) = fhir(&site, "GET", "/fhir/Consent", None, Some(&patient_token)).await;
+    assert_eq!(count(&consents), 1, "the registering doctor's grant: {consents}");
+    let grant = &consents["entry"][0]["resource"];
+    assert_eq!(grant["provision"]["actor"][0]["reference"]["identifier"]["value"], doctor.address().to_string());
+    assert_eq!(grant["status"], "active");
+    let consent_path = format!("/fhir/Consent/{}", grant["id"].as_str().unwrap());
+    let (status, _, same) = fhir(&site, "GET", &consent_path, None, Some(&patient_token)).await;
+    assert_eq!((status, &same), (StatusCode::OK, grant));
+    let (_, _, events) = fhir(&site, "GET", "/fhir/AuditEvent?_count=2", None, Some(&patient_token)).await;
+    assert!(count(&events) > 5, "reads and writes were audited: {events}");
+    let event = &events["entry"][0]["resource"];
+    assert_eq!(event["resourceType"], "AuditEvent");
+    let event_path = format!("/fhir/AuditEvent/{}", event["id"].as_str().unwrap());
+    let (status, _, same) = fhir(&site, "GET", &event_path, None, Some(&patient_token)).await;
+    assert_eq!((status, &same), (StatusCode::OK, event));
+    let (_, _, denied) = fhir(&site, "GET", "/fhir/AuditEvent?date=ge2000", None, Some(&patient_token)).await;
+    assert_eq!(count(&denied), count(&events));
+    for path in [consent_path.as_str(), event_path.as_str()] {
+        let (status, _, _) = fhir(&site, "GET", path, None, Some(&stranger)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    for path in [format!("/fhir/Consent?patient={patient_id}"), format!("/fhir/AuditEvent?patient={patient_id}")] {
+        let (_, _, none) = fhir(&site, "GET", &path, None, Some(&stranger)).await;
+        assert_eq!(count(&none), 0, "{path}: {none}");
+    }
+
     // A doctor without consent gets nothing, by any path: 404 for each resource, empty searches.
     for path in [
         asthma.clone(),

@@ -92,6 +92,7 @@ async fn every_route_answers_each_caller_as_it_should() {
         .call("POST", &records, Some(note.clone()), Some(&token(3)))
         .await;
     let request = accepted["requestId"].as_i64().unwrap();
+    let note_id = accepted["recordId"].as_str().unwrap().to_owned();
     sign_and_follow(&site, &d1, &token(3), &accepted).await;
     let newcomer = PrivateKeySigner::random().address();
 
@@ -221,6 +222,74 @@ async fn every_route_answers_each_caller_as_it_should() {
             [401, 404, 404, 409, 404, 404, 404],
         ),
     ];
+    // The same on /fhir: what the caller may not read answers 404 there, whatever the path.
+    let basic = format!("/fhir/Basic/{note_id}");
+    let fhir_note = json!({"resourceType": "Basic", "code": {"text": "seen again"}, "subject": {"reference": format!("Patient/{p}")}});
+    let fhir_update = {
+        let mut body = fhir_note.clone();
+        body["id"] = json!(note_id);
+        body
+    };
+    let mut rows = rows;
+    let readers = [401, 200, 404, 200, 404, 404, 404];
+    for path in [
+        format!("/fhir/Patient/{p}"),
+        basic.clone(),
+        format!("{basic}/_history"),
+        format!("{basic}/_history/1"),
+        format!("/fhir/Patient/{p}/$everything"),
+        format!("/fhir/Provenance/{note_id}-1"),
+    ] {
+        rows.push(("GET", path, Box::new(none), readers));
+    }
+    // Who finds something: readers of the record; for grants the patient and admins; for the
+    // audit trail the patient alone.
+    let record_readers = [0, 1, 0, 1, 0, 0, 0];
+    let searches = [
+        (format!("/fhir/Basic?patient={p}"), record_readers),
+        ("/fhir/Basic".to_owned(), record_readers),
+        (format!("/fhir/Basic?subject=Patient/{p}&_include=Basic:subject&_count=1"), record_readers),
+        (format!("/fhir/Provenance?patient={p}"), record_readers),
+        (format!("/fhir/Patient?_id={p}"), record_readers),
+        (format!("/fhir/Consent?patient={p}"), [0, 1, 0, 0, 0, 0, 1]),
+        (format!("/fhir/AuditEvent?patient={p}"), [0, 1, 0, 0, 0, 0, 0]),
+    ];
+    for (path, _) in &searches {
+        rows.push(("GET", path.clone(), Box::new(none), [401, 200, 200, 200, 200, 200, 200]));
+    }
+    rows.extend([
+        (
+            "GET",
+            "/fhir/metadata".to_owned(),
+            Box::new(none) as Body,
+            [200, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/fhir/Basic".to_owned(),
+            Box::new(move || Some(fhir_note.clone())),
+            [401, 403, 403, 202, 403, 403, 403],
+        ),
+        (
+            "PUT",
+            basic.clone(),
+            Box::new(move || Some(fhir_update.clone())),
+            [401, 403, 404, 202, 404, 404, 404],
+        ),
+        (
+            "POST",
+            "/fhir/Patient".to_owned(),
+            Box::new(|| {
+                let wallet = PrivateKeySigner::random().address().to_string();
+                Some(json!({
+                    "resourceType": "Patient",
+                    "identifier": [{"system": "urn:ethereum:address", "value": wallet}],
+                    "name": [{"text": "New Comer"}],
+                }))
+            }),
+            [401, 403, 403, 202, 202, 202, 403],
+        ),
+    ]);
     let mut wrong = Vec::new();
     for (method, path, body, expected) in &rows {
         for (who, want) in expected.iter().enumerate() {
@@ -232,10 +301,23 @@ async fn every_route_answers_each_caller_as_it_should() {
                 ));
             }
             if status.is_client_error() {
+                let why = reply["detail"].as_str().or(reply["issue"][0]["diagnostics"].as_str());
                 assert!(
-                    reply["detail"].as_str().is_some_and(|d| !d.is_empty()),
+                    why.is_some_and(|d| !d.is_empty()),
                     "{method} {path}: a 4xx says why"
                 );
+            }
+        }
+    }
+    // A FHIR search finds the note, or the patient, only for those who may read the record.
+    for (path, finders) in &searches {
+        for (who, want) in finders.iter().enumerate().skip(1) {
+            let (_, bundle, _) = site.call("GET", path, None, tokens[who].as_deref()).await;
+            let found = bundle["entry"].as_array().map_or(0, |e| {
+                e.iter().filter(|e| e["search"]["mode"] == "match").count()
+            });
+            if found.min(1) != *want {
+                wrong.push(format!("GET {path} as {}: found {found}: {bundle}", WHO[who]));
             }
         }
     }
