@@ -1,4 +1,4 @@
-//! Bundles (searchset, history, transaction-response) and the CapabilityStatement.
+//! Bundles (searchset, history) and the CapabilityStatement.
 
 use serde_json::{Value, json};
 
@@ -64,16 +64,6 @@ fn bundle(kind: &str, total: Option<usize>, entries: Vec<Entry>, links: &[(&str,
             .collect();
     }
     out
-}
-
-/// A `transaction-response` Bundle: for each entry of the request, in order, its status line
-/// (`202 Accepted`), its location and its outcome.
-pub fn transaction_response(responses: Vec<Value>) -> Value {
-    json!({
-        "resourceType": "Bundle",
-        "type": "transaction-response",
-        "entry": responses.into_iter().map(|r| json!({ "response": r })).collect::<Vec<_>>(),
-    })
 }
 
 /// The search parameters each stored type supports, besides `_id`, `_lastUpdated` and `_count`.
@@ -188,6 +178,7 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                 "description": "Bearer token from Sign-In with Ethereum (POST /api/v1/auth/login). A resource the caller may not read answers 404.",
             },
             "resource": resources,
+            "interaction": [{"code": "transaction", "documentation": "New resources of one patient (and the patient itself), anchored together by one signature: all or none"}],
         }],
     })
 }

@@ -8,7 +8,7 @@
 //!   dates, bad ids, empty strings, missing required elements; every problem with its path.
 //! - [`time`]: FHIR's date, dateTime, instant and time formats, calendar-checked.
 //! - [`outcome`]: OperationOutcome, this crate's error.
-//! - [`bundle`]: searchset, history and transaction-response Bundles, and the CapabilityStatement.
+//! - [`bundle`]: searchset and history Bundles, and the CapabilityStatement.
 //!
 //! Why our own model instead of a FHIR crate: the crates that exist (fhir-model, fhir-sdk) model
 //! R4B, not R4, and cost minutes of build time; MedLedger stores six resource types, and refusing

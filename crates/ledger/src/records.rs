@@ -42,6 +42,11 @@ const REQUEST_LIFETIME_SECS: u64 = 24 * 3600;
 const REGISTER_GAS: u64 = 400_000;
 const ENTRY_GAS: u64 = 150_000;
 const ACTION_GAS: u64 = 150_000;
+/// What each further entry of a batch adds to its gas: a link's hash, calldata and log data
+/// (about 3,000 gas measured), with room to spare.
+const BATCH_ENTRY_GAS: u64 = 10_000;
+/// The most entries one request anchors (the contract's `MAX_BATCH`).
+pub const MAX_BATCH: usize = 512;
 const INDEX_KEY: &str = "blind-index";
 
 /// A patient's demographics, as a doctor enters them.
@@ -87,6 +92,32 @@ impl Demographics {
             "telecom": [{ "value": self.contact }],
         })
     }
+}
+
+/// The stored bytes of an entry's content: a JSON object of at most [`MAX_CONTENT`] bytes.
+fn entry_bytes(content: &serde_json::Value) -> Result<Vec<u8>> {
+    if !content.is_object() {
+        return Err(Error::InvalidEntry(
+            "the content must be a JSON object (a FHIR resource)".into(),
+        ));
+    }
+    let bytes = serde_json::to_vec(content).expect("JSON");
+    if bytes.len() > MAX_CONTENT {
+        return Err(Error::InvalidEntry(format!(
+            "the content is {} bytes; at most {MAX_CONTENT}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+fn check_batch(n: usize) -> Result<()> {
+    if n > MAX_BATCH {
+        return Err(Error::InvalidEntry(format!(
+            "{n} entries in one request; at most {MAX_BATCH}: split them"
+        )));
+    }
+    Ok(())
 }
 
 /// A write waiting for its author's signature.
@@ -167,10 +198,10 @@ pub enum Proof {
 
 /// What a write stores beside its request.
 enum Commit<'a> {
-    /// A new patient and their demographics entry.
-    Register(&'a NewPatient, &'a NewEntry),
-    /// One entry.
-    Record(&'a NewEntry),
+    /// A new patient, their demographics entry first and any other first entries.
+    Register(&'a NewPatient, &'a [NewEntry]),
+    /// Entries of one patient, anchored together.
+    Record(&'a [NewEntry]),
     /// Nothing but the request (consent, roles).
     Request,
     /// An emergency reason, sealed.
@@ -372,12 +403,8 @@ impl Records {
             forward_nonce: nonce,
         };
         let request_id = match commit {
-            Commit::Register(patient, entry) => {
-                self.store
-                    .register_patient(patient, std::slice::from_ref(entry), &new)
-                    .await?
-            }
-            Commit::Record(entry) => self.commits.writes.run((vec![entry.clone()], new)).await?,
+            Commit::Register(patient, entries) => self.store.register_patient(patient, entries, &new).await?,
+            Commit::Record(entries) => self.commits.writes.run((entries.to_vec(), new)).await?,
             Commit::Request => self.commits.writes.run((vec![], new)).await?,
             Commit::Emergency(id, patient, doctor, sealed) => {
                 self.store
@@ -470,66 +497,92 @@ impl Records {
         name: &str,
         resource: &serde_json::Value,
     ) -> Result<(PatientId, PendingWrite)> {
+        let (id, _, write) = self
+            .register_patient_with_history(doctor, wallet, name, resource, &[])
+            .await?;
+        Ok((id, write))
+    }
+
+    /// A doctor registers a patient and their first entries (an imported history), anchored
+    /// together by one signature: the demographics are version 1, the entries follow in order.
+    /// Returns the patient, the entries' records and the request to sign.
+    pub async fn register_patient_with_history(
+        &self,
+        doctor: Address,
+        wallet: Address,
+        name: &str,
+        resource: &serde_json::Value,
+        entries: &[(EntryKind, serde_json::Value)],
+    ) -> Result<(PatientId, Vec<RecordId>, PendingWrite)> {
         if name.trim().is_empty() {
             return Err(Error::InvalidEntry("the patient's name is empty".into()));
         }
+        check_batch(entries.len() + 1)?;
+        let demographics = entry_bytes(resource)?;
+        let contents = entries
+            .iter()
+            .map(|(_, c)| entry_bytes(c))
+            .collect::<Result<Vec<_>>>()?;
         self.require_doctor(doctor).await?;
         if wallet == Address::ZERO {
             return Err(Error::InvalidEntry(
                 "the patient's wallet address is the zero address".into(),
             ));
         }
-        let content = serde_json::to_vec(resource).expect("JSON");
-        if content.len() > MAX_CONTENT {
-            return Err(Error::InvalidEntry(format!(
-                "the patient's demographics are {} bytes; at most {MAX_CONTENT}",
-                content.len()
-            )));
-        }
         let id = PatientId::random()?;
         let (key, wrapped) = self.keyring.new_data_key(id)?;
-        let entry = Entry {
-            record: RecordId::random()?,
-            revision: 1,
-            kind: EntryKind::Demographics,
-            author: doctor,
-            recorded_at: now_ms(),
-            content,
-        };
-        let sealed = self.seal(&key, id, &entry)?;
+        let now = now_ms();
+        let kinds: Vec<EntryKind> = std::iter::once(EntryKind::Demographics)
+            .chain(entries.iter().map(|(k, _)| *k))
+            .collect();
+        let mut sealed = Vec::with_capacity(kinds.len());
+        for (kind, content) in kinds.iter().zip(std::iter::once(demographics).chain(contents)) {
+            let entry = Entry {
+                record: RecordId::random()?,
+                revision: 1,
+                kind: *kind,
+                author: doctor,
+                recorded_at: now,
+                content,
+            };
+            sealed.push(self.seal(&key, id, &entry)?);
+        }
         let patient = NewPatient {
             id,
             wallet,
             registered_by: doctor,
             data_key: wrapped,
             name_tags: self.index.tags_for_name(name),
-            created_at: entry.recorded_at,
+            created_at: now,
         };
         let calldata = MedLedger::addPatientWithHistoryCall {
             wallet,
-            commitments: vec![sealed.commitment],
-            kinds: Bytes::from(vec![EntryKind::Demographics as u8]),
+            commitments: sealed.iter().map(|e| e.commitment).collect(),
+            kinds: Bytes::from(kinds.iter().map(|k| *k as u8).collect::<Vec<_>>()),
         }
         .abi_encode();
+        let gas = REGISTER_GAS + BATCH_ENTRY_GAS * entries.len() as u64;
         let write = self
             .store_write(
                 doctor,
                 "register-patient",
                 calldata,
-                REGISTER_GAS,
+                gas,
                 Commit::Register(&patient, &sealed),
             )
             .await?;
-        self.audit(
-            doctor,
-            "write",
-            Some(id),
-            Some(entry.record),
-            "allowed",
-            "register patient",
-        )
-        .await?;
-        Ok((id, write))
+        let records: Vec<RecordId> = sealed.iter().skip(1).map(|e| e.record).collect();
+        let mut events = vec![(Some(sealed[0].record), "register patient")];
+        events.extend(
+            records
+                .iter()
+                .map(|r| (Some(*r), "stored with the registration, awaiting signature")),
+        );
+        for (record, detail) in events {
+            self.audit(doctor, "write", Some(id), record, "allowed", detail)
+                .await?;
+        }
+        Ok((id, records, write))
     }
 
     /// A doctor writes an entry for a patient: a new record, or a new revision of `amends`.
@@ -541,36 +594,8 @@ impl Records {
         content: &serde_json::Value,
         amends: Option<RecordId>,
     ) -> Result<(RecordId, u32, PendingWrite)> {
-        if !content.is_object() {
-            return Err(Error::InvalidEntry(
-                "the content must be a JSON object (a FHIR resource)".into(),
-            ));
-        }
-        let content = serde_json::to_vec(content).expect("JSON");
-        if content.len() > MAX_CONTENT {
-            return Err(Error::InvalidEntry(format!(
-                "the content is {} bytes; at most {MAX_CONTENT}",
-                content.len()
-            )));
-        }
-        let stored = self.patient(patient).await?;
-        let chain_id = stored
-            .chain_id
-            .ok_or_else(|| Error::PatientNotAnchored(patient.to_string()))?;
-        // The contract decides when the request executes; asking it now spares a doomed signature.
-        let may_write = self
-            .ledger()
-            .hasAccess(author, U256::from(chain_id))
-            .call()
-            .await
-            .map_err(Error::chain)?;
-        if !may_write {
-            let refusal = "you may not write to this patient's record: you are not a doctor with their consent or \
-                           emergency access";
-            self.audit(author, "write", Some(patient), None, "denied", refusal)
-                .await?;
-            return Err(Error::Forbidden(refusal.into()));
-        }
+        let content = entry_bytes(content)?;
+        let (stored, chain_id) = self.writable(author, patient).await?;
         let (record, revision, supersedes) = match amends {
             None => (RecordId::random()?, 1, 0),
             Some(record) => {
@@ -607,7 +632,13 @@ impl Records {
         }
         .abi_encode();
         let write = self
-            .store_write(author, "record", calldata, ENTRY_GAS, Commit::Record(&sealed))
+            .store_write(
+                author,
+                "record",
+                calldata,
+                ENTRY_GAS,
+                Commit::Record(std::slice::from_ref(&sealed)),
+            )
             .await?;
         self.audit(
             author,
@@ -619,6 +650,89 @@ impl Records {
         )
         .await?;
         Ok((record, revision, write))
+    }
+
+    /// The patient, and their on-chain id, if `author` may write to their record now (the
+    /// contract decides when the request executes; asking it now spares a doomed signature).
+    async fn writable(
+        &self,
+        author: Address,
+        patient: PatientId,
+    ) -> Result<(medledger_store::patients::Patient, u64)> {
+        let stored = self.patient(patient).await?;
+        let chain_id = stored
+            .chain_id
+            .ok_or_else(|| Error::PatientNotAnchored(patient.to_string()))?;
+        let may_write = self
+            .ledger()
+            .hasAccess(author, U256::from(chain_id))
+            .call()
+            .await
+            .map_err(Error::chain)?;
+        if !may_write {
+            let refusal = "you may not write to this patient's record: you are not a doctor with their consent or \
+                           emergency access";
+            self.audit(author, "write", Some(patient), None, "denied", refusal)
+                .await?;
+            return Err(Error::Forbidden(refusal.into()));
+        }
+        Ok((stored, chain_id))
+    }
+
+    /// A doctor writes several new records for a patient, anchored together by one signature (the
+    /// contract's batch path): all of them or none. Returns their records, in order.
+    pub async fn record_many(
+        &self,
+        author: Address,
+        patient: PatientId,
+        entries: &[(EntryKind, serde_json::Value)],
+    ) -> Result<(Vec<RecordId>, PendingWrite)> {
+        if entries.is_empty() {
+            return Err(Error::InvalidEntry("no entries to write".into()));
+        }
+        check_batch(entries.len())?;
+        let contents = entries
+            .iter()
+            .map(|(_, c)| entry_bytes(c))
+            .collect::<Result<Vec<_>>>()?;
+        let (stored, chain_id) = self.writable(author, patient).await?;
+        let key = self.keyring.data_key(patient, &stored.data_key)?;
+        let now = now_ms();
+        let mut sealed = Vec::with_capacity(entries.len());
+        for ((kind, _), content) in entries.iter().zip(contents) {
+            let entry = Entry {
+                record: RecordId::random()?,
+                revision: 1,
+                kind: *kind,
+                author,
+                recorded_at: now,
+                content,
+            };
+            sealed.push(self.seal(&key, patient, &entry)?);
+        }
+        let calldata = MedLedger::updateMedicalHistoryBatchCall {
+            patientId: U256::from(chain_id),
+            commitments: sealed.iter().map(|e| e.commitment).collect(),
+            kinds: Bytes::from(entries.iter().map(|(k, _)| *k as u8).collect::<Vec<_>>()),
+        }
+        .abi_encode();
+        let gas = ENTRY_GAS + BATCH_ENTRY_GAS * entries.len() as u64;
+        let write = self
+            .store_write(author, "record", calldata, gas, Commit::Record(&sealed))
+            .await?;
+        let records: Vec<RecordId> = sealed.iter().map(|e| e.record).collect();
+        for record in &records {
+            self.audit(
+                author,
+                "write",
+                Some(patient),
+                Some(*record),
+                "allowed",
+                "stored in a batch, awaiting signature",
+            )
+            .await?;
+        }
+        Ok((records, write))
     }
 
     /// Prepares a consent or role change for `signer`'s wallet to sign. The contract decides whether

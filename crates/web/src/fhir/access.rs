@@ -60,8 +60,17 @@ fn consent_id(chain_id: u64, doctor: Address) -> String {
 }
 
 /// The consent grants of `patient` the reader may see (patient, or admin), as Consents.
-async fn consents_of(state: &AuthState, reader: Address, patient: PatientId) -> Result<Vec<Value>, FhirError> {
-    let stored = state.hospital.store.patient(patient).await.map_err(Problem::internal)?;
+async fn consents_of(
+    state: &AuthState,
+    reader: Address,
+    patient: PatientId,
+) -> Result<Vec<Value>, FhirError> {
+    let stored = state
+        .hospital
+        .store
+        .patient(patient)
+        .await
+        .map_err(Problem::internal)?;
     let Some(chain_id) = stored.and_then(|p| p.chain_id) else {
         return Ok(vec![]);
     };
@@ -94,7 +103,9 @@ fn audit_event(record: &AuditRecord) -> Value {
         entity.push(json!({"what": {"reference": format!("Patient/{patient}")}}));
     }
     if let Some(r) = e.record {
-        entity.push(json!({"what": {"identifier": {"system": "urn:medledger:record", "value": r.to_string()}}}));
+        entity.push(
+            json!({"what": {"identifier": {"system": "urn:medledger:record", "value": r.to_string()}}}),
+        );
     }
     let mut event = json!({
         "resourceType": "AuditEvent",
@@ -122,12 +133,22 @@ fn audit_event(record: &AuditRecord) -> Value {
 
 /// Whether `reader` is the patient `patient`.
 async fn is_the_patient(state: &AuthState, reader: Address, patient: PatientId) -> Result<bool, FhirError> {
-    let stored = state.hospital.store.patient(patient).await.map_err(Problem::internal)?;
+    let stored = state
+        .hospital
+        .store
+        .patient(patient)
+        .await
+        .map_err(Problem::internal)?;
     Ok(stored.is_some_and(|p| p.wallet == reader))
 }
 
 /// `GET /fhir/Consent/{id}` and `GET /fhir/AuditEvent/{id}`.
-pub(crate) async fn read(state: &AuthState, reader: Address, ty: &str, id: &str) -> Result<Response, FhirError> {
+pub(crate) async fn read(
+    state: &AuthState,
+    reader: Address,
+    ty: &str,
+    id: &str,
+) -> Result<Response, FhirError> {
     let not_found = || FhirError::not_found(ty, id);
     let store = &state.hospital.store;
     let found = if ty == "Consent" {
@@ -153,7 +174,9 @@ pub(crate) async fn read(state: &AuthState, reader: Address, ty: &str, id: &str)
         match record {
             Some(r) if r.event.patient.is_some() => {
                 let patient = r.event.patient.expect("checked");
-                is_the_patient(state, reader, patient).await?.then(|| audit_event(&r))
+                is_the_patient(state, reader, patient)
+                    .await?
+                    .then(|| audit_event(&r))
             }
             _ => None,
         }
@@ -171,7 +194,11 @@ pub(crate) async fn search(
     ty: &str,
     query: Option<&str>,
 ) -> Result<Response, FhirError> {
-    let known: &[&str] = if ty == "Consent" { &["patient"] } else { &["patient", "date"] };
+    let known: &[&str] = if ty == "Consent" {
+        &["patient"]
+    } else {
+        &["patient", "date"]
+    };
     let params = params_of(query, ty, known)?;
     let page = Page::of(&params)?;
     let patient = match params.iter().find(|(n, _)| n == "patient") {
@@ -221,5 +248,8 @@ pub(crate) async fn search(
         })
         .collect();
     let links = page_links(&base, ty, &params, page, total)?;
-    Ok(resource_response(StatusCode::OK, &bundle::searchset(total, entries, &links)))
+    Ok(resource_response(
+        StatusCode::OK,
+        &bundle::searchset(total, entries, &links),
+    ))
 }

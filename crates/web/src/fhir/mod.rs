@@ -5,6 +5,7 @@
 //! - [`chart`]: a patient's resources as a reader may see them, each version with its proof, and
 //!   each entry's Provenance (its anchor on the chain).
 //! - [`search`]: search parameters, matching, paging, `_include`.
+//! - `transaction`: transaction Bundles, anchored all together or not at all.
 //! - [`write`]: create and update, answered `202 Accepted` with the request the author's wallet
 //!   must sign.
 //!
@@ -14,6 +15,7 @@
 mod access;
 mod chart;
 mod search;
+mod transaction;
 mod write;
 
 pub(crate) use write::checked_entry;
@@ -35,6 +37,7 @@ use crate::problem::Problem;
 pub(crate) fn router() -> Router<AuthState> {
     Router::new()
         .route("/fhir/metadata", get(metadata))
+        .route("/fhir", axum::routing::post(transaction::transaction))
         .route("/fhir/{ty}", get(search::search_type).post(write::create))
         .route("/fhir/{ty}/{id}", get(chart::read).put(write::update))
         .route("/fhir/{ty}/{id}/{operation}", get(chart::operation))

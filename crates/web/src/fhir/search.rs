@@ -85,10 +85,9 @@ pub(crate) fn page_links(
 /// The parameters of a search, refusing any not in `known`.
 pub(crate) fn params_of(query: Option<&str>, ty_name: &str, known: &[&str]) -> Result<Params, FhirError> {
     let params = parse_params(query)?;
-    if let Some((name, _)) = params
-        .iter()
-        .find(|(n, _)| !known.contains(&n.as_str()) && !["_count", "_offset", "_format"].contains(&n.as_str()))
-    {
+    if let Some((name, _)) = params.iter().find(|(n, _)| {
+        !known.contains(&n.as_str()) && !["_count", "_offset", "_format"].contains(&n.as_str())
+    }) {
         return Err(FhirError::new(
             StatusCode::BAD_REQUEST,
             IssueCode::NotSupported,

@@ -18,33 +18,48 @@ use super::chart::{WALLET_SYSTEM, load, patient_of};
 use super::{FhirError, TypeAndId, base, body_resource, caller, kind_of, resource_response, stored_type};
 use crate::auth::AuthState;
 
-fn ledger_error(err: medledger_ledger::Error) -> FhirError {
+pub(crate) fn ledger_error(err: medledger_ledger::Error) -> FhirError {
     crate::api::problem(err).into()
 }
 
 /// The 202 answer to a write: where the resource will be, and what to sign.
 fn accepted(state: &AuthState, ty: ResourceType, id: &str, revision: u32, write: &PendingWrite) -> Response {
+    accepted_many(state, &[(ty, id.to_owned(), revision)], write)
+}
+
+/// The 202 answer to a write of one or more resources under one signature: where each will be
+/// (a `location` parameter each, in order), and what to sign.
+pub(crate) fn accepted_many(
+    state: &AuthState,
+    written: &[(ResourceType, String, u32)],
+    write: &PendingWrite,
+) -> Response {
     let d = state.hospital.deployment;
     let typed_data = crate::api::typed_data(&write.request, d.chain_id, d.forwarder);
-    let location = format!("{}/{}/{id}/_history/{revision}", base(state), ty.name());
+    let locations: Vec<String> = written
+        .iter()
+        .map(|(ty, id, revision)| format!("{}/{}/{id}/_history/{revision}", base(state), ty.name()))
+        .collect();
     let status_url = format!("/api/v1/requests/{}", write.request_id);
-    let parameters = json!({
-        "resourceType": "Parameters",
-        "parameter": [
-            {"name": "requestId", "valueString": write.request_id.to_string()},
-            {"name": "status", "valueCode": "awaiting-signature"},
-            {"name": "location", "valueUri": location},
-            {"name": "signingHash", "valueString": write.signing_hash.to_string()},
-            {"name": "typedData", "valueString": typed_data.to_string()},
-            {"name": "signatureUrl", "valueUri": format!("{status_url}/signature")},
-            {"name": "statusUrl", "valueUri": status_url},
-        ],
-    });
+    let mut parameter = vec![
+        json!({"name": "requestId", "valueString": write.request_id.to_string()}),
+        json!({"name": "status", "valueCode": "awaiting-signature"}),
+    ];
+    parameter.extend(
+        locations
+            .iter()
+            .map(|l| json!({"name": "location", "valueUri": l})),
+    );
+    parameter.extend([
+        json!({"name": "signingHash", "valueString": write.signing_hash.to_string()}),
+        json!({"name": "typedData", "valueString": typed_data.to_string()}),
+        json!({"name": "signatureUrl", "valueUri": format!("{status_url}/signature")}),
+        json!({"name": "statusUrl", "valueUri": status_url}),
+    ]);
+    let parameters = json!({ "resourceType": "Parameters", "parameter": parameter });
     let mut response = resource_response(StatusCode::ACCEPTED, &parameters);
-    for (name, value) in [
-        (header::LOCATION, location),
-        (header::CONTENT_LOCATION, status_url),
-    ] {
+    let first = locations.into_iter().next().unwrap_or_default();
+    for (name, value) in [(header::LOCATION, first), (header::CONTENT_LOCATION, status_url)] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, value);
         }
@@ -79,7 +94,7 @@ fn subject_of(ty: ResourceType, resource: &Value) -> Result<PatientId, FhirError
 
 /// What is stored of a resource: without the server's `id` and `meta`, its patient reference in
 /// one form.
-fn content(ty: ResourceType, mut resource: Value, patient: Option<PatientId>) -> Value {
+pub(crate) fn content(ty: ResourceType, mut resource: Value, patient: Option<PatientId>) -> Value {
     if let Some(object) = resource.as_object_mut() {
         object.remove("id");
         object.remove("meta");
@@ -141,7 +156,8 @@ fn name_of(resource: &Value) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
-async fn create_patient(state: &AuthState, doctor: Address, resource: Value) -> Result<Response, FhirError> {
+/// The wallet (its `urn:ethereum:address` identifier) and the name to index of a new Patient.
+pub(crate) fn new_patient_of(resource: &Value) -> Result<(Address, String), FhirError> {
     let unprocessable =
         |code, what: &str| FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, code, what.to_owned());
     let wallets: Vec<&Value> = resource["identifier"]
@@ -164,12 +180,17 @@ async fn create_patient(state: &AuthState, doctor: Address, resource: Value) -> 
                 "Patient.identifier (urn:ethereum:address) is not an address: 0x and 40 hexadecimal digits",
             )
         })?;
-    let name = name_of(&resource).ok_or_else(|| {
+    let name = name_of(resource).ok_or_else(|| {
         unprocessable(
             IssueCode::Required,
             "Patient.name must give the patient's name (text, or given and family)",
         )
     })?;
+    Ok((wallet, name))
+}
+
+async fn create_patient(state: &AuthState, doctor: Address, resource: Value) -> Result<Response, FhirError> {
+    let (wallet, name) = new_patient_of(&resource)?;
     let content = content(ResourceType::Patient, resource, None);
     let (patient, write) = state
         .hospital

@@ -337,25 +337,45 @@ async fn a_fhir_client_writes_reads_searches_and_is_refused_as_the_api_refuses()
     let (_, _, consents) = fhir(&site, "GET", "/fhir/Consent", None, Some(&patient_token)).await;
     assert_eq!(count(&consents), 1, "the registering doctor's grant: {consents}");
     let grant = &consents["entry"][0]["resource"];
-    assert_eq!(grant["provision"]["actor"][0]["reference"]["identifier"]["value"], doctor.address().to_string());
+    assert_eq!(
+        grant["provision"]["actor"][0]["reference"]["identifier"]["value"],
+        doctor.address().to_string()
+    );
     assert_eq!(grant["status"], "active");
     let consent_path = format!("/fhir/Consent/{}", grant["id"].as_str().unwrap());
     let (status, _, same) = fhir(&site, "GET", &consent_path, None, Some(&patient_token)).await;
     assert_eq!((status, &same), (StatusCode::OK, grant));
-    let (_, _, events) = fhir(&site, "GET", "/fhir/AuditEvent?_count=2", None, Some(&patient_token)).await;
+    let (_, _, events) = fhir(
+        &site,
+        "GET",
+        "/fhir/AuditEvent?_count=2",
+        None,
+        Some(&patient_token),
+    )
+    .await;
     assert!(count(&events) > 5, "reads and writes were audited: {events}");
     let event = &events["entry"][0]["resource"];
     assert_eq!(event["resourceType"], "AuditEvent");
     let event_path = format!("/fhir/AuditEvent/{}", event["id"].as_str().unwrap());
     let (status, _, same) = fhir(&site, "GET", &event_path, None, Some(&patient_token)).await;
     assert_eq!((status, &same), (StatusCode::OK, event));
-    let (_, _, denied) = fhir(&site, "GET", "/fhir/AuditEvent?date=ge2000", None, Some(&patient_token)).await;
+    let (_, _, denied) = fhir(
+        &site,
+        "GET",
+        "/fhir/AuditEvent?date=ge2000",
+        None,
+        Some(&patient_token),
+    )
+    .await;
     assert_eq!(count(&denied), count(&events));
     for path in [consent_path.as_str(), event_path.as_str()] {
         let (status, _, _) = fhir(&site, "GET", path, None, Some(&stranger)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
-    for path in [format!("/fhir/Consent?patient={patient_id}"), format!("/fhir/AuditEvent?patient={patient_id}")] {
+    for path in [
+        format!("/fhir/Consent?patient={patient_id}"),
+        format!("/fhir/AuditEvent?patient={patient_id}"),
+    ] {
         let (_, _, none) = fhir(&site, "GET", &path, None, Some(&stranger)).await;
         assert_eq!(count(&none), 0, "{path}: {none}");
     }
@@ -529,4 +549,183 @@ async fn a_fhir_client_writes_reads_searches_and_is_refused_as_the_api_refuses()
     stop.send(true).unwrap();
     loops.await.unwrap();
     site.close().await;
+}
+
+/// A transaction Bundle (an import's shape): a new patient and their history under one
+/// signature, anchored all together; then more entries for them; refusals store nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_anchors_a_patient_and_their_history_together() {
+    let site = Site::open().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let loops = site.hospital.spawn_loops(stopped);
+    let admin: PrivateKeySigner = DEMO_ADMIN_KEY.parse().unwrap();
+    let [doctor, stranger_doctor, patient] = std::array::from_fn(|_| PrivateKeySigner::random());
+    let as_admin = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(admin))
+        .connect_client(RpcClient::new(
+            InProcess::new(site.hospital.rpc.clone().unwrap()),
+            true,
+        ))
+        .erased();
+    let ledger = MedLedger::new(site.hospital.deployment.ledger, as_admin);
+    for d in [&doctor, &stranger_doctor] {
+        ledger
+            .registerDoctor(d.address())
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+    }
+    let token = site.sign_in(&doctor).await;
+    let stranger = site.sign_in(&stranger_doctor).await;
+    let uuid = "urn:uuid:5a3c1d1e-2f0b-4c8e-9d35-0b1f4c2a7e61";
+    let entry = |resource: Value| {
+        let ty = resource["resourceType"].as_str().unwrap().to_owned();
+        json!({"resource": resource, "request": {"method": "POST", "url": ty}})
+    };
+    let observation = |value: u32, subject: &str| {
+        json!({
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}], "text": "Heart rate"},
+            "subject": {"reference": subject},
+            "valueQuantity": {"value": value, "unit": "/min"},
+        })
+    };
+    let mut new_patient = entry(json!({
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:ethereum:address", "value": patient.address().to_string()}],
+        "name": [{"text": "Imported Person"}],
+    }));
+    new_patient["fullUrl"] = json!(uuid);
+    let bundle = json!({
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [new_patient, entry(condition_of(uuid)), entry(observation(61, uuid)), entry(observation(64, uuid))],
+    });
+    let (status, _, accepted) = fhir(&site, "POST", "/fhir", Some(bundle.clone()), Some(&token)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let locations: Vec<String> = accepted["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "location")
+        .map(|p| {
+            p["valueUri"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("http://127.0.0.1:8080")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(locations.len(), 4, "{accepted}");
+    sign(&site, &doctor, &token, &accepted).await;
+    let patient_id = locations[0].split('/').nth(3).unwrap().to_owned();
+    for location in &locations {
+        let (status, _, resource) = fhir(&site, "GET", location, None, Some(&token)).await;
+        assert_eq!(status, StatusCode::OK, "{location}: {resource}");
+        assert_valid(&resource);
+        if resource["resourceType"] != "Patient" {
+            let element = if resource["resourceType"] == "AllergyIntolerance" {
+                "patient"
+            } else {
+                "subject"
+            };
+            assert_eq!(
+                resource[element]["reference"],
+                format!("Patient/{patient_id}"),
+                "{resource}"
+            );
+        }
+    }
+    let (_, _, all) = fhir(
+        &site,
+        "GET",
+        &format!("/fhir/Patient/{patient_id}/$everything"),
+        None,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(all["total"], 4, "{all}");
+    // All four anchored by one transaction.
+    let anchors: std::collections::BTreeSet<&str> = all["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Provenance")
+        .map(|e| e["resource"]["extension"][1]["valueString"].as_str().unwrap())
+        .collect();
+    assert_eq!(anchors.len(), 1, "{all}");
+
+    // More entries for the existing patient, in one transaction.
+    let subject = format!("Patient/{patient_id}");
+    let more = json!({"resourceType": "Bundle", "type": "transaction",
+        "entry": [entry(observation(70, &subject)), entry(observation(72, &subject))]});
+    let (status, _, accepted) = fhir(&site, "POST", "/fhir", Some(more.clone()), Some(&token)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    sign(&site, &doctor, &token, &accepted).await;
+    let (_, _, heart) = fhir(
+        &site,
+        "GET",
+        &format!("/fhir/Observation?patient={patient_id}"),
+        None,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(heart["total"], 4, "{heart}");
+
+    // Refusals: nothing stored.
+    let before = site.hospital.store.request_counts().await.unwrap();
+    let mut bad_date = more.clone();
+    bad_date["entry"][1]["resource"]["effectiveDateTime"] = json!("2023-02-29");
+    let mut two_patients = more.clone();
+    two_patients["entry"][1]["resource"]["subject"]["reference"] =
+        json!("Patient/0123456789abcdef0123456789abcdef");
+    let mut update = more.clone();
+    update["entry"][0]["request"]["method"] = json!("PUT");
+    let mut batch = more.clone();
+    batch["type"] = json!("batch");
+    for (what, body, expected, words) in [
+        (
+            "an impossible date",
+            bad_date,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Bundle.entry[1].resource.effectiveDateTime",
+        ),
+        (
+            "two patients",
+            two_patients,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "of one patient",
+        ),
+        ("an update", update, StatusCode::UNPROCESSABLE_ENTITY, "PUT"),
+        ("a batch", batch, StatusCode::BAD_REQUEST, "transaction"),
+        ("the same patient again", bundle, StatusCode::CONFLICT, "wallet"),
+    ] {
+        let (status, _, outcome) = fhir(&site, "POST", "/fhir", Some(body), Some(&token)).await;
+        assert_eq!(status, expected, "{what}: {outcome}");
+        assert!(
+            outcome.to_string().contains(words),
+            "{what}: {words} not in {outcome}"
+        );
+    }
+    let (status, _, outcome) = fhir(&site, "POST", "/fhir", Some(more), Some(&stranger)).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a doctor without consent: {outcome}"
+    );
+    assert_eq!(
+        site.hospital.store.request_counts().await.unwrap(),
+        before,
+        "nothing was stored"
+    );
+
+    stop.send(true).unwrap();
+    loops.await.unwrap();
+    site.close().await;
+}
+
+fn condition_of(subject: &str) -> Value {
+    json!({"resourceType": "Condition", "code": {"text": "Imported finding"}, "subject": {"reference": subject}})
 }

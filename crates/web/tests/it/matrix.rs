@@ -248,14 +248,22 @@ async fn every_route_answers_each_caller_as_it_should() {
     let searches = [
         (format!("/fhir/Basic?patient={p}"), record_readers),
         ("/fhir/Basic".to_owned(), record_readers),
-        (format!("/fhir/Basic?subject=Patient/{p}&_include=Basic:subject&_count=1"), record_readers),
+        (
+            format!("/fhir/Basic?subject=Patient/{p}&_include=Basic:subject&_count=1"),
+            record_readers,
+        ),
         (format!("/fhir/Provenance?patient={p}"), record_readers),
         (format!("/fhir/Patient?_id={p}"), record_readers),
         (format!("/fhir/Consent?patient={p}"), [0, 1, 0, 0, 0, 0, 1]),
         (format!("/fhir/AuditEvent?patient={p}"), [0, 1, 0, 0, 0, 0, 0]),
     ];
     for (path, _) in &searches {
-        rows.push(("GET", path.clone(), Box::new(none), [401, 200, 200, 200, 200, 200, 200]));
+        rows.push((
+            "GET",
+            path.clone(),
+            Box::new(none),
+            [401, 200, 200, 200, 200, 200, 200],
+        ));
     }
     rows.extend([
         (
@@ -301,7 +309,9 @@ async fn every_route_answers_each_caller_as_it_should() {
                 ));
             }
             if status.is_client_error() {
-                let why = reply["detail"].as_str().or(reply["issue"][0]["diagnostics"].as_str());
+                let why = reply["detail"]
+                    .as_str()
+                    .or(reply["issue"][0]["diagnostics"].as_str());
                 assert!(
                     why.is_some_and(|d| !d.is_empty()),
                     "{method} {path}: a 4xx says why"
@@ -313,9 +323,9 @@ async fn every_route_answers_each_caller_as_it_should() {
     for (path, finders) in &searches {
         for (who, want) in finders.iter().enumerate().skip(1) {
             let (_, bundle, _) = site.call("GET", path, None, tokens[who].as_deref()).await;
-            let found = bundle["entry"].as_array().map_or(0, |e| {
-                e.iter().filter(|e| e["search"]["mode"] == "match").count()
-            });
+            let found = bundle["entry"]
+                .as_array()
+                .map_or(0, |e| e.iter().filter(|e| e["search"]["mode"] == "match").count());
             if found.min(1) != *want {
                 wrong.push(format!("GET {path} as {}: found {found}: {bundle}", WHO[who]));
             }
