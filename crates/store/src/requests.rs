@@ -58,16 +58,21 @@ impl RequestStatus {
         }
     }
 
-    fn parse(text: &str) -> Result<Self> {
-        Ok(match text {
+    /// The status of that name.
+    pub fn from_name(text: &str) -> Option<Self> {
+        Some(match text {
             "awaiting-signature" => Self::AwaitingSignature,
             "signed" => Self::Signed,
             "submitted" => Self::Submitted,
             "included" => Self::Included,
             "anchored" => Self::Anchored,
             "rejected" => Self::Rejected,
-            _ => return Err(Error::Corrupt("request status")),
+            _ => return None,
         })
+    }
+
+    fn parse(text: &str) -> Result<Self> {
+        Self::from_name(text).ok_or(Error::Corrupt("request status"))
     }
 }
 
@@ -222,6 +227,19 @@ impl Store {
     pub async fn requests_in(&self, status: RequestStatus, limit: u32) -> Result<Vec<ChainRequest>> {
         let sql = format!("SELECT {COLUMNS} FROM chain_requests WHERE status = $1 ORDER BY id LIMIT {limit}");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(status.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(request).collect()
+    }
+
+    /// `signer`'s requests in `status`, oldest first, at most `limit`.
+    pub async fn requests_of(&self, signer: Address, status: RequestStatus, limit: u32) -> Result<Vec<ChainRequest>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM chain_requests WHERE signer = $1 AND status = $2 ORDER BY id LIMIT {limit}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(signer.to_vec())
             .bind(status.as_str())
             .fetch_all(&self.pool)
             .await?;

@@ -427,6 +427,49 @@ pub async fn audit(
     Ok(Json(json!({ "patientId": id, "events": events })))
 }
 
+/// The query of `GET /api/v1/requests`.
+#[derive(Debug, Deserialize)]
+pub struct MineQuery {
+    /// Which status (default `awaiting-signature`).
+    pub status: Option<String>,
+}
+
+/// `GET /api/v1/requests[?status=…]`: the caller's own requests in a status, oldest first (at
+/// most 500): what a wallet that reconnects, or an interrupted import, has left to sign or decline.
+pub async fn my_requests(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+    Query(query): Query<MineQuery>,
+) -> Result<Json<Value>, Problem> {
+    let caller = signed_in(&state, &headers).await?;
+    let wanted = query.status.as_deref().unwrap_or("awaiting-signature");
+    let status = RequestStatus::from_name(wanted).ok_or_else(|| {
+        Problem::bad_request(format!(
+            "status {wanted:?} is one of awaiting-signature, signed, submitted, included, anchored, rejected"
+        ))
+    })?;
+    let requests = state
+        .hospital
+        .store
+        .requests_of(caller, status, 500)
+        .await
+        .map_err(Problem::internal)?;
+    let list: Vec<Value> = requests
+        .iter()
+        .map(|r| {
+            json!({
+                "requestId": r.id,
+                "purpose": r.purpose,
+                "status": r.status.as_str(),
+                "txHash": r.tx_hash,
+                "blockNumber": r.block_number,
+                "reason": r.reason,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "requests": list })))
+}
+
 /// `DELETE /api/v1/requests/{id}`: the signer declines a request awaiting their signature (their
 /// wallet refused it); it ends `rejected` and frees its place in their queue.
 pub async fn decline_request(

@@ -67,6 +67,7 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
             "/api/v1/requests/{id}",
             get(api::request_status).delete(api::decline_request),
         )
+        .route("/api/v1/requests", get(api::my_requests))
         .route("/api/v1/verify", get(api::verify))
         .route("/api/v1/requests/{id}/signature", post(api::sign_request))
         .merge(crate::pages::router())

@@ -173,6 +173,18 @@ async fn every_route_answers_each_caller_as_it_should() {
         ),
         (
             "GET",
+            "/api/v1/requests".into(),
+            Box::new(none),
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/requests?status=lost".into(),
+            Box::new(none),
+            [401, 400, 400, 400, 400, 400, 400],
+        ),
+        (
+            "GET",
             "/api/v1/verify".into(),
             Box::new(none),
             [401, 403, 403, 403, 403, 403, 200],
@@ -370,6 +382,7 @@ async fn the_openapi_document_describes_every_route() {
         ("get", "/api/v1/doctors"),
         ("post", "/api/v1/doctors/applications"),
         ("delete", "/api/v1/requests/{id}"),
+        ("get", "/api/v1/requests"),
     ];
     for (method, path) in routes {
         assert!(
