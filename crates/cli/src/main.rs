@@ -1,5 +1,8 @@
 //! The `medledger` command: parses its arguments and hands over to the library crates.
 
+mod client;
+mod export;
+mod import;
 mod keys;
 mod node;
 mod serve;
@@ -29,6 +32,11 @@ enum Command {
     Node(node::NodeArgs),
     /// Check every stored entry and the audit log against the chain; exits 1 on any finding.
     Verify(verify::VerifyArgs),
+    /// Load FHIR R4 Bundles into a running server, as a doctor whose wallet key signs each write
+    /// here; anchored through the contracts' batch path; an interrupted import resumes.
+    Import(import::ImportArgs),
+    /// Write a patient's chart as one FHIR R4 Bundle (`$everything`), read from a running server.
+    Export(export::ExportArgs),
     /// Manage the master key.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -38,7 +46,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-/// Exit codes: 0 success, 1 findings (`verify`), 2 the command could not do its job.
+/// Exit codes: 0 success, 1 findings (`verify`) or Bundles not imported (`import`), 2 the command
+/// could not do its job.
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -65,6 +74,18 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             } else {
                 std::process::ExitCode::from(1)
             })
+        }
+        Some(Command::Import(args)) => {
+            let all = runtime()?.block_on(import::run(args))?;
+            Ok(if all {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::from(1)
+            })
+        }
+        Some(Command::Export(args)) => {
+            runtime()?.block_on(export::run(args))?;
+            Ok(std::process::ExitCode::SUCCESS)
         }
         Some(Command::Keys(command)) => {
             runtime()?.block_on(keys::run(command))?;

@@ -234,7 +234,12 @@ impl Store {
     }
 
     /// `signer`'s requests in `status`, oldest first, at most `limit`.
-    pub async fn requests_of(&self, signer: Address, status: RequestStatus, limit: u32) -> Result<Vec<ChainRequest>> {
+    pub async fn requests_of(
+        &self,
+        signer: Address,
+        status: RequestStatus,
+        limit: u32,
+    ) -> Result<Vec<ChainRequest>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM chain_requests WHERE signer = $1 AND status = $2 ORDER BY id LIMIT {limit}"
         );

@@ -6,6 +6,7 @@ mod browser;
 mod conformance;
 mod crash;
 mod fhir_client;
+mod import;
 mod serve;
 mod util;
 mod verify;

@@ -12,7 +12,8 @@ pub(crate) struct Server {
     child: Child,
     /// Where it answers, without a trailing slash.
     pub(crate) url: String,
-    ledger: String,
+    /// Its MedLedger contract's address.
+    pub(crate) ledger: String,
 }
 
 impl Server {

@@ -1,0 +1,629 @@
+//! `medledger import FILE|DIR`: loads FHIR R4 Bundles (one patient each, as Synthea writes them)
+//! into a running MedLedger server, as the importing doctor, whose wallet key signs every write on
+//! this machine and is never sent.
+//!
+//! Each Bundle becomes one transaction (or several, above the contract's batch limit): the patient
+//! and their history, anchored together through the contract's batch path. Resource types
+//! MedLedger does not store (Encounter, Claim, …) are counted and left out. A patient whose
+//! Patient names no wallet (`urn:ethereum:address`) gets a new one, whose key is written to the
+//! wallets directory for the hospital to hand over.
+//!
+//! A journal beside the input records each request as it is made and each anchoring as it
+//! happens, so an interrupted import resumes where it stopped: anchored Bundles are skipped,
+//! requests made but not yet signed are signed, and the one request an interruption can leave
+//! unrecorded (made, but killed before the journal heard of it) is declined, so nothing is
+//! written twice.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::client::{Client, read_key, why, write_key};
+
+/// The options of `medledger import`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ImportArgs {
+    /// A FHIR R4 Bundle (JSON), or a directory of them (`*.json`).
+    path: PathBuf,
+    /// The MedLedger server.
+    #[arg(long, env = "MEDLEDGER_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The importing doctor's wallet key: a file holding 0x and 64 hexadecimal digits. It signs
+    /// every write here and is never sent.
+    #[arg(long)]
+    key_file: PathBuf,
+    /// Where the keys of new patients' wallets are written [default: PATH.wallets]
+    #[arg(long)]
+    wallets: Option<PathBuf>,
+    /// The journal an interrupted import resumes from [default: PATH.import-journal]
+    #[arg(long)]
+    journal: Option<PathBuf>,
+    /// How many Bundles may be on their way to the chain at once.
+    #[arg(long, default_value_t = 64)]
+    in_flight: usize,
+}
+
+/// Entries in one transaction: the contract's batch limit.
+const MOST_PER_TRANSACTION: usize = 512;
+/// The placeholder the entries of a new patient reference (the server puts in the real id).
+const NEW_PATIENT: &str = "urn:uuid:00000000-0000-4000-8000-000000000001";
+/// What MedLedger stores besides the Patient, and the element naming the patient.
+const STORED: [(&str, &str); 5] = [
+    ("Condition", "subject"),
+    ("MedicationStatement", "subject"),
+    ("Observation", "subject"),
+    ("AllergyIntolerance", "patient"),
+    ("Basic", "subject"),
+];
+
+/// One line of the journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+enum Line {
+    /// A transaction was accepted: its request and what to sign.
+    Requested {
+        file: String,
+        chunk: usize,
+        request: i64,
+        typed_data: Value,
+        patient: String,
+    },
+    /// It was anchored.
+    Anchored { file: String, chunk: usize },
+    /// The Bundle cannot be imported.
+    Failed { file: String, reason: String },
+}
+
+/// The journal: what earlier runs did, and an append-only file for what this one does.
+struct Journal {
+    file: std::fs::File,
+    requested: HashMap<(String, usize), (i64, Value, String)>,
+    anchored: std::collections::HashSet<(String, usize)>,
+    failed: HashMap<String, String>,
+}
+
+impl Journal {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        let mut journal = Self {
+            file: std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening the journal {}", path.display()))?,
+            requested: HashMap::new(),
+            anchored: Default::default(),
+            failed: HashMap::new(),
+        };
+        let text = std::fs::read_to_string(path)?;
+        for line in text.lines() {
+            // A line cut short by a crash is the last one, and was never acted upon.
+            let Ok(line) = serde_json::from_str::<Line>(line) else {
+                continue;
+            };
+            journal.note(line);
+        }
+        Ok(journal)
+    }
+
+    fn note(&mut self, line: Line) {
+        match line {
+            Line::Requested {
+                file,
+                chunk,
+                request,
+                typed_data,
+                patient,
+            } => {
+                self.requested
+                    .insert((file, chunk), (request, typed_data, patient));
+            }
+            Line::Anchored { file, chunk } => {
+                self.anchored.insert((file, chunk));
+            }
+            Line::Failed { file, reason } => {
+                self.failed.insert(file, reason);
+            }
+        }
+    }
+
+    /// Appends a line and syncs it before anything acts on it.
+    fn write(&mut self, line: Line) -> anyhow::Result<()> {
+        let mut text = serde_json::to_string(&line)?;
+        text.push('\n');
+        self.file.write_all(text.as_bytes())?;
+        self.file.sync_data()?;
+        self.note(line);
+        Ok(())
+    }
+
+    fn knows(&self, request: i64) -> bool {
+        self.requested.values().any(|(r, _, _)| *r == request)
+    }
+}
+
+/// A Bundle, made ready: its patient, its stored entries, what was left out.
+#[derive(Debug)]
+struct Prepared {
+    patient: Value,
+    entries: Vec<Value>,
+    skipped: BTreeMap<String, usize>,
+}
+
+/// Picks the patient and the entries MedLedger stores out of a Bundle.
+fn prepare(bundle: &Value) -> anyhow::Result<Prepared> {
+    if bundle["resourceType"] != "Bundle" {
+        bail!("not a FHIR Bundle");
+    }
+    let entries = bundle["entry"].as_array().map_or(&[][..], Vec::as_slice);
+    let patients: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Patient")
+        .collect();
+    let [patient_entry] = patients.as_slice() else {
+        bail!(
+            "a Bundle to import holds exactly one Patient; this one holds {}",
+            patients.len()
+        );
+    };
+    let mut names: Vec<String> = Vec::new();
+    if let Some(url) = patient_entry["fullUrl"].as_str() {
+        names.push(url.to_owned());
+    }
+    if let Some(id) = patient_entry["resource"]["id"].as_str() {
+        names.push(format!("Patient/{id}"));
+    }
+    let strip = |resource: &Value| {
+        let mut r = resource.clone();
+        if let Some(o) = r.as_object_mut() {
+            o.remove("id");
+            o.remove("meta");
+        }
+        r
+    };
+    let mut prepared = Prepared {
+        patient: strip(&patient_entry["resource"]),
+        entries: Vec::new(),
+        skipped: BTreeMap::new(),
+    };
+    for entry in entries {
+        let resource = &entry["resource"];
+        let ty = resource["resourceType"].as_str().unwrap_or("(none)");
+        if ty == "Patient" {
+            continue;
+        }
+        let Some((_, element)) = STORED.iter().find(|(t, _)| *t == ty) else {
+            *prepared.skipped.entry(ty.to_owned()).or_default() += 1;
+            continue;
+        };
+        let about = resource[*element]["reference"].as_str().unwrap_or("");
+        if !names.iter().any(|n| n == about) {
+            *prepared
+                .skipped
+                .entry(format!("{ty} of another patient"))
+                .or_default() += 1;
+            continue;
+        }
+        let mut kept = strip(resource);
+        kept[*element] = json!({"reference": NEW_PATIENT});
+        prepared.entries.push(kept);
+    }
+    Ok(prepared)
+}
+
+/// The transactions of a prepared Bundle: the first registers the patient with their first
+/// entries; any further ones add the rest to `Patient/{id}`.
+fn transaction(prepared: &Prepared, chunk: usize, patient: Option<&str>) -> Value {
+    let request = |ty: &str| json!({"method": "POST", "url": ty});
+    let mut entries = Vec::new();
+    let (skip, take) = if chunk == 0 {
+        entries.push(
+            json!({"fullUrl": NEW_PATIENT, "resource": prepared.patient, "request": request("Patient")}),
+        );
+        (0, MOST_PER_TRANSACTION - 1)
+    } else {
+        (
+            MOST_PER_TRANSACTION - 1 + (chunk - 1) * MOST_PER_TRANSACTION,
+            MOST_PER_TRANSACTION,
+        )
+    };
+    for resource in prepared.entries.iter().skip(skip).take(take) {
+        let ty = resource["resourceType"].as_str().unwrap_or_default();
+        let mut resource = resource.clone();
+        if let (Some(id), Some((_, element))) = (patient, STORED.iter().find(|(t, _)| *t == ty)) {
+            resource[*element] = json!({"reference": format!("Patient/{id}")});
+        }
+        entries.push(json!({"resource": resource, "request": request(ty)}));
+    }
+    json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+}
+
+fn chunks(prepared: &Prepared) -> usize {
+    let rest = prepared.entries.len().saturating_sub(MOST_PER_TRANSACTION - 1);
+    1 + rest.div_ceil(MOST_PER_TRANSACTION)
+}
+
+/// The Bundles at `path`, in name order.
+fn bundle_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The progress line: a bar on a terminal, a line every tenth otherwise.
+struct Progress {
+    total: usize,
+    done: usize,
+    resources: usize,
+    started: Instant,
+    terminal: bool,
+    last_tenth: usize,
+}
+
+impl Progress {
+    fn advance(&mut self, bundles: usize, resources: usize) {
+        self.done += bundles;
+        self.resources += resources;
+        let rate = self.resources as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        let filled = (self.done * 30).checked_div(self.total).unwrap_or(30);
+        let line = format!(
+            "[{}{}] {}/{} bundles · {} resources · {rate:.0} resources/s",
+            "#".repeat(filled),
+            ".".repeat(30 - filled),
+            self.done,
+            self.total,
+            self.resources
+        );
+        let tenth = (self.done * 10).checked_div(self.total).unwrap_or(10);
+        if self.terminal {
+            eprint!("\r{line}");
+        } else if tenth > self.last_tenth || self.done == self.total {
+            eprintln!("{line}");
+            self.last_tenth = tenth;
+        }
+    }
+}
+
+/// One transaction on its way: the file, its chunk, its request, and how many resources.
+type InFlight = (String, usize, i64, usize);
+
+/// Runs the import; true when every Bundle was imported.
+pub(crate) async fn run(args: ImportArgs) -> anyhow::Result<bool> {
+    let files = bundle_files(&args.path)?;
+    let stem = args.path.to_string_lossy().trim_end_matches('/').to_owned();
+    let journal_path = args
+        .journal
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{stem}.import-journal")));
+    let wallets = args
+        .wallets
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{stem}.wallets")));
+    std::fs::create_dir_all(&wallets).with_context(|| format!("creating {}", wallets.display()))?;
+    let client = Client::sign_in(&args.url, read_key(&args.key_file)?).await?;
+    let mut journal = Journal::open(&journal_path)?;
+    // An interruption between a request being made and the journal hearing of it leaves that
+    // request waiting for a signature that will never come: decline it (its wallet, if new, is
+    // replaced below), so that nothing is imported twice and the doctor's queue moves on.
+    for request in client.awaiting().await? {
+        if !journal.knows(request) {
+            client
+                .expect("DELETE", &format!("/api/v1/requests/{request}"), None, 200)
+                .await?;
+        }
+    }
+    eprintln!(
+        "importing {} bundle(s) from {} into {} as {}",
+        files.len(),
+        args.path.display(),
+        args.url,
+        client.address()
+    );
+    let mut progress = Progress {
+        total: files.len(),
+        done: 0,
+        resources: 0,
+        started: Instant::now(),
+        terminal: std::io::stderr().is_terminal(),
+        last_tenth: 0,
+    };
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
+    let mut failures = 0usize;
+    for path in &files {
+        let file = path.to_string_lossy().into_owned();
+        if journal.failed.contains_key(&file) {
+            failures += 1;
+            progress.advance(1, 0);
+            continue;
+        }
+        let outcome = import_one(
+            &client,
+            &mut journal,
+            &mut in_flight,
+            &wallets,
+            path,
+            &file,
+            &mut skipped,
+        )
+        .await;
+        match outcome {
+            Ok(None) => progress.advance(1, 0),
+            Ok(Some(())) => {}
+            Err(err) => {
+                failures += 1;
+                journal.write(Line::Failed {
+                    file: file.clone(),
+                    reason: format!("{err:#}"),
+                })?;
+                eprintln!("\n{file}: not imported: {err:#}");
+                progress.advance(1, 0);
+            }
+        }
+        while in_flight.len() >= args.in_flight.max(1) {
+            if !settle(&client, &mut journal, &mut in_flight, &mut progress).await? {
+                failures += 1;
+            }
+        }
+    }
+    while !in_flight.is_empty() {
+        if !settle(&client, &mut journal, &mut in_flight, &mut progress).await? {
+            failures += 1;
+        }
+    }
+    if progress.terminal {
+        eprintln!();
+    }
+    let secs = progress.started.elapsed().as_secs_f64();
+    println!(
+        "imported {} of {} bundle(s): {} resources anchored in {secs:.1} s ({:.0} resources/s)",
+        files.len() - failures,
+        files.len(),
+        progress.resources,
+        progress.resources as f64 / secs.max(1e-3)
+    );
+    for (what, n) in &skipped {
+        println!("left out: {n} {what} (not stored by MedLedger)");
+    }
+    Ok(failures == 0)
+}
+
+/// Waits for the oldest transaction on its way; false if it was refused.
+async fn settle(
+    client: &Client,
+    journal: &mut Journal,
+    in_flight: &mut VecDeque<InFlight>,
+    progress: &mut Progress,
+) -> anyhow::Result<bool> {
+    let Some((file, chunk, request, resources)) = in_flight.pop_front() else {
+        return Ok(true);
+    };
+    match client.anchored(request).await {
+        Ok(_) => {
+            journal.write(Line::Anchored { file, chunk })?;
+            progress.advance(1, resources);
+            Ok(true)
+        }
+        Err(err) => {
+            journal.write(Line::Failed {
+                file: file.clone(),
+                reason: format!("{err:#}"),
+            })?;
+            eprintln!("\n{file}: not imported: {err:#}");
+            progress.advance(1, 0);
+            Ok(false)
+        }
+    }
+}
+
+/// The wallet of the patient of `file`: named in their Patient, or one made for them.
+fn patient_wallet(prepared: &mut Prepared, wallets: &Path, file: &Path, fresh: bool) -> anyhow::Result<()> {
+    let named = prepared.patient["identifier"]
+        .as_array()
+        .is_some_and(|ids| ids.iter().any(|i| i["system"] == "urn:ethereum:address"));
+    if named && !fresh {
+        return Ok(());
+    }
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let key_file = wallets.join(format!("{name}.key"));
+    if fresh && key_file.exists() {
+        std::fs::rename(&key_file, wallets.join(format!("{name}.key.abandoned")))?;
+    }
+    let wallet = if key_file.exists() {
+        read_key(&key_file)?
+    } else {
+        let wallet = PrivateKeySigner::random();
+        write_key(&key_file, &wallet)?;
+        wallet
+    };
+    let identifier = json!({"system": "urn:ethereum:address", "value": wallet.address().to_string()});
+    let ids = prepared.patient["identifier"].as_array_mut();
+    match ids {
+        Some(ids) => {
+            ids.retain(|i| i["system"] != "urn:ethereum:address");
+            ids.push(identifier);
+        }
+        None => prepared.patient["identifier"] = json!([identifier]),
+    }
+    Ok(())
+}
+
+/// Imports one Bundle: every transaction requested and signed; the last one left on its way.
+/// `Ok(None)`: there was nothing left to do for it.
+async fn import_one(
+    client: &Client,
+    journal: &mut Journal,
+    in_flight: &mut VecDeque<InFlight>,
+    wallets: &Path,
+    path: &Path,
+    file: &str,
+    skipped: &mut BTreeMap<String, usize>,
+) -> anyhow::Result<Option<()>> {
+    let text = std::fs::read(path).with_context(|| format!("reading {file}"))?;
+    let bundle: Value = serde_json::from_slice(&text).with_context(|| format!("{file} is not JSON"))?;
+    let mut prepared = prepare(&bundle)?;
+    let count = chunks(&prepared);
+    if (0..count).all(|c| journal.anchored.contains(&(file.to_owned(), c))) {
+        return Ok(None);
+    }
+    for (what, n) in &prepared.skipped {
+        *skipped.entry(what.clone()).or_default() += n;
+    }
+    patient_wallet(&mut prepared, wallets, path, false)?;
+    let mut patient: Option<String> = None;
+    for chunk in 0..count {
+        let key = (file.to_owned(), chunk);
+        if journal.anchored.contains(&key) {
+            patient = journal.requested.get(&key).map(|(_, _, p)| p.clone());
+            continue;
+        }
+        let request = match journal.requested.get(&key).cloned() {
+            Some((request, typed_data, known)) => {
+                // Made by an earlier run: sign it if it still waits for a signature.
+                let status = client
+                    .expect("GET", &format!("/api/v1/requests/{request}"), None, 200)
+                    .await?;
+                if status["status"] == "awaiting-signature" {
+                    client.sign(request, &typed_data).await?;
+                }
+                patient = Some(known);
+                request
+            }
+            None => {
+                let mut answer = client
+                    .call(
+                        "POST",
+                        "/fhir",
+                        Some(transaction(&prepared, chunk, patient.as_deref())),
+                    )
+                    .await?;
+                if chunk == 0 && answer.0 == 409 {
+                    // A registration an interruption left unrecorded (and that was declined
+                    // above) holds the new wallet: give the patient another.
+                    patient_wallet(&mut prepared, wallets, path, true)?;
+                    answer = client
+                        .call("POST", "/fhir", Some(transaction(&prepared, chunk, None)))
+                        .await?;
+                }
+                let (status, accepted) = answer;
+                if status != 202 {
+                    bail!("the server refused it ({status}): {}", why(&accepted));
+                }
+                let parameter = |name: &str| {
+                    accepted["parameter"]
+                        .as_array()
+                        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+                        .and_then(|p| p.as_object())
+                        .and_then(|p| {
+                            p.iter()
+                                .find(|(k, _)| k.starts_with("value"))
+                                .map(|(_, v)| v.clone())
+                        })
+                        .unwrap_or(Value::Null)
+                };
+                let request: i64 = parameter("requestId")
+                    .as_str()
+                    .and_then(|r| r.parse().ok())
+                    .context("no requestId")?;
+                let typed_data: Value =
+                    serde_json::from_str(parameter("typedData").as_str().unwrap_or("null"))?;
+                let known = match &patient {
+                    Some(p) => p.clone(),
+                    None => parameter("location")
+                        .as_str()
+                        .and_then(|l| l.split("/Patient/").nth(1))
+                        .and_then(|l| l.split('/').next())
+                        .context("no Patient location")?
+                        .to_owned(),
+                };
+                journal.write(Line::Requested {
+                    file: file.to_owned(),
+                    chunk,
+                    request,
+                    typed_data: typed_data.clone(),
+                    patient: known.clone(),
+                })?;
+                client.sign(request, &typed_data).await?;
+                patient = Some(known);
+                request
+            }
+        };
+        if chunk + 1 < count {
+            // The next transaction adds to the patient, who must be on the chain first.
+            client.anchored(request).await?;
+            journal.write(Line::Anchored {
+                file: file.to_owned(),
+                chunk,
+            })?;
+        } else {
+            in_flight.push_back((file.to_owned(), chunk, request, 1 + prepared.entries.len()));
+        }
+    }
+    Ok(Some(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bundle_keeps_its_patient_and_what_medledger_stores() {
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "id": "p", "name": [{"text": "A"}]}},
+            {"resource": {"resourceType": "Encounter", "subject": {"reference": "urn:uuid:p"}}},
+            {"resource": {"resourceType": "Condition", "id": "c", "subject": {"reference": "urn:uuid:p"}}},
+            {"resource": {"resourceType": "Observation", "subject": {"reference": "Patient/p"}}},
+            {"resource": {"resourceType": "Observation", "subject": {"reference": "Patient/q"}}},
+        ]});
+        let prepared = prepare(&bundle).unwrap();
+        assert_eq!(prepared.entries.len(), 2);
+        assert!(
+            prepared
+                .entries
+                .iter()
+                .all(|e| e["subject"]["reference"] == NEW_PATIENT && e.get("id").is_none())
+        );
+        assert_eq!(prepared.skipped.get("Encounter"), Some(&1));
+        assert_eq!(prepared.skipped.get("Observation of another patient"), Some(&1));
+        assert!(prepare(&json!({"resourceType": "Bundle", "entry": []})).is_err());
+    }
+
+    #[test]
+    fn a_long_history_is_split_at_the_batch_limit() {
+        let entry = json!({"resourceType": "Observation", "subject": {"reference": NEW_PATIENT}});
+        let prepared = Prepared {
+            patient: json!({"resourceType": "Patient"}),
+            entries: vec![entry; 1200],
+            skipped: BTreeMap::new(),
+        };
+        assert_eq!(chunks(&prepared), 3);
+        let sizes: Vec<usize> = (0..3)
+            .map(|c| {
+                transaction(&prepared, c, Some("x"))["entry"]
+                    .as_array()
+                    .unwrap()
+                    .len()
+            })
+            .collect();
+        assert_eq!(sizes, [512, 512, 177]);
+        assert_eq!(
+            transaction(&prepared, 1, Some("x"))["entry"][0]["resource"]["subject"]["reference"],
+            "Patient/x"
+        );
+    }
+}
