@@ -14,122 +14,20 @@
 //! Run: `cargo bench -p medledger --bench http`. Environment: `CLIENTS` (default 100), `RECORDS`
 //! (records in all, default 20000), `READERS` (default 32), `READ_SECS` (default 10).
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod support;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use alloy::dyn_abi::TypedData;
-use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
-use anyhow::{Context, bail};
-use medledger_core::siwe::rfc3339;
+use anyhow::Context;
 use serde_json::{Value, json};
+use support::{ADMIN_KEY, Api, Server, User, env, percentile};
 
-/// The demo admin: public development account 0 (anvil's first key).
-const ADMIN_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 /// Entries in the history the read phase reads (besides the demographics).
 const HISTORY: usize = 20;
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// One user: a wallet and its session.
-struct User {
-    wallet: PrivateKeySigner,
-    token: String,
-}
-
-#[derive(Clone)]
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
 impl Api {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> anyhow::Result<(u16, Value)> {
-        let mut request = self.http.request(method.parse()?, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await?;
-        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
-    }
-
-    async fn expect(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        want: u16,
-    ) -> anyhow::Result<Value> {
-        let (status, reply) = self.call(method, path, token, body).await?;
-        if status != want {
-            bail!("{method} {path}: {status} (expected {want}): {reply}");
-        }
-        Ok(reply)
-    }
-
-    async fn sign_in(&self, wallet: PrivateKeySigner) -> anyhow::Result<User> {
-        let nonce = self.expect("GET", "/api/v1/auth/nonce", None, None, 200).await?;
-        let host = self.base.trim_start_matches("http://");
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        let message = format!(
-            "{host} wants you to sign in with your Ethereum account:\n{}\n\nSign in to MedLedger.\n\nURI: {}/\n\
-             Version: 1\nChain ID: {}\nNonce: {}\nIssued At: {}\nExpiration Time: {}",
-            wallet.address().to_checksum(None),
-            self.base,
-            nonce["chainId"],
-            nonce["nonce"].as_str().context("nonce")?,
-            rfc3339(now - 5),
-            rfc3339(now + 600),
-        );
-        let signature = wallet.sign_message_sync(message.as_bytes())?;
-        let body =
-            json!({"message": message, "signature": alloy::hex::encode_prefixed(signature.as_bytes())});
-        let login = self
-            .expect("POST", "/api/v1/auth/login", None, Some(body), 200)
-            .await?;
-        Ok(User {
-            wallet,
-            token: login["token"].as_str().context("token")?.to_owned(),
-        })
-    }
-
-    /// Signs what a 202 handed over and posts the signature; returns the request id.
-    async fn sign(&self, user: &User, accepted: &Value) -> anyhow::Result<i64> {
-        let typed: TypedData = serde_json::from_value(accepted["typedData"].clone())?;
-        let signature = user.wallet.sign_hash_sync(&typed.eip712_signing_hash()?)?;
-        let id = accepted["requestId"].as_i64().context("requestId")?;
-        let body = json!({ "signature": alloy::hex::encode_prefixed(signature.as_bytes()) });
-        self.expect(
-            "POST",
-            &format!("/api/v1/requests/{id}/signature"),
-            Some(&user.token),
-            Some(body),
-            202,
-        )
-        .await?;
-        Ok(id)
-    }
-
     /// Registers a patient with a fresh wallet, and waits until it is on chain and mirrored.
     async fn register(&self, doctor: &User) -> anyhow::Result<String> {
         let wallet = PrivateKeySigner::random().address();
@@ -171,30 +69,6 @@ impl Api {
         self.anchored(doctor, id).await?;
         Ok((begun.elapsed(), submitted.elapsed()))
     }
-
-    /// Waits (long polls of 30 s) until a request is anchored.
-    async fn anchored(&self, user: &User, id: i64) -> anyhow::Result<()> {
-        let started = Instant::now();
-        loop {
-            let request = self
-                .expect(
-                    "GET",
-                    &format!("/api/v1/requests/{id}?wait=30"),
-                    Some(&user.token),
-                    None,
-                    200,
-                )
-                .await?;
-            match request["status"].as_str() {
-                Some("anchored") => return Ok(()),
-                Some("rejected") => bail!("request {id} rejected: {request}"),
-                _ if started.elapsed() > Duration::from_secs(120) => {
-                    bail!("request {id} not anchored in 120 s")
-                }
-                _ => {}
-            }
-        }
-    }
 }
 
 /// `VmRSS` and `VmHWM` of a process, in MiB.
@@ -208,14 +82,6 @@ fn memory(pid: u32) -> (f64, f64) {
             .map_or(f64::NAN, |kb| kb / 1024.0)
     };
     (field("VmRSS:"), field("VmHWM:"))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i].as_secs_f64() * 1000.0
 }
 
 fn entry(i: usize) -> Value {
@@ -233,30 +99,9 @@ async fn main() -> anyhow::Result<()> {
     let read_secs = env("READ_SECS", 10);
     let per_client = records.div_ceil(clients);
 
-    let dir = std::env::temp_dir().join(format!("medledger-bench-http-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut server = Command::new(env!("CARGO_BIN_EXE_medledger"))
-        .args(["--port", "0", "--data-dir"])
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("medledger starts")?;
-    let pid = server.id();
-    let mut lines = BufReader::new(server.stdout.take().context("stdout")?).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .context("the server stopped before saying where it runs")??;
-        if let Some(url) = line.strip_prefix("MedLedger is running at ") {
-            break url.trim_end_matches('/').to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let outcome = run(&base, pid, clients, per_client, readers, read_secs).await;
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
-    let _ = server.wait();
-    let _ = std::fs::remove_dir_all(PathBuf::from(&dir));
+    let server = Server::start("http")?;
+    let outcome = run(&server.base, server.pid, clients, per_client, readers, read_secs).await;
+    server.stop();
     outcome
 }
 

@@ -1,0 +1,204 @@
+//! What the benchmarks share: the `medledger` binary started on a fresh data directory, and a
+//! client that signs in with its own wallet and signs what writes hand over.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use alloy::dyn_abi::TypedData;
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{Context, bail};
+use medledger_core::siwe::rfc3339;
+use serde_json::{Value, json};
+
+/// The demo admin: public development account 0 (anvil's first key).
+pub const ADMIN_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// A number from the environment, or `default`.
+pub fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `medledger` (this profile's build) serving a fresh data directory.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub pid: u32,
+    pub dir: PathBuf,
+}
+
+impl Server {
+    pub fn start(label: &str) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("medledger-bench-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_medledger"))
+            .args(["--port", "0", "--data-dir"])
+            .arg(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("medledger starts")?;
+        let pid = child.id();
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .context("the server stopped before saying where it runs")??;
+            if let Some(url) = line.strip_prefix("MedLedger is running at ") {
+                break url.trim_end_matches('/').to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self {
+            child,
+            base,
+            pid,
+            dir,
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid.to_string())
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One user: a wallet and its session.
+pub struct User {
+    pub wallet: PrivateKeySigner,
+    pub token: String,
+}
+
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Api {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = self.http.request(method.parse()?, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await?;
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    }
+
+    pub async fn expect(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        want: u16,
+    ) -> anyhow::Result<Value> {
+        let (status, reply) = self.call(method, path, token, body).await?;
+        if status != want {
+            bail!("{method} {path}: {status} (expected {want}): {reply}");
+        }
+        Ok(reply)
+    }
+
+    pub async fn sign_in(&self, wallet: PrivateKeySigner) -> anyhow::Result<User> {
+        let nonce = self.expect("GET", "/api/v1/auth/nonce", None, None, 200).await?;
+        let host = self.base.trim_start_matches("http://");
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let message = format!(
+            "{host} wants you to sign in with your Ethereum account:\n{}\n\nSign in to MedLedger.\n\nURI: {}/\n\
+             Version: 1\nChain ID: {}\nNonce: {}\nIssued At: {}\nExpiration Time: {}",
+            wallet.address().to_checksum(None),
+            self.base,
+            nonce["chainId"],
+            nonce["nonce"].as_str().context("nonce")?,
+            rfc3339(now - 5),
+            rfc3339(now + 600),
+        );
+        let signature = wallet.sign_message_sync(message.as_bytes())?;
+        let body =
+            json!({"message": message, "signature": alloy::hex::encode_prefixed(signature.as_bytes())});
+        let login = self
+            .expect("POST", "/api/v1/auth/login", None, Some(body), 200)
+            .await?;
+        Ok(User {
+            wallet,
+            token: login["token"].as_str().context("token")?.to_owned(),
+        })
+    }
+
+    /// Signs what a 202 handed over and posts the signature; returns the request id.
+    pub async fn sign(&self, user: &User, accepted: &Value) -> anyhow::Result<i64> {
+        let typed: TypedData = serde_json::from_value(accepted["typedData"].clone())?;
+        let signature = user.wallet.sign_hash_sync(&typed.eip712_signing_hash()?)?;
+        let id = accepted["requestId"].as_i64().context("requestId")?;
+        let body = json!({ "signature": alloy::hex::encode_prefixed(signature.as_bytes()) });
+        self.expect(
+            "POST",
+            &format!("/api/v1/requests/{id}/signature"),
+            Some(&user.token),
+            Some(body),
+            202,
+        )
+        .await?;
+        Ok(id)
+    }
+
+    /// Waits (long polls of 30 s) until a request is anchored.
+    pub async fn anchored(&self, user: &User, id: i64) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let request = self
+                .expect(
+                    "GET",
+                    &format!("/api/v1/requests/{id}?wait=30"),
+                    Some(&user.token),
+                    None,
+                    200,
+                )
+                .await?;
+            match request["status"].as_str() {
+                Some("anchored") => return Ok(()),
+                Some("rejected") => bail!("request {id} rejected: {request}"),
+                _ if started.elapsed() > Duration::from_secs(120) => {
+                    bail!("request {id} not anchored in 120 s")
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The `p` quantile of sorted durations, in milliseconds.
+pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
