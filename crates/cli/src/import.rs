@@ -364,12 +364,7 @@ pub(crate) async fn run(args: ImportArgs) -> anyhow::Result<bool> {
             Ok(Some(())) => {}
             Err(err) => {
                 failures += 1;
-                journal.write(Line::Failed {
-                    file: file.clone(),
-                    reason: format!("{err:#}"),
-                })?;
-                eprintln!("\n{file}: not imported: {err:#}");
-                progress.advance(1, 0);
+                fail(&mut journal, &mut progress, file, &err)?;
             }
         }
         while in_flight.len() >= args.in_flight.max(1) {
@@ -417,15 +412,26 @@ async fn settle(
             Ok(true)
         }
         Err(err) => {
-            journal.write(Line::Failed {
-                file: file.clone(),
-                reason: format!("{err:#}"),
-            })?;
-            eprintln!("\n{file}: not imported: {err:#}");
-            progress.advance(1, 0);
+            fail(journal, progress, file, &err)?;
             Ok(false)
         }
     }
+}
+
+/// Records and reports a Bundle that could not be imported.
+fn fail(
+    journal: &mut Journal,
+    progress: &mut Progress,
+    file: String,
+    err: &anyhow::Error,
+) -> anyhow::Result<()> {
+    eprintln!("\n{file}: not imported: {err:#}");
+    journal.write(Line::Failed {
+        file,
+        reason: format!("{err:#}"),
+    })?;
+    progress.advance(1, 0);
+    Ok(())
 }
 
 /// The wallet of the patient of `file`: named in their Patient, or one made for them.

@@ -51,15 +51,18 @@ fn bundle(kind: &str, total: Option<usize>, entries: Vec<Entry>, links: &[(&str,
         out["entry"] = entries
             .into_iter()
             .map(|e| {
-                let mut entry = json!({ "fullUrl": e.full_url, "resource": e.resource });
+                // Moved, not copied: `json!` would copy each resource through its serializer.
+                let mut entry = serde_json::Map::new();
+                entry.insert("fullUrl".into(), Value::String(e.full_url));
+                entry.insert("resource".into(), e.resource);
                 if let Some(mode) = e.mode {
                     let mode = match mode {
                         Mode::Match => "match",
                         Mode::Include => "include",
                     };
-                    entry["search"] = json!({ "mode": mode });
+                    entry.insert("search".into(), json!({ "mode": mode }));
                 }
-                entry
+                Value::Object(entry)
             })
             .collect();
     }

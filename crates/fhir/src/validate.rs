@@ -1,6 +1,8 @@
 //! Checks a resource against [`crate::model`], reporting every problem (up to
 //! [`MOST_ISSUES`]) with its path.
 
+use std::fmt::Write;
+
 use serde_json::{Map, Value};
 
 use crate::model::{Def, El, ResourceType, Ty};
@@ -32,7 +34,8 @@ pub fn resource(value: &Value) -> crate::Result<ResourceType> {
         ));
     };
     let mut issues = Vec::new();
-    walk(ty.def(), object, name, true, &mut issues);
+    let mut path = name.to_owned();
+    walk(ty.def(), object, &mut path, true, &mut issues);
     if issues.is_empty() {
         Ok(ty)
     } else {
@@ -105,7 +108,15 @@ const ELEMENT_BASE: [El; 2] = [
     },
 ];
 
-fn walk(def: &Def, object: &Map<String, Value>, path: &str, is_resource: bool, issues: &mut Vec<Issue>) {
+/// Checks an object's elements; `path` is where it is, extended in place for each element so that
+/// a clean resource costs no allocation per element.
+fn walk(
+    def: &Def,
+    object: &Map<String, Value>,
+    path: &mut String,
+    is_resource: bool,
+    issues: &mut Vec<Issue>,
+) {
     if issues.len() >= MOST_ISSUES {
         return;
     }
@@ -119,7 +130,9 @@ fn walk(def: &Def, object: &Map<String, Value>, path: &str, is_resource: bool, i
         if is_resource && key == "resourceType" {
             continue;
         }
-        let here = format!("{path}.{key}");
+        let len = path.len();
+        path.push('.');
+        path.push_str(key);
         let Some(el) = def.elements.iter().chain(base).find(|e| e.name == key) else {
             let why = match key.as_str() {
                 "contained" => {
@@ -140,20 +153,22 @@ fn walk(def: &Def, object: &Map<String, Value>, path: &str, is_resource: bool, i
             } else {
                 IssueCode::Structure
             };
-            issues.push(Issue::at(code, &here, why));
+            issues.push(Issue::at(code, path, why));
+            path.truncate(len);
             continue;
         };
         if let Some(group) = el.choice {
             if let Some((_, other)) = chosen.iter().find(|(g, _)| *g == group) {
                 issues.push(Issue::at(
                     IssueCode::Structure,
-                    &here,
+                    path,
                     format!("{group}[x] is given twice ({other} and {key}): give one"),
                 ));
             }
             chosen.push((group, key));
         }
-        check(el, value, &here, issues);
+        check(el, value, path, issues);
+        path.truncate(len);
     }
     for el in def.elements {
         if el.required && !object.contains_key(el.name) {
@@ -175,7 +190,7 @@ fn walk(def: &Def, object: &Map<String, Value>, path: &str, is_resource: bool, i
     }
 }
 
-fn check(el: &El, value: &Value, path: &str, issues: &mut Vec<Issue>) {
+fn check(el: &El, value: &Value, path: &mut String, issues: &mut Vec<Issue>) {
     if el.many {
         match value {
             Value::Array(items) if items.is_empty() => issues.push(Issue::at(
@@ -185,7 +200,10 @@ fn check(el: &El, value: &Value, path: &str, issues: &mut Vec<Issue>) {
             )),
             Value::Array(items) => {
                 for (n, item) in items.iter().enumerate() {
-                    one_value(el.ty, item, &format!("{path}[{n}]"), issues);
+                    let len = path.len();
+                    let _ = write!(path, "[{n}]");
+                    one_value(el.ty, item, path, issues);
+                    path.truncate(len);
                 }
             }
             _ => issues.push(Issue::at(IssueCode::Structure, path, "must be an array")),
@@ -220,7 +238,14 @@ pub fn id(text: &str) -> bool {
     is_id(text)
 }
 
-fn one_value(ty: Ty, value: &Value, path: &str, issues: &mut Vec<Issue>) {
+fn one_value(ty: Ty, value: &Value, path: &mut String, issues: &mut Vec<Issue>) {
+    if let (Ty::Of(complex), Some(object)) = (ty, value.as_object())
+        && !object.is_empty()
+    {
+        walk(complex.def(), object, path, false, issues);
+        return;
+    }
+    let path: &str = path;
     if value.is_null() {
         issues.push(Issue::at(
             IssueCode::Structure,
@@ -238,10 +263,7 @@ fn one_value(ty: Ty, value: &Value, path: &str, issues: &mut Vec<Issue>) {
                 path,
                 "an empty object: leave the element out instead",
             )),
-            Some(object) => {
-                walk(complex.def(), object, path, false, issues);
-                None
-            }
+            Some(_) => None,
             None => Some(wrong(&format!("an object (a {})", complex.def().name))),
         },
         Ty::String | Ty::Markdown => match text {

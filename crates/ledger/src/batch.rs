@@ -48,6 +48,27 @@ impl<J: Send + 'static, R: Send + 'static> Batcher<J, R> {
         Self { jobs, what }
     }
 
+    /// Runs `jobs` together (in one batch, up to its size); returns once all are committed.
+    pub(crate) async fn run_all(&self, jobs: Vec<J>) -> Result<Vec<R>> {
+        let stopped = || Error::Batch(format!("{}: the writer has stopped", self.what));
+        let mut answers = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let (reply, answer) = oneshot::channel();
+            self.jobs.send((job, reply)).map_err(|_| stopped())?;
+            answers.push(answer);
+        }
+        let mut out = Vec::with_capacity(answers.len());
+        for answer in answers {
+            out.push(
+                answer
+                    .await
+                    .map_err(|_| stopped())?
+                    .map_err(|e| Error::Batch(format!("{}: {e}", self.what)))?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Runs `job` in the next batch; returns once the batch is committed.
     pub(crate) async fn run(&self, job: J) -> Result<R> {
         let stopped = || Error::Batch(format!("{}: the writer has stopped", self.what));

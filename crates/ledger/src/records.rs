@@ -572,16 +572,12 @@ impl Records {
             )
             .await?;
         let records: Vec<RecordId> = sealed.iter().skip(1).map(|e| e.record).collect();
-        let mut events = vec![(Some(sealed[0].record), "register patient")];
-        events.extend(
+        let events = std::iter::once((sealed[0].record, "register patient")).chain(
             records
                 .iter()
-                .map(|r| (Some(*r), "stored with the registration, awaiting signature")),
+                .map(|r| (*r, "stored with the registration, awaiting signature")),
         );
-        for (record, detail) in events {
-            self.audit(doctor, "write", Some(id), record, "allowed", detail)
-                .await?;
-        }
+        self.audit_writes(doctor, id, events).await?;
         Ok((id, records, write))
     }
 
@@ -721,17 +717,14 @@ impl Records {
             .store_write(author, "record", calldata, gas, Commit::Record(&sealed))
             .await?;
         let records: Vec<RecordId> = sealed.iter().map(|e| e.record).collect();
-        for record in &records {
-            self.audit(
-                author,
-                "write",
-                Some(patient),
-                Some(*record),
-                "allowed",
-                "stored in a batch, awaiting signature",
-            )
-            .await?;
-        }
+        self.audit_writes(
+            author,
+            patient,
+            records
+                .iter()
+                .map(|r| (*r, "stored in a batch, awaiting signature")),
+        )
+        .await?;
         Ok((records, write))
     }
 
@@ -1049,6 +1042,29 @@ impl Records {
                 detail: detail.into(),
             })
             .await
+    }
+
+    /// Audits several writes of one actor at once (one commit).
+    async fn audit_writes(
+        &self,
+        actor: Address,
+        patient: PatientId,
+        written: impl IntoIterator<Item = (RecordId, &str)>,
+    ) -> Result<()> {
+        let at = now_ms();
+        let events = written
+            .into_iter()
+            .map(|(record, detail)| AuditEvent {
+                at,
+                actor,
+                action: "write".into(),
+                patient: Some(patient),
+                record: Some(record),
+                outcome: "allowed".into(),
+                detail: detail.into(),
+            })
+            .collect();
+        self.commits.audit.run_all(events).await.map(|_| ())
     }
 
     /// Decides, from the chain at its latest block, whether `reader` may read `patient`'s records.

@@ -4,11 +4,11 @@
 //! `target/tmp/screenshots/` (the README shows them).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::serve::Server;
-use crate::util::{DataDir, missing};
+use crate::util::{DataDir, missing, node_story};
 
 /// The longest the story may take; it takes about 20 s here.
 const LIMIT: Duration = Duration::from_secs(300);
@@ -38,29 +38,12 @@ fn doctors_patients_and_admins_through_the_pages_in_chromium() {
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     let dir = DataDir::new("browser");
     let server = Server::start(&dir);
-    let mut child = Command::new("node")
-        .arg(e2e.join("flow.mjs"))
-        .arg(&server.url)
-        .arg(&shots)
-        .env("MEDLEDGER_CHROMIUM", &chromium)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("the browser story took more than {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (status, stdout, stderr) = node_story(
+        &e2e.join("flow.mjs"),
+        &[server.url.as_ref(), shots.as_os_str()],
+        &[("MEDLEDGER_CHROMIUM", chromium.as_os_str())],
+        LIMIT,
+    );
     println!("{stdout}");
     server.stop();
     assert!(

@@ -4,11 +4,11 @@
 //! validator.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::serve::Server;
-use crate::util::{DataDir, missing};
+use crate::util::{DataDir, missing, node_story};
 
 /// The longest the story may take; it takes a few seconds here.
 const LIMIT: Duration = Duration::from_secs(300);
@@ -28,27 +28,7 @@ fn a_fhir_client_reads_searches_pages_and_writes_and_every_answer_is_valid_r4() 
     }
     let dir = DataDir::new("fhir-client");
     let server = Server::start(&dir);
-    let mut child = Command::new("node")
-        .arg(e2e.join("fhir.mjs"))
-        .arg(&server.url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("the FHIR client story took more than {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (status, stdout, stderr) = node_story(&e2e.join("fhir.mjs"), &[server.url.as_ref()], &[], LIMIT);
     println!("{stdout}");
     server.stop();
     assert!(

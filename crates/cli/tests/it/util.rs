@@ -462,3 +462,47 @@ pub(crate) fn jitter(range: std::ops::Range<u64>) -> u64 {
     x ^= x >> 31;
     range.start + x % (range.end - range.start)
 }
+
+/// Runs a Node story (`node SCRIPT ARGS…` with `envs`) to its end, at most `limit`: its exit
+/// status, standard output and standard error.
+pub(crate) fn node_story(
+    script: &Path,
+    args: &[&std::ffi::OsStr],
+    envs: &[(&str, &std::ffi::OsStr)],
+    limit: Duration,
+) -> (std::process::ExitStatus, String, String) {
+    use std::io::Read;
+    let mut child = Command::new("node")
+        .arg(script)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node starts");
+    // Read both pipes as the story runs, so that a talkative one never blocks on a full pipe.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let stdout = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text);
+        text
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{} took more than {limit:?}", script.display());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (status, stdout.join().unwrap(), stderr.join().unwrap())
+}

@@ -114,6 +114,19 @@ impl Chart {
         out
     }
 
+    /// The newest version of each resource, taken out of the chart.
+    pub(crate) fn into_latest(self) -> Vec<Version> {
+        let mut out: Vec<Version> = Vec::new();
+        for v in self.versions {
+            match out.iter_mut().find(|o| o.ty == v.ty && o.id == v.id) {
+                Some(o) if o.revision < v.revision => *o = v,
+                Some(_) => {}
+                None => out.push(v),
+            }
+        }
+        out
+    }
+
     /// The versions of one resource, newest first.
     pub(crate) fn versions_of(&self, ty: ResourceType, id: &str) -> Vec<&Version> {
         let mut out: Vec<&Version> = self
@@ -147,11 +160,14 @@ pub(crate) async fn load(state: &AuthState, reader: Address, patient: PatientId)
         .history(reader, patient)
         .await
         .map_err(|e| read_error(e, &format!("Patient/{patient}")))?;
-    let versions = history.iter().filter_map(|e| version_of(patient, e)).collect();
+    let versions = history
+        .into_iter()
+        .filter_map(|e| version_of(patient, e))
+        .collect();
     Ok(Chart { patient, versions })
 }
 
-fn version_of(patient: PatientId, entry: &ReadEntry) -> Option<Version> {
+fn version_of(patient: PatientId, entry: ReadEntry) -> Option<Version> {
     let ty = type_of(EntryKind::try_from(entry.kind).ok()?);
     let anchor = match &entry.proof {
         Proof::Verified {
@@ -169,7 +185,7 @@ fn version_of(patient: PatientId, entry: &ReadEntry) -> Option<Version> {
         // Not (yet) part of the record.
         Proof::Pending | Proof::Rejected { .. } => return None,
     };
-    let mut resource = entry.content.clone()?;
+    let mut resource = entry.content?;
     if resource.get("resourceType").and_then(Value::as_str) != Some(ty.name()) {
         tracing::warn!(record = %entry.record, "an entry's content is not the resource its kind says");
         return None;
@@ -177,7 +193,7 @@ fn version_of(patient: PatientId, entry: &ReadEntry) -> Option<Version> {
     let id = if ty == ResourceType::Patient {
         patient.to_string()
     } else {
-        entry.record.clone()
+        entry.record
     };
     let (code, display) = if anchor.is_some() {
         ("verified", "matches its commitment on the chain")
@@ -194,7 +210,7 @@ fn version_of(patient: PatientId, entry: &ReadEntry) -> Option<Version> {
         resource[element] = json!({"reference": format!("Patient/{patient}")});
     }
     if let Err(outcome) = medledger_fhir::validate::resource(&resource) {
-        tracing::warn!(record = %entry.record, %outcome, "an entry is not valid FHIR; not served");
+        tracing::warn!(%id, %outcome, "an entry is not valid FHIR; not served");
         return None;
     }
     Some(Version {
@@ -218,15 +234,21 @@ pub(crate) async fn patient_of(
     if ty == ResourceType::Patient {
         return id.parse().map_err(|_| not_found());
     }
-    let record: RecordId = id.parse().map_err(|_| not_found())?;
-    let (patient, _) = state
+    record_patient(state, id).await?.ok_or_else(not_found)
+}
+
+/// The patient of the record `id`, if `id` is a record.
+async fn record_patient(state: &AuthState, id: &str) -> Result<Option<PatientId>, FhirError> {
+    let Ok(record) = id.parse::<RecordId>() else {
+        return Ok(None);
+    };
+    let found = state
         .hospital
         .store
         .latest_revision(record)
         .await
-        .map_err(Problem::internal)?
-        .ok_or_else(not_found)?;
-    Ok(patient)
+        .map_err(Problem::internal)?;
+    Ok(found.map(|(patient, _)| patient))
 }
 
 fn with_etag(mut response: Response, version: &Version) -> Response {
@@ -241,9 +263,10 @@ async fn provenance(state: &AuthState, reader: Address, id: &str) -> Result<Resp
     let not_found = || FhirError::not_found("Provenance", id);
     let (target, revision) = id.rsplit_once('-').ok_or_else(not_found)?;
     let revision: u32 = revision.parse().map_err(|_| not_found())?;
-    let (ty, patient) = match patient_of(state, ResourceType::Condition, target).await {
-        Ok(patient) => (None, patient),
-        Err(_) => (
+    // The target is an entry's record, or else a patient (their demographics).
+    let (ty, patient) = match record_patient(state, target).await? {
+        Some(patient) => (None, patient),
+        None => (
             Some(ResourceType::Patient),
             target.parse().map_err(|_| not_found())?,
         ),
@@ -347,25 +370,27 @@ pub(crate) async fn operation(
                 .await
                 .map_err(|_| FhirError::not_found("Patient", &id))?;
             let base = base(&state);
-            let mut latest = chart.latest();
+            let mut latest = chart.into_latest();
             // The Patient first, then the entries in the order written.
             latest.sort_by_key(|v| (v.ty != ResourceType::Patient, v.recorded_at));
-            let mut entries = Vec::new();
-            for v in &latest {
-                entries.push(Entry {
-                    full_url: format!("{base}/{}", v.reference()),
-                    resource: v.resource.clone(),
-                    mode: Some(Mode::Match),
-                });
-            }
-            for v in &latest {
-                entries.push(Entry {
+            let provenance: Vec<Entry> = latest
+                .iter()
+                .map(|v| Entry {
                     full_url: format!("{base}/Provenance/{}", v.provenance_id()),
                     resource: v.provenance(patient),
                     mode: Some(Mode::Include),
-                });
-            }
+                })
+                .collect();
             let total = latest.len();
+            let mut entries: Vec<Entry> = latest
+                .into_iter()
+                .map(|v| Entry {
+                    full_url: format!("{base}/{}", v.reference()),
+                    resource: v.resource,
+                    mode: Some(Mode::Match),
+                })
+                .collect();
+            entries.extend(provenance);
             let links = [("self", format!("{base}/Patient/{id}/$everything"))];
             Ok(resource_response(
                 StatusCode::OK,

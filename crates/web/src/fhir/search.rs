@@ -370,6 +370,55 @@ async fn charts(state: &AuthState, reader: Address, ids: &[PatientId]) -> Result
     Ok(out)
 }
 
+/// A version a search found: the resource itself, or its Provenance.
+struct Hit<'a> {
+    chart: &'a Chart,
+    version: &'a Version,
+    provenance: bool,
+}
+
+impl Hit<'_> {
+    fn reference(&self) -> String {
+        if self.provenance {
+            format!("Provenance/{}", self.version.provenance_id())
+        } else {
+            self.version.reference()
+        }
+    }
+
+    fn resource(&self) -> Value {
+        if self.provenance {
+            self.version.provenance(self.chart.patient)
+        } else {
+            self.version.resource.clone()
+        }
+    }
+}
+
+/// Whether a version's Provenance matches `target`, `_id` and `_lastUpdated`.
+fn provenance_matches(version: &Version, params: &Params, base: &str) -> Result<bool, FhirError> {
+    let versioned = format!("{}/_history/{}", version.reference(), version.revision);
+    let prefix = format!("{base}/");
+    let wanted = params.iter().filter(|(n, _)| n == "target").all(|(_, targets)| {
+        targets.split(',').any(|t| {
+            let t = t.trim_start_matches(&prefix);
+            t == version.reference() || t == versioned
+        })
+    });
+    let updated = Span {
+        start: version.recorded_at as i64,
+        end: version.recorded_at as i64 + 1,
+    };
+    let in_time = date_filters(params, "_lastUpdated")?
+        .iter()
+        .all(|f| f.matches(updated));
+    let by_id = params
+        .iter()
+        .filter(|(n, _)| n == "_id")
+        .all(|(_, ids)| ids.split(',').any(|id| id == version.provenance_id()));
+    Ok(wanted && in_time && by_id)
+}
+
 /// `GET /fhir/{ty}?…`: a searchset Bundle.
 pub(crate) async fn search_type(
     State(state): State<AuthState>,
@@ -435,72 +484,54 @@ pub(crate) async fn search_type(
 
     let ids = patients(&state, reader, ty, &params).await?;
     let charts = charts(&state, reader, &ids).await?;
-    let mut found: Vec<(&Chart, Value, String, u64)> = Vec::new();
+    let base = base(&state);
+    let mut found: Vec<Hit> = Vec::new();
     for chart in &charts {
         match ty {
             Some(ty) => {
-                for v in chart.latest().into_iter().filter(|v| v.ty == ty) {
-                    if matches(ty, v, &params)? {
-                        found.push((chart, v.resource.clone(), v.reference(), v.recorded_at));
+                for version in chart.latest().into_iter().filter(|v| v.ty == ty) {
+                    if matches(ty, version, &params)? {
+                        found.push(Hit {
+                            chart,
+                            version,
+                            provenance: false,
+                        });
                     }
                 }
             }
             None => {
-                let targets: Vec<&str> = params
-                    .iter()
-                    .filter(|(n, _)| n == "target")
-                    .map(|(_, v)| v.as_str())
-                    .collect();
-                for v in &chart.versions {
-                    let versioned = format!("{}/_history/{}", v.reference(), v.revision);
-                    let wanted = targets.iter().all(|t| {
-                        t.split(',').any(|t| {
-                            let t = t.trim_start_matches(&format!("{}/", base(&state)));
-                            t == v.reference() || t == versioned
-                        })
-                    });
-                    let updated = Span {
-                        start: v.recorded_at as i64,
-                        end: v.recorded_at as i64 + 1,
-                    };
-                    let in_time = date_filters(&params, "_lastUpdated")?
-                        .iter()
-                        .all(|f| f.matches(updated));
-                    let by_id = params
-                        .iter()
-                        .filter(|(n, _)| n == "_id")
-                        .all(|(_, ids)| ids.split(',').any(|id| id == v.provenance_id()));
-                    if wanted && in_time && by_id {
-                        let id = format!("Provenance/{}", v.provenance_id());
-                        found.push((chart, v.provenance(chart.patient), id, v.recorded_at));
+                for version in &chart.versions {
+                    if provenance_matches(version, &params, &base)? {
+                        found.push(Hit {
+                            chart,
+                            version,
+                            provenance: true,
+                        });
                     }
                 }
             }
         }
     }
     // Newest first; ties broken by reference so that pages are stable.
-    found.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| a.2.cmp(&b.2)));
+    found.sort_by(|a, b| {
+        (b.version.recorded_at.cmp(&a.version.recorded_at)).then_with(|| a.reference().cmp(&b.reference()))
+    });
     let total = found.len();
-    let base = base(&state);
     let found = page.of_list(found);
     let mut entries: Vec<Entry> = Vec::new();
-    let mut included: Vec<PatientId> = Vec::new();
-    for (chart, resource, reference, _) in &found {
+    let mut included: Vec<&Chart> = Vec::new();
+    for hit in &found {
         entries.push(Entry {
-            full_url: format!("{base}/{reference}"),
-            resource: resource.clone(),
+            full_url: format!("{base}/{}", hit.reference()),
+            resource: hit.resource(),
             mode: Some(Mode::Match),
         });
-        if include_patient && !included.contains(&chart.patient) {
-            included.push(chart.patient);
+        if include_patient && !included.iter().any(|c| c.patient == hit.chart.patient) {
+            included.push(hit.chart);
         }
     }
-    for patient in included {
-        let chart = charts
-            .iter()
-            .find(|c| c.patient == patient)
-            .expect("a chart of the page");
-        let me = patient.to_string();
+    for chart in included {
+        let me = chart.patient.to_string();
         if let Some(v) = chart.versions_of(ResourceType::Patient, &me).first() {
             entries.push(Entry {
                 full_url: format!("{base}/Patient/{me}"),

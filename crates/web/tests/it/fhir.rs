@@ -99,33 +99,68 @@ fn condition(patient: &str, text: &str, onset: &str) -> Value {
     })
 }
 
+/// A hospital with its loops running, two approved doctors (one signed in as `token`, the other
+/// as `stranger`) and a patient's wallet.
+struct Clinic {
+    site: Site,
+    stop: tokio::sync::watch::Sender<bool>,
+    loops: tokio::task::JoinHandle<()>,
+    doctor: PrivateKeySigner,
+    patient: PrivateKeySigner,
+    token: String,
+    stranger: String,
+}
+
+impl Clinic {
+    async fn open() -> Self {
+        let site = Site::open().await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let loops = site.hospital.spawn_loops(stopped);
+        let admin: PrivateKeySigner = DEMO_ADMIN_KEY.parse().unwrap();
+        let [doctor, stranger_doctor, patient] = std::array::from_fn(|_| PrivateKeySigner::random());
+        let as_admin = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(admin))
+            .connect_client(RpcClient::new(
+                InProcess::new(site.hospital.rpc.clone().unwrap()),
+                true,
+            ))
+            .erased();
+        let ledger = MedLedger::new(site.hospital.deployment.ledger, as_admin);
+        for d in [&doctor, &stranger_doctor] {
+            ledger
+                .registerDoctor(d.address())
+                .send()
+                .await
+                .unwrap()
+                .get_receipt()
+                .await
+                .unwrap();
+        }
+        let token = site.sign_in(&doctor).await;
+        let stranger = site.sign_in(&stranger_doctor).await;
+        Self {
+            site,
+            stop,
+            loops,
+            doctor,
+            patient,
+            token,
+            stranger,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fhir_client_writes_reads_searches_and_is_refused_as_the_api_refuses() {
-    let site = Site::open().await;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let loops = site.hospital.spawn_loops(stopped);
-    let admin: PrivateKeySigner = DEMO_ADMIN_KEY.parse().unwrap();
-    let [doctor, stranger_doctor, patient] = std::array::from_fn(|_| PrivateKeySigner::random());
-    let as_admin = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(admin))
-        .connect_client(RpcClient::new(
-            InProcess::new(site.hospital.rpc.clone().unwrap()),
-            true,
-        ))
-        .erased();
-    let ledger = MedLedger::new(site.hospital.deployment.ledger, as_admin);
-    for d in [&doctor, &stranger_doctor] {
-        ledger
-            .registerDoctor(d.address())
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-    }
-    let token = site.sign_in(&doctor).await;
-    let stranger = site.sign_in(&stranger_doctor).await;
+    let Clinic {
+        site,
+        stop,
+        loops,
+        doctor,
+        patient,
+        token,
+        stranger,
+    } = Clinic::open().await;
 
     // The CapabilityStatement needs no sign-in.
     let (status, content_type, metadata) = fhir(&site, "GET", "/fhir/metadata", None, None).await;
@@ -555,31 +590,15 @@ async fn a_fhir_client_writes_reads_searches_and_is_refused_as_the_api_refuses()
 /// signature, anchored all together; then more entries for them; refusals store nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_anchors_a_patient_and_their_history_together() {
-    let site = Site::open().await;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let loops = site.hospital.spawn_loops(stopped);
-    let admin: PrivateKeySigner = DEMO_ADMIN_KEY.parse().unwrap();
-    let [doctor, stranger_doctor, patient] = std::array::from_fn(|_| PrivateKeySigner::random());
-    let as_admin = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(admin))
-        .connect_client(RpcClient::new(
-            InProcess::new(site.hospital.rpc.clone().unwrap()),
-            true,
-        ))
-        .erased();
-    let ledger = MedLedger::new(site.hospital.deployment.ledger, as_admin);
-    for d in [&doctor, &stranger_doctor] {
-        ledger
-            .registerDoctor(d.address())
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-    }
-    let token = site.sign_in(&doctor).await;
-    let stranger = site.sign_in(&stranger_doctor).await;
+    let Clinic {
+        site,
+        stop,
+        loops,
+        doctor,
+        patient,
+        token,
+        stranger,
+    } = Clinic::open().await;
     let uuid = "urn:uuid:5a3c1d1e-2f0b-4c8e-9d35-0b1f4c2a7e61";
     let entry = |resource: Value| {
         let ty = resource["resourceType"].as_str().unwrap().to_owned();
