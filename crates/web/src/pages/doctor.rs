@@ -50,7 +50,7 @@ pub(super) async fn dashboard(
 async fn label(state: &AuthState, viewer: &Viewer, id: PatientId) -> (String, String) {
     match state.hospital.records.demographics(viewer.address, id).await {
         Ok(Some(d)) => (
-            d["name"][0]["text"].as_str().unwrap_or("(no name)").to_owned(),
+            super::html::person_name(&d).unwrap_or_else(|| "(no name)".to_owned()),
             d["birthDate"].as_str().unwrap_or("").to_owned(),
         ),
         Ok(None) => ("(no demographics)".into(), String::new()),

@@ -109,29 +109,59 @@ pub(crate) fn input(name: &str, label: &str, kind: &str, extra: &str) -> String 
     )
 }
 
+/// A CodeableConcept in words: its text, else its first coding's display, else its code.
+fn concept(c: &serde_json::Value) -> Option<String> {
+    let coding = &c["coding"][0];
+    c["text"]
+        .as_str()
+        .or_else(|| coding["display"].as_str())
+        .or_else(|| coding["code"].as_str())
+        .map(str::to_owned)
+}
+
+/// A Patient's first name in words: its text, else its given names and family name.
+pub(crate) fn person_name(patient: &serde_json::Value) -> Option<String> {
+    let name = &patient["name"][0];
+    if let Some(text) = name["text"].as_str() {
+        return Some(text.to_owned());
+    }
+    let mut words: Vec<&str> = name["given"]
+        .as_array()
+        .map(|g| g.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    words.extend(name["family"].as_str());
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
 /// What an entry's content says, in two lines: what (a code or a medication) and the detail.
 pub(crate) fn summary(content: Option<&serde_json::Value>) -> (String, String) {
     let Some(c) = content else {
         return ("(does not decrypt)".into(), String::new());
     };
-    let text = |path: &[&str]| -> Option<String> {
-        let mut v = c;
-        for p in path {
-            v = match p.parse::<usize>() {
-                Ok(i) => v.get(i)?,
-                Err(_) => v.get(p)?,
-            };
-        }
-        v.as_str().map(str::to_owned)
-    };
-    let what = text(&["code", "text"])
-        .or_else(|| text(&["medicationCodeableConcept", "text"]))
-        .or_else(|| text(&["name", "0", "text"]))
+    let what = concept(&c["code"])
+        .or_else(|| concept(&c["medicationCodeableConcept"]))
+        .or_else(|| person_name(c))
         .unwrap_or_default();
-    let detail = text(&["note", "0", "text"])
-        .or_else(|| text(&["dosage", "0", "text"]))
-        .or_else(|| text(&["valueString"]))
-        .or_else(|| text(&["birthDate"]).map(|b| format!("born {b}")))
+    let quantity = &c["valueQuantity"];
+    let detail = c["note"][0]["text"]
+        .as_str()
+        .or_else(|| c["dosage"][0]["text"].as_str())
+        .or_else(|| c["valueString"].as_str())
+        .map(str::to_owned)
+        .or_else(|| {
+            let value = quantity["value"].as_number()?;
+            Some(
+                format!("{value} {}", quantity["unit"].as_str().unwrap_or(""))
+                    .trim_end()
+                    .to_owned(),
+            )
+        })
+        .or_else(|| {
+            c["valueCodeableConcept"]
+                .as_object()
+                .and_then(|_| concept(&c["valueCodeableConcept"]))
+        })
+        .or_else(|| c["birthDate"].as_str().map(|b| format!("born {b}")))
         .unwrap_or_default();
     (what, detail)
 }
@@ -146,6 +176,26 @@ mod tests {
             esc(r#"<a href="x">'&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn entries_written_by_other_systems_are_summarised_too() {
+        let observation = serde_json::json!({
+            "resourceType": "Observation",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6", "display": "Systolic blood pressure"}]},
+            "valueQuantity": {"value": 120, "unit": "mmHg"},
+        });
+        assert_eq!(
+            summary(Some(&observation)),
+            ("Systolic blood pressure".to_owned(), "120 mmHg".to_owned())
+        );
+        let patient = serde_json::json!({"name": [{"family": "Hopper", "given": ["Grace", "B."]}], "birthDate": "1906-12-09"});
+        assert_eq!(
+            summary(Some(&patient)),
+            ("Grace B. Hopper".to_owned(), "born 1906-12-09".to_owned())
+        );
+        let ui = serde_json::json!({"code": {"text": "Asthma"}, "note": [{"text": "mild"}]});
+        assert_eq!(summary(Some(&ui)), ("Asthma".to_owned(), "mild".to_owned()));
     }
 
     #[test]
