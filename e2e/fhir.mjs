@@ -232,6 +232,30 @@ for (const body of [...resources, ...observations]) {
   (ids[body.resourceType] ||= []).push(id);
 }
 
+step('a transaction Bundle: two more observations, anchored together by one signature');
+const heartRate = (value, at) => ({
+  resourceType: 'Observation',
+  status: 'final',
+  code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }] },
+  subject,
+  effectiveDateTime: at,
+  valueQuantity: { value, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+});
+const transaction = await client.transaction({
+  body: {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [heartRate(61, '2024-03-01T08:00:00Z'), heartRate(64, '2024-03-02T08:00:00Z')].map((resource) => ({
+      resource,
+      request: { method: 'POST', url: 'Observation' },
+    })),
+  },
+});
+check(transaction.parameter.filter((p) => p.name === 'location').length === 2, 'a location per entry');
+await signWrite(doctor, doctorToken, transaction, 'transaction');
+const heart = await client.search({ resourceType: 'Observation', searchParams: { patient: patientId, code: 'http://loinc.org|8867-4' } });
+check(heart.total === 2, `both anchored: ${heart.total}`);
+
 step('reads, versions and history');
 const condition = await client.read({ resourceType: 'Condition', id: ids.Condition[0] });
 valid(condition, 'read Condition');
@@ -261,7 +285,7 @@ const seen = new Set([...bp.entry, ...page2.entry].map((e) => e.resource.id));
 check(seen.size === 3, 'the pages do not overlap');
 const back = await client.prevPage({ bundle: page2 });
 check(back.entry[0].resource.id === bp.entry[0].resource.id, 'the previous page is the first');
-const recent = await client.search({ resourceType: 'Observation', searchParams: { date: 'ge2024-02-01' } });
+const recent = await client.search({ resourceType: 'Observation', searchParams: { date: 'ge2024-02-01', code: 'http://loinc.org|8480-6' } });
 check(recent.total === 2, `two since February: ${recent.total}`);
 const withPatient = await client.search({ resourceType: 'Condition', searchParams: { subject: `Patient/${patientId}`, _include: 'Condition:subject' } });
 valid(withPatient, 'search with _include');
@@ -275,7 +299,7 @@ step('$everything and Provenance');
 const everything = await client.operation({ name: '$everything', resourceType: 'Patient', id: patientId, method: 'GET' });
 valid(everything, '$everything');
 const types = everything.entry.map((e) => e.resource.resourceType);
-check(types.filter((t) => t === 'Provenance').length === 8 && types.includes('AllergyIntolerance'), `everything: ${types}`);
+check(types.filter((t) => t === 'Provenance').length === 10 && types.includes('AllergyIntolerance'), `everything: ${types}`);
 const provenance = await client.search({ resourceType: 'Provenance', searchParams: { target: `Condition/${condition.id}` } });
 valid(provenance, 'Provenance');
 check(provenance.total === 2, 'a Provenance per version');

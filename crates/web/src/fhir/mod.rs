@@ -38,6 +38,8 @@ pub(crate) fn router() -> Router<AuthState> {
     Router::new()
         .route("/fhir/metadata", get(metadata))
         .route("/fhir", axum::routing::post(transaction::transaction))
+        // The base URL with its trailing slash, as some clients (fhir-kit-client) post to it.
+        .route("/fhir/", axum::routing::post(transaction::transaction))
         .route("/fhir/{ty}", get(search::search_type).post(write::create))
         .route("/fhir/{ty}/{id}", get(chart::read).put(write::update))
         .route("/fhir/{ty}/{id}/{operation}", get(chart::operation))
