@@ -156,25 +156,6 @@ impl Client {
         Ok(())
     }
 
-    /// Waits until a request is anchored (its status) or rejected (an error with the reason).
-    pub(crate) async fn anchored(&self, request_id: i64) -> anyhow::Result<Value> {
-        loop {
-            let status = self
-                .expect(
-                    "GET",
-                    &format!("/api/v1/requests/{request_id}?wait=30"),
-                    None,
-                    200,
-                )
-                .await?;
-            match status["status"].as_str() {
-                Some("anchored") => return Ok(status),
-                Some("rejected") => bail!("request {request_id} was rejected: {}", status["reason"]),
-                _ => {}
-            }
-        }
-    }
-
     /// The caller's requests awaiting a signature.
     pub(crate) async fn awaiting(&self) -> anyhow::Result<Vec<i64>> {
         let answer = self.expect("GET", "/api/v1/requests", None, 200).await?;

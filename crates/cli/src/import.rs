@@ -76,7 +76,7 @@ enum Line {
     },
     /// It was anchored.
     Anchored { file: String, chunk: usize },
-    /// The Bundle cannot be imported.
+    /// The Bundle was not imported (a later run tries again).
     Failed { file: String, reason: String },
 }
 
@@ -85,7 +85,6 @@ struct Journal {
     file: std::fs::File,
     requested: HashMap<(String, usize), (i64, Value, String)>,
     anchored: std::collections::HashSet<(String, usize)>,
-    failed: HashMap<String, String>,
 }
 
 impl Journal {
@@ -98,9 +97,12 @@ impl Journal {
                 .with_context(|| format!("opening the journal {}", path.display()))?,
             requested: HashMap::new(),
             anchored: Default::default(),
-            failed: HashMap::new(),
         };
         let text = std::fs::read_to_string(path)?;
+        // A line cut short by a crash must not swallow the next one written.
+        if !text.is_empty() && !text.ends_with('\n') {
+            journal.file.write_all(b"\n")?;
+        }
         for line in text.lines() {
             // A line cut short by a crash is the last one, and was never acted upon.
             let Ok(line) = serde_json::from_str::<Line>(line) else {
@@ -126,9 +128,8 @@ impl Journal {
             Line::Anchored { file, chunk } => {
                 self.anchored.insert((file, chunk));
             }
-            Line::Failed { file, reason } => {
-                self.failed.insert(file, reason);
-            }
+            // Kept for whoever reads the journal; a later run tries the Bundle again.
+            Line::Failed { .. } => {}
         }
     }
 
@@ -317,13 +318,7 @@ pub(crate) async fn run(args: ImportArgs) -> anyhow::Result<bool> {
     // An interruption between a request being made and the journal hearing of it leaves that
     // request waiting for a signature that will never come: decline it (its wallet, if new, is
     // replaced below), so that nothing is imported twice and the doctor's queue moves on.
-    for request in client.awaiting().await? {
-        if !journal.knows(request) {
-            client
-                .expect("DELETE", &format!("/api/v1/requests/{request}"), None, 200)
-                .await?;
-        }
-    }
+    decline_strays(&client, &journal).await?;
     eprintln!(
         "importing {} bundle(s) from {} into {} as {}",
         files.len(),
@@ -344,11 +339,6 @@ pub(crate) async fn run(args: ImportArgs) -> anyhow::Result<bool> {
     let mut failures = 0usize;
     for path in &files {
         let file = path.to_string_lossy().into_owned();
-        if journal.failed.contains_key(&file) {
-            failures += 1;
-            progress.advance(1, 0);
-            continue;
-        }
         let outcome = import_one(
             &client,
             &mut journal,
@@ -395,6 +385,46 @@ pub(crate) async fn run(args: ImportArgs) -> anyhow::Result<bool> {
     Ok(failures == 0)
 }
 
+/// Declines the doctor's requests awaiting a signature that the journal does not know: one an
+/// interruption left behind (made, but killed before the journal heard of it). Left, it would hold
+/// its forwarder nonce and every later request would wait behind it. The server may still be
+/// finishing the request of a client that has just died, so the list is read until it holds still
+/// for half a second. This runs before this run makes any request: declining one below requests
+/// already signed would leave a gap in the forwarder's nonces, and those would be refused.
+async fn decline_strays(client: &Client, journal: &Journal) -> anyhow::Result<()> {
+    let mut seen = client.awaiting().await?;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let now = client.awaiting().await?;
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+    for request in seen {
+        if !journal.knows(request) {
+            client
+                .expect("DELETE", &format!("/api/v1/requests/{request}"), None, 200)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `request` is anchored, or an error if it is refused.
+async fn anchored(client: &Client, request: i64) -> anyhow::Result<()> {
+    loop {
+        let status = client
+            .expect("GET", &format!("/api/v1/requests/{request}?wait=30"), None, 200)
+            .await?;
+        match status["status"].as_str() {
+            Some("anchored") => return Ok(()),
+            Some("rejected") => bail!("request {request} was rejected: {}", status["reason"]),
+            _ => {}
+        }
+    }
+}
+
 /// Waits for the oldest transaction on its way; false if it was refused.
 async fn settle(
     client: &Client,
@@ -405,8 +435,8 @@ async fn settle(
     let Some((file, chunk, request, resources)) = in_flight.pop_front() else {
         return Ok(true);
     };
-    match client.anchored(request).await {
-        Ok(_) => {
+    match anchored(client, request).await {
+        Ok(()) => {
             journal.write(Line::Anchored { file, chunk })?;
             progress.advance(1, resources);
             Ok(true)
@@ -434,13 +464,14 @@ fn fail(
     Ok(())
 }
 
-/// The wallet of the patient of `file`: named in their Patient, or one made for them.
-fn patient_wallet(prepared: &mut Prepared, wallets: &Path, file: &Path, fresh: bool) -> anyhow::Result<()> {
+/// The wallet of the patient of `file`: named in their Patient (false), or one made for them
+/// (true), or with `fresh` another one made for them.
+fn patient_wallet(prepared: &mut Prepared, wallets: &Path, file: &Path, fresh: bool) -> anyhow::Result<bool> {
     let named = prepared.patient["identifier"]
         .as_array()
         .is_some_and(|ids| ids.iter().any(|i| i["system"] == "urn:ethereum:address"));
     if named && !fresh {
-        return Ok(());
+        return Ok(false);
     }
     let name = file
         .file_stem()
@@ -466,7 +497,7 @@ fn patient_wallet(prepared: &mut Prepared, wallets: &Path, file: &Path, fresh: b
         }
         None => prepared.patient["identifier"] = json!([identifier]),
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Imports one Bundle: every transaction requested and signed; the last one left on its way.
@@ -490,7 +521,7 @@ async fn import_one(
     for (what, n) in &prepared.skipped {
         *skipped.entry(what.clone()).or_default() += n;
     }
-    patient_wallet(&mut prepared, wallets, path, false)?;
+    let made_wallet = patient_wallet(&mut prepared, wallets, path, false)?;
     let mut patient: Option<String> = None;
     for chunk in 0..count {
         let key = (file.to_owned(), chunk);
@@ -498,15 +529,21 @@ async fn import_one(
             patient = journal.requested.get(&key).map(|(_, _, p)| p.clone());
             continue;
         }
-        let request = match journal.requested.get(&key).cloned() {
-            Some((request, typed_data, known)) => {
-                // Made by an earlier run: sign it if it still waits for a signature.
-                let status = client
-                    .expect("GET", &format!("/api/v1/requests/{request}"), None, 200)
-                    .await?;
-                if status["status"] == "awaiting-signature" {
-                    client.sign(request, &typed_data).await?;
-                }
+        // A request an earlier run made: signed if it still waits, made again if it was refused
+        // (its entries were not anchored, so nothing is written twice).
+        let mut earlier = journal.requested.get(&key).cloned();
+        if let Some((request, typed_data, _)) = &earlier {
+            let status = client
+                .expect("GET", &format!("/api/v1/requests/{request}"), None, 200)
+                .await?;
+            match status["status"].as_str() {
+                Some("awaiting-signature") => client.sign(*request, typed_data).await?,
+                Some("rejected") => earlier = None,
+                _ => {}
+            }
+        }
+        let request = match earlier {
+            Some((request, _, known)) => {
                 patient = Some(known);
                 request
             }
@@ -518,7 +555,7 @@ async fn import_one(
                         Some(transaction(&prepared, chunk, patient.as_deref())),
                     )
                     .await?;
-                if chunk == 0 && answer.0 == 409 {
+                if chunk == 0 && answer.0 == 409 && made_wallet {
                     // A registration an interruption left unrecorded (and that was declined
                     // above) holds the new wallet: give the patient another.
                     patient_wallet(&mut prepared, wallets, path, true)?;
@@ -571,7 +608,7 @@ async fn import_one(
         };
         if chunk + 1 < count {
             // The next transaction adds to the patient, who must be on the chain first.
-            client.anchored(request).await?;
+            anchored(client, request).await?;
             journal.write(Line::Anchored {
                 file: file.to_owned(),
                 chunk,

@@ -17,6 +17,13 @@ pub fn describe(data: &[u8]) -> Option<String> {
     Revert::abi_decode(data).ok().map(|revert| revert.reason)
 }
 
+/// Whether revert `data` is the forwarder's "signed by someone else" (`ERC2771ForwarderInvalidSigner`):
+/// for a request whose signature was checked when posted, a sign that it was signed for another
+/// forwarder nonce than the chain's.
+pub fn is_invalid_signer(data: &[u8]) -> bool {
+    matches!(F::abi_decode(data), Ok(F::ERC2771ForwarderInvalidSigner(_)))
+}
+
 fn describe_ledger(error: E) -> String {
     match error {
         E::ZeroWallet(_) => "the wallet address must not be the zero address".into(),

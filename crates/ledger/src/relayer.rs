@@ -233,23 +233,37 @@ impl Relayer {
             Err(err) if err.as_error_resp().is_none() => return Err(Error::chain(err)),
             Err(err) => err,
         };
-        let reason = revert_reason(&err);
-        if reason
-            .as_deref()
-            .is_some_and(|r| r.contains("ERC2771ForwarderInvalidSigner"))
-            && self
-                .store
-                .held_nonces(request.signer)
-                .await?
-                .iter()
-                .any(|held| *held < request.forward_nonce)
-        {
-            // Signed for a nonce that an earlier request of the same user has yet to use.
+        let invalid_signer = err
+            .as_error_resp()
+            .and_then(|payload| payload.as_revert_data())
+            .is_some_and(|data| medledger_contracts::revert::is_invalid_signer(&data));
+        if invalid_signer && self.nonce_yet_to_come(request).await? {
             return Ok(Verdict::Wait);
         }
+        let reason = revert_reason(&err);
         let reason = reason.unwrap_or_else(|| format!("the chain refused the request: {err}"));
         self.store.mark_rejected(request.id, &reason).await?;
         Ok(Verdict::Refused)
+    }
+
+    /// Whether a request the forwarder refused as signed by someone else was signed for a nonce
+    /// still to come: one an earlier request of the same signer has yet to use (held), or the
+    /// chain's nonce now, when the simulation ran at a head before that earlier request was mined.
+    /// (A signature is checked against its request when it is posted, so a refusal of this kind
+    /// means the nonce differed.) The held nonces are read before the chain's, so that a request
+    /// mined between the two reads is seen by one of them.
+    async fn nonce_yet_to_come(&self, request: &ChainRequest) -> Result<bool> {
+        let held = self.store.held_nonces(request.signer).await?;
+        if held.iter().any(|n| *n < request.forward_nonce) {
+            return Ok(true);
+        }
+        let forwarder = MedLedgerForwarder::new(self.forwarder, self.provider.clone());
+        let now: U256 = forwarder
+            .nonces(request.signer)
+            .call()
+            .await
+            .map_err(Error::chain)?;
+        Ok(now == U256::from(request.forward_nonce))
     }
 
     /// The relayer's transaction that forwards `request`, unsigned.

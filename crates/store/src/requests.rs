@@ -253,12 +253,18 @@ impl Store {
 
     /// The forwarder nonces `signer`'s open requests hold (awaiting a signature, signed, or
     /// submitted): a new request takes the lowest nonce at or above the chain's that none holds.
+    ///
+    /// A request still awaiting its signature past its deadline holds nothing: the forwarder would
+    /// refuse it now, so it must not keep the signer's later requests waiting.
     pub async fn held_nonces(&self, signer: Address) -> Result<Vec<u64>> {
+        let now_secs = now_ms() / 1000;
         let rows = sqlx::query(
             "SELECT forward_nonce FROM chain_requests
-             WHERE signer = $1 AND status IN ('awaiting-signature', 'signed', 'submitted')",
+             WHERE signer = $1 AND status IN ('awaiting-signature', 'signed', 'submitted')
+               AND NOT (status = 'awaiting-signature' AND deadline <= $2)",
         )
         .bind(signer.to_vec())
+        .bind(int(now_secs))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok(uint(r.try_get(0)?))).collect()

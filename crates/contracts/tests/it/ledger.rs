@@ -186,6 +186,10 @@ async fn a_relayed_request_runs_once() -> anyhow::Result<()> {
         .expect_err("a replay is refused")
         .as_revert_data()
         .expect("with a reason");
+    assert!(
+        revert::is_invalid_signer(&data),
+        "recognised as signed for another nonce"
+    );
     let why = revert::describe(&data).expect("a forwarder error");
     assert!(
         why.contains("signed by"),
