@@ -110,12 +110,14 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
     let mut resources: Vec<Value> = ResourceType::ALL
         .iter()
         .map(|&ty| {
-            let mut interactions = vec!["read", "vread", "history-instance", "search-type"];
-            if ty != ResourceType::Patient {
-                interactions.extend(["create", "update"]);
-            } else {
-                interactions.push("create");
-            }
+            let interactions = [
+                "read",
+                "vread",
+                "history-instance",
+                "search-type",
+                "create",
+                "update",
+            ];
             let mut resource = json!({
                 "type": ty.name(),
                 "versioning": "versioned",

@@ -648,6 +648,40 @@ impl Records {
         Ok((record, revision, write))
     }
 
+    /// A doctor with access amends a patient's demographics: `resource` (a FHIR Patient, checked by
+    /// the caller) becomes the next revision of their demographics record. The blind index then
+    /// finds the patient by `old_name` and by `name` (until the store is reindexed, an amended
+    /// name stays findable, as a search by a former name should be).
+    pub async fn amend_demographics(
+        &self,
+        author: Address,
+        patient: PatientId,
+        old_name: &str,
+        name: &str,
+        resource: &serde_json::Value,
+    ) -> Result<(RecordId, u32, PendingWrite)> {
+        if name.trim().is_empty() {
+            return Err(Error::InvalidEntry("the patient's name is empty".into()));
+        }
+        let record = self
+            .store
+            .entries_of(patient)
+            .await?
+            .into_iter()
+            .find(|e| e.kind == Some(EntryKind::Demographics))
+            .map(|e| e.record)
+            .ok_or_else(|| Error::UnknownPatient(patient.to_string()))?;
+        let written = self
+            .record(author, patient, EntryKind::Demographics, resource, Some(record))
+            .await?;
+        let mut tags = self.index.tags_for_name(old_name);
+        tags.extend(self.index.tags_for_name(name));
+        tags.sort_unstable();
+        tags.dedup();
+        self.store.set_name_tags(patient, &tags).await?;
+        Ok(written)
+    }
+
     /// The patient, and their on-chain id, if `author` may write to their record now (the
     /// contract decides when the request executes; asking it now spares a doomed signature).
     async fn writable(

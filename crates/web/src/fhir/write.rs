@@ -219,13 +219,6 @@ pub(crate) async fn update(
     let ty = stored_type(&ty)?;
     let (body_ty, resource) = body_resource(&headers, &body)?;
     type_matches(ty, body_ty)?;
-    if ty == ResourceType::Patient {
-        return Err(FhirError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            IssueCode::NotSupported,
-            "a patient's demographics are not updated through FHIR on this server yet",
-        ));
-    }
     if let Some(body_id) = resource.get("id").and_then(Value::as_str)
         && body_id != id
     {
@@ -237,11 +230,24 @@ pub(crate) async fn update(
     let chart = load(&state, author, patient)
         .await
         .map_err(|_| FhirError::not_found(ty.name(), &id))?;
-    let newest = chart
+    let (newest, current) = chart
         .versions_of(ty, &id)
         .first()
-        .map(|v| v.revision)
+        .map(|v| (v.revision, v.resource.clone()))
         .ok_or_else(|| FhirError::not_found(ty.name(), &id))?;
+    if let Some(expected) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
+        let wanted = expected.trim().trim_start_matches("W/").trim_matches('"');
+        if wanted != newest.to_string() {
+            return Err(FhirError::new(
+                StatusCode::PRECONDITION_FAILED,
+                IssueCode::Conflict,
+                format!("If-Match asks for version {wanted} but the newest is {newest}: read it again"),
+            ));
+        }
+    }
+    if ty == ResourceType::Patient {
+        return update_patient(&state, author, patient, &current, resource).await;
+    }
     if subject_of(ty, &resource)? != patient {
         return Err(FhirError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -252,16 +258,6 @@ pub(crate) async fn update(
                 ty.patient_element().unwrap_or("subject")
             ),
         ));
-    }
-    if let Some(expected) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
-        let wanted = expected.trim().trim_start_matches("W/").trim_matches('"');
-        if wanted != newest.to_string() {
-            return Err(FhirError::new(
-                StatusCode::PRECONDITION_FAILED,
-                IssueCode::Conflict,
-                format!("If-Match asks for version {wanted} but the newest is {newest}: read it again"),
-            ));
-        }
     }
     let record = id.parse().map_err(|_| FhirError::not_found(ty.name(), &id))?;
     let content = content(ty, resource, Some(patient));
@@ -306,4 +302,41 @@ pub(crate) fn checked_entry(
     let content = self::content(ty, content, Some(patient));
     medledger_fhir::validate::resource(&content)?;
     Ok(content)
+}
+
+/// `PUT /fhir/Patient/{id}`: new demographics, by a doctor with access. The wallet is the patient's
+/// identity on the chain: it cannot change.
+async fn update_patient(
+    state: &AuthState,
+    author: Address,
+    patient: PatientId,
+    current: &Value,
+    resource: Value,
+) -> Result<Response, FhirError> {
+    let (wallet, name) = new_patient_of(&resource)?;
+    let (old_wallet, old_name) = new_patient_of(current)?;
+    if wallet != old_wallet {
+        return Err(FhirError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            IssueCode::Value,
+            format!(
+                "Patient.identifier names the wallet {wallet}, but this patient's is {old_wallet}: the wallet is \
+                 their identity on the chain and cannot change"
+            ),
+        ));
+    }
+    let content = content(ResourceType::Patient, resource, None);
+    let (_, revision, write) = state
+        .hospital
+        .records
+        .amend_demographics(author, patient, &old_name, &name, &content)
+        .await
+        .map_err(ledger_error)?;
+    Ok(accepted(
+        state,
+        ResourceType::Patient,
+        &patient.to_string(),
+        revision,
+        &write,
+    ))
 }

@@ -192,6 +192,37 @@ async fn a_fhir_client_writes_reads_searches_and_is_refused_as_the_api_refuses()
     assert_eq!(read["gender"], "female", "what was sent is kept: {read}");
     assert_eq!(read["meta"]["tag"][0]["code"], "verified", "{read}");
 
+    // The doctor corrects the patient's name: version 2; both names find them; the wallet stays.
+    let patient_url = format!("/fhir/Patient/{patient_id}");
+    let mut renamed = read.clone();
+    renamed["name"] = json!([{"family": "King", "given": ["Ada"]}]);
+    let (status, _, accepted) = fhir(&site, "PUT", &patient_url, Some(renamed.clone()), Some(&token)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    sign(&site, &doctor, &token, &accepted).await;
+    let (_, _, now) = fhir(&site, "GET", &patient_url, None, Some(&token)).await;
+    assert_eq!(
+        (
+            now["meta"]["versionId"].as_str(),
+            now["name"][0]["family"].as_str()
+        ),
+        (Some("2"), Some("King"))
+    );
+    for name in ["king", "lovelace"] {
+        let (_, _, found) = fhir(
+            &site,
+            "GET",
+            &format!("/fhir/Patient?name={name}"),
+            None,
+            Some(&token),
+        )
+        .await;
+        assert_eq!(found["total"], 1, "{name}: {found}");
+    }
+    renamed["identifier"][0]["value"] = json!(PrivateKeySigner::random().address().to_string());
+    let (status, _, outcome) = fhir(&site, "PUT", &patient_url, Some(renamed), Some(&token)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert!(outcome.to_string().contains("cannot change"), "{outcome}");
+
     // Two Conditions; the first is then updated.
     let mut paths = Vec::new();
     for (text, onset) in [

@@ -277,11 +277,22 @@ async fn every_route_answers_each_caller_as_it_should() {
             [401, 200, 200, 200, 200, 200, 200],
         ));
     }
+    let renamed = json!({
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:ethereum:address", "value": patient.address().to_string()}],
+        "name": [{"text": "Pat Ient-Renamed"}],
+    });
     rows.extend([
+        (
+            "PUT",
+            format!("/fhir/Patient/{p}"),
+            Box::new(move || Some(renamed.clone())) as Body,
+            [401, 403, 404, 202, 404, 404, 404],
+        ),
         (
             "GET",
             "/fhir/metadata".to_owned(),
-            Box::new(none) as Body,
+            Box::new(none),
             [200, 200, 200, 200, 200, 200, 200],
         ),
         (
