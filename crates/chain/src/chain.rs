@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use alloy::consensus::transaction::SignerRecoverable;
 use alloy::consensus::{Header, Transaction as _, TxEnvelope};
 use alloy::eips::eip2718::Decodable2718;
+use alloy::primitives::map::B256Map;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use revm::database_interface::DatabaseRef;
 use tokio::sync::watch;
@@ -18,7 +19,7 @@ use tokio::sync::watch;
 use crate::config::{BASE_FEE, BLOCK_GAS_LIMIT, ChainConfig, MAX_TX_BYTES};
 use crate::pool::Pool;
 use crate::state::{StateView, World, apply};
-use crate::store::{BlockLog, BlockRecord, Location};
+use crate::store::{AccountChange, BlockLog, BlockRecord, Coverage, Location, RecordView};
 use crate::{Error, Result, genesis, miner, verify};
 
 /// What the chain knows about a stored block without reading it.
@@ -44,9 +45,9 @@ pub struct Indexed {
     /// Blocks by number.
     pub blocks: Vec<BlockMeta>,
     /// Block numbers by hash.
-    pub by_hash: HashMap<B256, u64>,
+    pub by_hash: B256Map<u64>,
     /// Transaction locations (block number, index) by hash.
-    pub txs: HashMap<B256, (u64, u32)>,
+    pub txs: B256Map<(u64, u32)>,
 }
 
 impl Indexed {
@@ -85,20 +86,28 @@ impl Indexed {
             .unwrap_or_default()
     }
 
-    fn push(&mut self, record: &BlockRecord, hash: B256, location: Location) {
-        apply(&mut self.world, &record.effects.changes);
-        let number = record.header.number;
-        for (i, raw) in record.transactions.iter().enumerate() {
-            self.txs
-                .insert(alloy::primitives::keccak256(raw), (number, i as u32));
+    /// Adds a block: its header, state changes, hash and transactions' hashes.
+    fn push(
+        &mut self,
+        header: Header,
+        changes: &[AccountChange],
+        hash: B256,
+        tx_hashes: &[B256],
+        location: Location,
+    ) {
+        apply(&mut self.world, changes);
+        let number = header.number;
+        self.txs.reserve(tx_hashes.len());
+        for (i, tx_hash) in tx_hashes.iter().enumerate() {
+            self.txs.insert(*tx_hash, (number, i as u32));
         }
         self.hashes.push(hash);
         self.by_hash.insert(hash, number);
         self.blocks.push(BlockMeta {
-            header: record.header.clone(),
+            header,
             hash,
             location,
-            tx_count: record.transactions.len() as u32,
+            tx_count: tx_hashes.len() as u32,
         });
     }
 }
@@ -173,18 +182,44 @@ impl Chain {
         let path = config.data_dir.join("blocks.log");
         let mut indexed = Indexed::default();
         let mut verifier = verify::Verifier::default();
-        let mut log = BlockLog::open(&path, |record, location| {
-            let hash = verifier.check(&record)?;
-            indexed.push(&record, hash, location);
-            Ok(())
-        })?;
+        // Each block's own checks run on every core; linking and indexing follow in log order.
+        // Blocks in the verified checkpoint skip their tries: the checkpoint's hash covers them.
+        let mut log = BlockLog::open(
+            &path,
+            |payload, location, coverage| {
+                let block = RecordView::decode(payload, location)?;
+                let digest = verify::digest(
+                    &block.header,
+                    &block.transactions,
+                    &block.receipts,
+                    &block.effects,
+                    coverage == Coverage::Unchecked,
+                )?;
+                Ok((block.header, block.effects.changes, digest, location))
+            },
+            |(header, changes, digest, location)| {
+                verifier.link(&header, &digest)?;
+                indexed.push(header, &changes, digest.hash, &digest.tx_hashes, location);
+                Ok(())
+            },
+        )?;
         if indexed.blocks.is_empty() {
             let record = genesis::block(&config);
-            let hash = verifier.check(&record)?;
+            let digest = verifier.check(&record)?;
             let location = log.append(&record)?;
-            indexed.push(&record, hash, location);
+            indexed.push(
+                record.header,
+                &record.effects.changes,
+                digest.hash,
+                &digest.tx_hashes,
+                location,
+            );
         }
         genesis::check_genesis(&config, &indexed.blocks[0])?;
+        // Every block has passed: the next open need only hash what is here now.
+        if let Err(e) = log.save_checkpoint() {
+            tracing::warn!(error = %e, "cannot write the chain's checkpoint");
+        }
         tracing::info!(
             blocks = indexed.blocks.len(),
             transactions = indexed.txs.len(),
@@ -217,6 +252,10 @@ impl Chain {
         self.inner.wake.notify_all();
         if let Some(handle) = self.miner.lock().expect("miner handle lock").take() {
             handle.join().ok();
+            // Every block is now checked: the next open need only hash them.
+            if let Err(e) = self.inner.log.lock().expect("log lock").save_checkpoint() {
+                tracing::warn!(error = %e, "cannot write the chain's checkpoint");
+            }
         }
     }
 
@@ -402,11 +441,18 @@ impl Chain {
 /// Adds a freshly mined block to the indexes (used by the miner after the block is on disk).
 pub(crate) fn index_block(inner: &Inner, record: Arc<BlockRecord>, hash: B256, location: Location) {
     let number = record.header.number;
-    inner
-        .indexed
-        .write()
-        .expect("chain state lock")
-        .push(&record, hash, location);
+    let tx_hashes: Vec<B256> = record
+        .transactions
+        .iter()
+        .map(alloy::primitives::keccak256)
+        .collect();
+    inner.indexed.write().expect("chain state lock").push(
+        record.header.clone(),
+        &record.effects.changes,
+        hash,
+        &tx_hashes,
+        location,
+    );
     inner.cache.lock().expect("cache lock").put(number, record);
     inner.heads.send_replace(number);
 }

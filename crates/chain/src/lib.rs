@@ -15,6 +15,7 @@ pub mod store;
 pub mod transport;
 
 mod chain;
+mod checkpoint;
 mod error;
 mod evm;
 mod genesis;
@@ -24,5 +25,6 @@ mod state;
 mod verify;
 
 pub use chain::{BlockMeta, Chain, Indexed};
+pub use checkpoint::Checkpoint;
 pub use config::{ChainConfig, DEFAULT_CHAIN_ID, DEV_ACCOUNTS};
 pub use error::{Error, Result};

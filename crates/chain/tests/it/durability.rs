@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use alloy::primitives::{Address, Bytes, TxKind, U256};
-use medledger_chain::store::{BlockLog, BlockRecord};
+use medledger_chain::store::{self, BlockLog, BlockRecord};
 use medledger_chain::{Chain, Error};
 
 use crate::util::{Stopped, TestChain, receipt, signed};
@@ -37,20 +37,26 @@ async fn transfers(chain: &TestChain, n: u64) -> u64 {
 
 fn blocks(log: &std::path::Path) -> Vec<BlockRecord> {
     let mut out = Vec::new();
-    BlockLog::open(log, |record, _| {
-        out.push(record);
-        Ok(())
-    })
+    BlockLog::open(
+        log,
+        |payload, location, _| store::decode_record(payload, location),
+        |record| {
+            out.push(record);
+            Ok(())
+        },
+    )
     .expect("the log reads");
     out
 }
 
-/// Rewrites the log with `edit` applied to the records.
+/// Rewrites the log with `edit` applied to the records, as someone who knows to delete the
+/// verified checkpoint too would: every block is then checked in full on open.
 fn rewrite(log: &std::path::Path, edit: impl FnOnce(&mut Vec<BlockRecord>)) {
     let mut records = blocks(log);
     edit(&mut records);
     std::fs::remove_file(log).unwrap();
-    let mut fresh = BlockLog::open(log, |_, _| Ok(())).unwrap();
+    std::fs::remove_file(log.with_extension("verified")).unwrap();
+    let mut fresh = BlockLog::open(log, |_, _, _| Ok(()), |()| Ok(())).unwrap();
     for record in &records {
         fresh.append(record).unwrap();
     }
@@ -158,6 +164,22 @@ async fn an_edited_header_breaks_the_link_to_its_child() {
     rewrite(&stopped.dir.log(), |records| records[1].header.timestamp += 1);
     let why = refused(stopped);
     assert!(why.contains("block 2") && why.contains("parent hash"), "{why}");
+}
+
+#[tokio::test]
+async fn an_edit_every_block_check_passes_is_caught_by_the_checkpoint() {
+    let chain = TestChain::start("tamper-checkpoint");
+    transfers(&chain, 2).await;
+    let stopped = chain.stop();
+    let log = stopped.dir.log();
+    let checkpoint = std::fs::read(log.with_extension("verified")).expect("a stopped chain has a checkpoint");
+    // The last block's header has no child to break the link to: each block's own checks pass.
+    rewrite(&log, |records| {
+        records.last_mut().unwrap().header.timestamp += 1;
+    });
+    std::fs::write(log.with_extension("verified"), checkpoint).unwrap();
+    let why = refused(stopped);
+    assert!(why.contains("changed after it was verified"), "{why}");
 }
 
 #[tokio::test]
