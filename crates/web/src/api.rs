@@ -15,9 +15,9 @@ use medledger_contracts::forward::{self, ForwardRequest};
 use medledger_contracts::history::EntryKind;
 use medledger_core::blind::Match;
 use medledger_core::entry::{PatientId, RecordId};
-use medledger_ledger::records::{Action, Demographics, PendingWrite};
+use medledger_ledger::records::{Action, Demographics, PendingWrite, ReadEntry};
 use medledger_store::requests::RequestStatus;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::{AuthState, signed_in};
@@ -209,20 +209,34 @@ pub async fn write_record(
     ))
 }
 
+/// The answer to `GET /api/v1/patients/{id}/records`, serialised as it is (`json!` would first
+/// copy every entry's content into a new JSON tree).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Records {
+    /// The patient.
+    pub patient_id: String,
+    /// Their history.
+    pub records: Vec<ReadEntry>,
+}
+
 /// `GET /api/v1/patients/{id}/records`: the history, each entry with its proof.
 pub async fn read_records(
     State(state): State<AuthState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Records>, Problem> {
     let reader = signed_in(&state, &headers).await?;
-    let history = state
+    let records = state
         .hospital
         .records
         .history(reader, patient_id(&id)?)
         .await
         .map_err(problem)?;
-    Ok(Json(json!({ "patientId": id, "records": history })))
+    Ok(Json(Records {
+        patient_id: id,
+        records,
+    }))
 }
 
 /// The body of `POST /api/v1/requests/{id}/signature`.
