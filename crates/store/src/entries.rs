@@ -3,9 +3,9 @@
 use alloy::primitives::{Address, B256};
 use medledger_contracts::history::EntryKind;
 use medledger_core::entry::{PatientId, RecordId};
-use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use crate::quick::{Cells, Param};
 use crate::requests::NewRequest;
 use crate::{Error, Result, Store, address, hash, int, uint, values_rows};
 
@@ -80,43 +80,39 @@ pub struct StoredEntry {
 const COLUMNS: &str = "e.seq, e.patient_id, p.chain_id, e.record_id, e.revision, e.kind, e.author, e.recorded_at, \
                        e.sealed, e.commitment, e.status, e.chain_version, e.tx_hash, e.block_number, e.reason";
 
-fn entry(row: &AnyRow) -> Result<StoredEntry> {
-    let status: String = row.try_get("status")?;
+fn entry(row: &dyn Cells) -> Result<StoredEntry> {
+    let status = row.text("status")?;
     let anchoring = match status.as_str() {
         "pending" => Anchoring::Pending,
         "rejected" => Anchoring::Rejected,
         "anchored" => Anchoring::Anchored {
             version: uint(
-                row.try_get::<Option<i64>, _>("chain_version")?
+                row.opt_int("chain_version")?
                     .ok_or(Error::Corrupt("entry version"))?,
             ),
-            tx_hash: hash(
-                &row.try_get::<Option<Vec<u8>>, _>("tx_hash")?
-                    .ok_or(Error::Corrupt("entry tx"))?,
-            )?,
+            tx_hash: hash(&row.opt_bytes("tx_hash")?.ok_or(Error::Corrupt("entry tx"))?)?,
             block_number: uint(
-                row.try_get::<Option<i64>, _>("block_number")?
+                row.opt_int("block_number")?
                     .ok_or(Error::Corrupt("entry block"))?,
             ),
         },
         _ => return Err(Error::Corrupt("entry status")),
     };
     Ok(StoredEntry {
-        seq: row.try_get("seq")?,
-        patient: PatientId::from_slice(&row.try_get::<Vec<u8>, _>("patient_id")?)?,
-        chain_patient: row.try_get::<Option<i64>, _>("chain_id")?.map(uint),
-        record: RecordId::from_slice(&row.try_get::<Vec<u8>, _>("record_id")?)?,
-        revision: u32::try_from(row.try_get::<i64, _>("revision")?)
-            .map_err(|_| Error::Corrupt("revision"))?,
-        kind: u8::try_from(row.try_get::<i64, _>("kind")?)
+        seq: row.int("seq")?,
+        patient: PatientId::from_slice(&row.bytes("patient_id")?)?,
+        chain_patient: row.opt_int("chain_id")?.map(uint),
+        record: RecordId::from_slice(&row.bytes("record_id")?)?,
+        revision: u32::try_from(row.int("revision")?).map_err(|_| Error::Corrupt("revision"))?,
+        kind: u8::try_from(row.int("kind")?)
             .ok()
             .and_then(|k| EntryKind::try_from(k).ok()),
-        author: address(&row.try_get::<Vec<u8>, _>("author")?)?,
-        recorded_at: uint(row.try_get("recorded_at")?),
-        sealed: row.try_get("sealed")?,
-        commitment: hash(&row.try_get::<Vec<u8>, _>("commitment")?)?,
+        author: address(&row.bytes("author")?)?,
+        recorded_at: uint(row.int("recorded_at")?),
+        sealed: row.bytes("sealed")?,
+        commitment: hash(&row.bytes("commitment")?)?,
         anchoring,
-        reason: row.try_get("reason")?,
+        reason: row.opt_text("reason")?,
     })
 }
 
@@ -188,11 +184,8 @@ impl Store {
             "SELECT {COLUMNS} FROM entries e JOIN patients p ON p.id = e.patient_id
              WHERE e.patient_id = $1 ORDER BY e.seq"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(patient.0.to_vec())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(entry).collect()
+        self.quick_rows(&sql, &[Param::Bytes(patient.0.as_slice())], entry)
+            .await
     }
 
     /// Every stored entry with `seq` above `after`, at most `limit`, in store order (for
@@ -206,7 +199,7 @@ impl Store {
             .bind(after)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(entry).collect()
+        rows.iter().map(|row| entry(row)).collect()
     }
 
     /// The latest revision number of a record, if it exists, and whose it is.

@@ -4,6 +4,9 @@ pub enum Error {
     /// The database refused or failed a statement.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite refused or failed a quick read.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A migration failed.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

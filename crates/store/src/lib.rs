@@ -26,8 +26,11 @@ pub mod sessions;
 pub mod testing;
 
 mod error;
+mod quick;
 
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256};
@@ -35,6 +38,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
 pub use error::{Error, Result};
+use quick::{Cells, Param, QuickReads};
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -57,7 +61,12 @@ pub struct Store {
     /// in the process instead of failing on SQLite's database lock.
     writer: AnyPool,
     backend: Backend,
+    /// On SQLite: connections of this process's own for the reads every request makes.
+    quick: Option<Arc<QuickReads>>,
 }
+
+/// Connections for quick reads (each is held for one statement).
+const QUICK_CONNECTIONS: usize = 4;
 
 impl Store {
     /// Opens (creating if need be) the database at `url` (`sqlite://PATH` or `postgres://…`) and
@@ -71,7 +80,7 @@ impl Store {
         } else {
             return Err(Error::UnsupportedUrl(url.to_owned()));
         };
-        let store = match backend {
+        let mut store = match backend {
             Backend::Sqlite => {
                 let url = if url.contains('?') {
                     url.to_owned()
@@ -91,6 +100,7 @@ impl Store {
                     pool,
                     writer,
                     backend,
+                    quick: None,
                 }
             }
             Backend::Postgres => {
@@ -104,14 +114,43 @@ impl Store {
                     pool: pool.clone(),
                     writer: pool,
                     backend,
+                    quick: None,
                 }
             }
         };
         match backend {
-            Backend::Sqlite => SQLITE.run(&store.writer).await?,
+            Backend::Sqlite => {
+                SQLITE.run(&store.writer).await?;
+                // After the migrations: the quick connections prepare against the final schema.
+                if let Some(path) = sqlite_file(url) {
+                    store.quick = Some(Arc::new(QuickReads::open(&path, QUICK_CONNECTIONS)?));
+                }
+            }
             Backend::Postgres => POSTGRES.run(&store.writer).await?,
         }
         Ok(store)
+    }
+
+    /// A quick read (see [`quick`]): on SQLite, on a connection of this process's own on the
+    /// caller's thread; on PostgreSQL, through the pool.
+    pub(crate) async fn quick_rows<T>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        decode: impl Fn(&dyn Cells) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        if let Some(quick) = &self.quick {
+            return quick.rows(sql, params, decode);
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+        for param in params {
+            query = match *param {
+                Param::Int(v) => query.bind(v),
+                Param::Bytes(v) => query.bind(v.to_vec()),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(|row| decode(row)).collect()
     }
 
     /// The database this store runs on.
@@ -124,6 +163,15 @@ impl Store {
         self.writer.close().await;
         self.pool.close().await;
     }
+}
+
+/// The file of a `sqlite://PATH[?…]` URL; none for an in-memory database.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 fn sqlite_pool(connections: u32) -> AnyPoolOptions {
@@ -197,5 +245,17 @@ mod tests {
     fn values_rows_numbers_placeholders_row_by_row() {
         let sql = super::values_rows(2, 3, |p| format!("({}, 'x', {})", p.join(", "), p[2]));
         assert_eq!(sql, "($1, $2, $3, 'x', $3), ($4, $5, $6, 'x', $6)");
+    }
+
+    #[test]
+    fn sqlite_file_is_the_path_of_the_url() {
+        use std::path::PathBuf;
+        let file = super::sqlite_file;
+        assert_eq!(file("sqlite:///d/m.db"), Some(PathBuf::from("/d/m.db")));
+        assert_eq!(file("sqlite://./m.db?mode=rwc"), Some(PathBuf::from("./m.db")));
+        assert_eq!(file("sqlite:m.db"), Some(PathBuf::from("m.db")));
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("sqlite://"), None);
+        assert_eq!(file("postgres://h/db"), None);
     }
 }

@@ -9,6 +9,7 @@ use alloy::primitives::{Address, B256};
 use medledger_core::access::AccessState;
 use sqlx::{Any, Row, Transaction};
 
+use crate::quick::Param;
 use crate::{Result, Store, address, hash, int, uint};
 
 /// One contract event, decoded.
@@ -556,23 +557,20 @@ impl Store {
 
     /// The mirrored history of a patient, in order.
     pub async fn mirrored_history(&self, patient: u64) -> Result<Vec<MirroredLink>> {
-        let rows = sqlx::query(
+        self.quick_rows(
             "SELECT version, commitment, kind, supersedes, author FROM history WHERE patient = $1 ORDER BY version",
-        )
-        .bind(int(patient))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
+            &[Param::Int(int(patient))],
+            |row| {
                 Ok(MirroredLink {
-                    version: uint(r.try_get(0)?),
-                    commitment: hash(&r.try_get::<Vec<u8>, _>(1)?)?,
-                    kind: u8::try_from(r.try_get::<i64, _>(2)?).map_err(|_| crate::Error::Corrupt("kind"))?,
-                    supersedes: uint(r.try_get(3)?),
-                    author: address(&r.try_get::<Vec<u8>, _>(4)?)?,
+                    version: uint(row.int("version")?),
+                    commitment: hash(&row.bytes("commitment")?)?,
+                    kind: u8::try_from(row.int("kind")?).map_err(|_| crate::Error::Corrupt("kind"))?,
+                    supersedes: uint(row.int("supersedes")?),
+                    author: address(&row.bytes("author")?)?,
                 })
-            })
-            .collect()
+            },
+        )
+        .await
     }
 
     /// Where this hospital's contracts are, once recorded.

@@ -5,9 +5,9 @@ use medledger_core::blind::Tag;
 use medledger_core::crypto::{KeyId, WrappedKey};
 use medledger_core::entry::PatientId;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::entries::NewEntry;
+use crate::quick::{Cells, Param};
 use crate::requests::NewRequest;
 use crate::{Error, Result, Store, address, int, uint};
 
@@ -47,13 +47,13 @@ pub struct Patient {
 
 const COLUMNS: &str = "id, wallet, registered_by, chain_id, key_master_id, data_key, created_at";
 
-fn patient(row: &AnyRow) -> Result<Patient> {
-    let master: Vec<u8> = row.try_get("key_master_id")?;
+fn patient(row: &dyn Cells) -> Result<Patient> {
+    let master = row.bytes("key_master_id")?;
     Ok(Patient {
-        id: PatientId::from_slice(&row.try_get::<Vec<u8>, _>("id")?)?,
-        wallet: address(&row.try_get::<Vec<u8>, _>("wallet")?)?,
-        registered_by: address(&row.try_get::<Vec<u8>, _>("registered_by")?)?,
-        chain_id: row.try_get::<Option<i64>, _>("chain_id")?.map(uint),
+        id: PatientId::from_slice(&row.bytes("id")?)?,
+        wallet: address(&row.bytes("wallet")?)?,
+        registered_by: address(&row.bytes("registered_by")?)?,
+        chain_id: row.opt_int("chain_id")?.map(uint),
         data_key: WrappedKey {
             master: KeyId(
                 master
@@ -61,9 +61,9 @@ fn patient(row: &AnyRow) -> Result<Patient> {
                     .try_into()
                     .map_err(|_| Error::Corrupt("key id"))?,
             ),
-            sealed: row.try_get("data_key")?,
+            sealed: row.bytes("data_key")?,
         },
-        created_at: uint(row.try_get("created_at")?),
+        created_at: uint(row.int("created_at")?),
     })
 }
 
@@ -125,31 +125,28 @@ impl Store {
     /// The patient with this store id.
     pub async fn patient(&self, id: PatientId) -> Result<Option<Patient>> {
         let sql = format!("SELECT {COLUMNS} FROM patients WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id.0.to_vec())
-            .fetch_optional(&self.pool)
+        let found = self
+            .quick_rows(&sql, &[Param::Bytes(id.0.as_slice())], patient)
             .await?;
-        row.as_ref().map(patient).transpose()
+        Ok(found.into_iter().next())
     }
 
     /// The patient with this wallet.
     pub async fn patient_by_wallet(&self, wallet: Address) -> Result<Option<Patient>> {
         let sql = format!("SELECT {COLUMNS} FROM patients WHERE wallet = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(wallet.to_vec())
-            .fetch_optional(&self.pool)
+        let found = self
+            .quick_rows(&sql, &[Param::Bytes(wallet.as_slice())], patient)
             .await?;
-        row.as_ref().map(patient).transpose()
+        Ok(found.into_iter().next())
     }
 
     /// The patient with this on-chain id.
     pub async fn patient_by_chain_id(&self, chain_id: u64) -> Result<Option<Patient>> {
         let sql = format!("SELECT {COLUMNS} FROM patients WHERE chain_id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(int(chain_id))
-            .fetch_optional(&self.pool)
+        let found = self
+            .quick_rows(&sql, &[Param::Int(int(chain_id))], patient)
             .await?;
-        row.as_ref().map(patient).transpose()
+        Ok(found.into_iter().next())
     }
 
     /// Every patient, in registration order.
@@ -158,7 +155,7 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(patient).collect()
+        rows.iter().map(|row| patient(row)).collect()
     }
 
     /// The patients whose names carry every one of `tags` (at most `limit`).

@@ -1,8 +1,8 @@
 //! Sign-in nonces (each usable once) and sessions (stored by the hash of their token).
 
 use alloy::primitives::{Address, B256};
-use sqlx::Row;
 
+use crate::quick::Param;
 use crate::{Result, Store, address, int, uint};
 
 /// A signed-in session.
@@ -65,23 +65,27 @@ impl Store {
     /// of `idle` (a minute of a 30-minute timeout): a session used more often than that is only
     /// read, so that signed-in requests do not each cost a write to disk.
     pub async fn use_session(&self, token_hash: B256, now: u64, idle: u64) -> Result<Option<Session>> {
-        let row = sqlx::query(
-            "SELECT address, created_at, last_seen_at, expires_at FROM sessions
-             WHERE token_hash = $1 AND expires_at > $2 AND last_seen_at > $3",
-        )
-        .bind(token_hash.to_vec())
-        .bind(int(now))
-        .bind(int(now.saturating_sub(idle)))
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
+        let found = self
+            .quick_rows(
+                "SELECT address, created_at, last_seen_at, expires_at FROM sessions
+                 WHERE token_hash = $1 AND expires_at > $2 AND last_seen_at > $3",
+                &[
+                    Param::Bytes(token_hash.as_slice()),
+                    Param::Int(int(now)),
+                    Param::Int(int(now.saturating_sub(idle))),
+                ],
+                |row| {
+                    Ok(Session {
+                        address: address(&row.bytes("address")?)?,
+                        created_at: uint(row.int("created_at")?),
+                        last_seen_at: uint(row.int("last_seen_at")?),
+                        expires_at: uint(row.int("expires_at")?),
+                    })
+                },
+            )
+            .await?;
+        let Some(mut session) = found.into_iter().next() else {
             return Ok(None);
-        };
-        let mut session = Session {
-            address: address(&row.try_get::<Vec<u8>, _>(0)?)?,
-            created_at: uint(row.try_get(1)?),
-            last_seen_at: uint(row.try_get(2)?),
-            expires_at: uint(row.try_get(3)?),
         };
         if now.saturating_sub(session.last_seen_at) >= idle / 30 {
             // Signed out meanwhile: the session is gone and the update touches nothing.
