@@ -185,7 +185,7 @@ fn version_of(patient: PatientId, entry: ReadEntry) -> Option<Version> {
         // Not (yet) part of the record.
         Proof::Pending | Proof::Rejected { .. } => return None,
     };
-    let mut resource = entry.content?;
+    let mut resource = entry.content?.value();
     if resource.get("resourceType").and_then(Value::as_str) != Some(ty.name()) {
         tracing::warn!(record = %entry.record, "an entry's content is not the resource its kind says");
         return None;

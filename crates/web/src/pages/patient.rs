@@ -64,7 +64,8 @@ pub(crate) fn history_table(entries: &[ReadEntry], amend: bool) -> String {
         &["Recorded", "Kind", "Entry", "Author", "Proof"],
     );
     for e in entries.iter().rev() {
-        let (what, detail) = summary(e.content.as_ref());
+        let content = e.content.as_ref().map(|c| c.value());
+        let (what, detail) = summary(content.as_ref());
         let (proof, class) = proof(&e.proof);
         let mut entry = format!("<strong>{}</strong>", esc(&what));
         if !detail.is_empty() {
