@@ -4,7 +4,7 @@ use alloy::primitives::Address;
 use medledger_core::blind::Tag;
 use medledger_core::crypto::{KeyId, WrappedKey};
 use medledger_core::entry::PatientId;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use crate::entries::NewEntry;
 use crate::quick::{Cells, Param};
@@ -67,6 +67,36 @@ fn patient(row: &dyn Cells) -> Result<Patient> {
     })
 }
 
+/// A wallet whose registration never happened is free again: one the chain refused, or its signer
+/// declined, so the patient has no on-chain id and every entry of theirs is rejected. That
+/// registration's rows go (its patient, its rejected demographics, its name tags); its request
+/// stays, rejected, with the reason, and the audit log keeps the attempt. A registration with
+/// attachments or emergency reasons is left alone (the wallet stays taken).
+async fn free_refused_registration(tx: &mut Transaction<'static, Any>, wallet: Address) -> Result<()> {
+    let refused = sqlx::query(
+        "SELECT p.id FROM patients p WHERE p.wallet = $1 AND p.chain_id IS NULL
+         AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.patient_id = p.id AND e.status <> 'rejected')
+         AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.patient_id = p.id)
+         AND NOT EXISTS (SELECT 1 FROM emergency_reasons r WHERE r.patient_id = p.id)",
+    )
+    .bind(wallet.to_vec())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = refused else {
+        return Ok(());
+    };
+    let id: Vec<u8> = row.try_get(0)?;
+    for sql in [
+        "DELETE FROM name_index WHERE patient_id = $1",
+        "DELETE FROM entries WHERE patient_id = $1",
+        "DELETE FROM patients WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(id.clone()).execute(&mut **tx).await?;
+    }
+    tracing::info!("a refused registration's wallet was registered again");
+    Ok(())
+}
+
 impl Store {
     /// Registers a patient, their first entries (their demographics) and the chain request that
     /// anchors both, in one transaction. Returns the request's id.
@@ -91,6 +121,7 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         let mut ids = Vec::with_capacity(patients.len());
         for (new, entries, request) in patients {
+            free_refused_registration(&mut tx, new.wallet).await?;
             let inserted = sqlx::query(
                 "INSERT INTO patients (id, wallet, registered_by, chain_id, key_master_id, data_key, created_at)
                  VALUES ($1, $2, $3, NULL, $4, $5, $6)",

@@ -156,6 +156,45 @@ async fn a_patient_is_stored_with_their_first_entry_and_its_request_in_one_trans
 }
 on_both!(a_patient_is_stored_with_their_first_entry_and_its_request_in_one_transaction);
 
+async fn a_refused_registration_frees_its_wallet(db: &Fresh) {
+    let store = &db.store;
+    let h = Hospital::new(store).await;
+    let wallet = Address::repeat_byte(7);
+    let (first, _, _, request_id) = h.register(store, wallet, "Grace Hopper").await;
+    store
+        .mark_rejected(request_id, "MedLedger: not a doctor")
+        .await
+        .unwrap();
+
+    // The chain refused it: the wallet can be registered again, and the refused attempt's rows go.
+    let (second, _, _, _) = h.register(store, wallet, "Grace Hopper").await;
+    assert_ne!(first, second);
+    assert_eq!(store.patient_by_wallet(wallet).await.unwrap().unwrap().id, second);
+    assert!(store.patient(first).await.unwrap().is_none());
+    assert!(store.entries_of(first).await.unwrap().is_empty());
+    let tags = h.index.tags_for_query("grace hopper", Match::Exact).unwrap();
+    assert_eq!(store.search_names(&tags, 10).await.unwrap(), vec![second]);
+    // Its request stays, refused, with the reason.
+    let refused = store.request(request_id).await.unwrap().unwrap();
+    assert_eq!(refused.status, RequestStatus::Rejected);
+
+    // A registration still waiting for its signature keeps the wallet taken.
+    let again = NewPatient {
+        id: PatientId::random().unwrap(),
+        wallet,
+        registered_by: DOCTOR,
+        data_key: store.patient(second).await.unwrap().unwrap().data_key,
+        name_tags: vec![],
+        created_at: 3_000,
+    };
+    let err = store
+        .register_patient(&again, &[], &request(DOCTOR, 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DuplicateWallet(w) if w == wallet), "{err}");
+}
+on_both!(a_refused_registration_frees_its_wallet);
+
 async fn names_are_found_by_blind_index_only(db: &Fresh) {
     let store = &db.store;
     let h = Hospital::new(store).await;

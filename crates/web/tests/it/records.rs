@@ -324,3 +324,70 @@ async fn a_doctor_writes_through_the_api_and_the_patient_reads_it_verified() {
     loops.await.unwrap();
     site.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_registration_leaves_the_wallet_free_to_register() {
+    let site = Site::open().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let loops = site.hospital.spawn_loops(stopped);
+    let admin: PrivateKeySigner = DEMO_ADMIN_KEY.parse().unwrap();
+    let doctor = PrivateKeySigner::random();
+    let admin_token = site.sign_in(&admin).await;
+    let approval = format!("/api/v1/doctors/{}/approval", doctor.address());
+    let (status, accepted, _) = site.call("POST", &approval, None, Some(&admin_token)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    sign_and_follow(&site, &admin, &admin_token, &accepted).await;
+
+    // The doctor starts a registration, then their wallet declines to sign it.
+    let doctor_token = site.sign_in(&doctor).await;
+    let wallet = PrivateKeySigner::random().address();
+    let new_patient =
+        json!({"wallet": wallet, "name": "Mary Seacole", "birthDate": "1805-11-23", "contact": "-"});
+    let (status, declined, _) = site
+        .call(
+            "POST",
+            "/api/v1/patients",
+            Some(new_patient.clone()),
+            Some(&doctor_token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{declined}");
+    let id = declined["requestId"].as_i64().unwrap();
+    let (status, reply, _) = site
+        .call(
+            "DELETE",
+            &format!("/api/v1/requests/{id}"),
+            None,
+            Some(&doctor_token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+
+    // That registration never happened: the same wallet registers, and is anchored.
+    let (status, accepted, _) = site
+        .call("POST", "/api/v1/patients", Some(new_patient), Some(&doctor_token))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "the wallet is free again: {accepted}"
+    );
+    sign_and_follow(&site, &doctor, &doctor_token, &accepted).await;
+    let gone = declined["patientId"].as_str().unwrap();
+    let (status, _, _) = site
+        .call(
+            "GET",
+            &format!("/api/v1/patients/{gone}"),
+            None,
+            Some(&doctor_token),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the declined registration's patient is gone"
+    );
+
+    let _ = stop.send(true);
+    loops.await.unwrap();
+}
