@@ -8,7 +8,7 @@
 // The story: a doctor applies, the admin approves; the doctor registers a patient and writes a
 // diagnosis and a medication; the patient sees them verified and revokes the doctor's access; the
 // doctor is refused, then opens emergency access; the patient sees it highlighted. Along the way:
-// a declined signature, a wallet on the wrong chain, an account switch that signs the user out,
+// a declined signature, a request left unsigned and declined from the page, a wallet on the wrong chain, an account switch that signs the user out,
 // and the demo wallet (keys kept in the browser) signing in and approving a doctor.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -214,6 +214,23 @@ try {
   await statusStarts(doctor.page, 'Anchored');
   await untilText(doctor.page, recordUrl, 'Metformin');
   await shot(doctor.page, 'doctor_dashboard');
+
+  step('a request the wallet never signed is listed on the page, and the doctor declines it there');
+  const left = await doctor.page.evaluate(async (id) => {
+    const csrf = document.querySelector('meta[name="csrf-token"]').content;
+    const response = await fetch(`/api/v1/patients/${id}/records`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify({ kind: 'note', content: { resourceType: 'Basic', code: { text: 'Left unsigned' } } }),
+    });
+    return (await response.json()).requestId;
+  }, patientId);
+  check(Number.isInteger(left), 'the unsigned request was made');
+  await doctor.page.goto(recordUrl);
+  await shot(doctor.page, 'doctor_unsigned');
+  await doctor.page.getByRole('button', { name: `Decline request ${left}` }).click();
+  await statusStarts(doctor.page, `Declined request ${left}`);
+  check(!(await doctor.page.locator('main').textContent()).includes('Waiting for your signature'), 'the declined request is no longer listed');
 
   step('the patient signs in (the wallet is asked to switch chains) and sees every entry verified');
   await signIn(patient, '/patient_dashboard');

@@ -363,7 +363,7 @@
         say(`Anchored: request ${answer.requestId} is in block ${done.blockNumber} (transaction ${done.txHash}).`, 'ok');
       } else {
         await refresh();
-        say('Saved.', 'ok');
+        say(form.dataset.done || 'Saved.', 'ok');
       }
     } catch (error) {
       say(describe(error), 'bad');

@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use medledger_ledger::directory::Roles;
+use medledger_store::requests::RequestStatus;
 
 use crate::auth::{AuthState, signed_in};
 use crate::problem::Problem;
@@ -58,7 +59,12 @@ pub(crate) struct Viewer {
     pub(crate) address: Address,
     pub(crate) roles: Roles,
     pub(crate) csrf: Option<String>,
+    /// Their requests still waiting for their signature, oldest first: `(id, purpose)`.
+    pub(crate) unsigned: Vec<(i64, String)>,
 }
+
+/// How many of a viewer's unsigned requests a page lists.
+const UNSIGNED_SHOWN: u32 = 20;
 
 /// The signed-in viewer, or `None` (no session, or it ended).
 pub(crate) async fn viewer(state: &AuthState, headers: &HeaderMap) -> Result<Option<Viewer>, Problem> {
@@ -74,7 +80,21 @@ pub(crate) async fn viewer(state: &AuthState, headers: &HeaderMap) -> Result<Opt
         .await
         .map_err(crate::api::problem)?;
     let csrf = crate::auth::cookie_token(headers).map(|t| crate::csrf::token_for(&t));
-    Ok(Some(Viewer { address, roles, csrf }))
+    let unsigned = state
+        .hospital
+        .store
+        .requests_of(address, RequestStatus::AwaitingSignature, UNSIGNED_SHOWN)
+        .await
+        .map_err(Problem::internal)?
+        .into_iter()
+        .map(|r| (r.id, r.purpose))
+        .collect();
+    Ok(Some(Viewer {
+        address,
+        roles,
+        csrf,
+        unsigned,
+    }))
 }
 
 /// The viewer, or a redirect to sign in and come back to `path`.
@@ -117,6 +137,7 @@ pub(crate) fn page(state: &AuthState, title: &str, viewer: Option<&Viewer>, main
             s = esc(&short(&v.address.to_string())),
         ));
     }
+    let unsigned = viewer.map(|v| unsigned(&v.unsigned)).unwrap_or_default();
     let csrf = viewer.and_then(|v| v.csrf.as_deref()).unwrap_or("");
     let address = viewer.map(|v| v.address.to_string()).unwrap_or_default();
     let demo_script = if hospital.demo {
@@ -142,7 +163,7 @@ pub(crate) fn page(state: &AuthState, title: &str, viewer: Option<&Viewer>, main
 <div id="flow-status" role="status" aria-live="polite"></div>
 <main id="main">
 <h1>{title}</h1>
-{main}
+{unsigned}{main}
 </main>
 <footer>Records are encrypted here and anchored on chain {chain_id}; every read is checked against it.</footer>
 </body>
@@ -168,6 +189,41 @@ pub(crate) fn page(state: &AuthState, title: &str, viewer: Option<&Viewer>, main
         Html(html),
     )
         .into_response()
+}
+
+/// The viewer's requests that wait for their signature, each with a Decline button. A request
+/// left unsigned (a tab closed while the wallet asked) holds its forwarder nonce, so the signer's
+/// later requests wait behind it until it is signed, declined, or past its deadline.
+fn unsigned(requests: &[(i64, String)]) -> String {
+    if requests.is_empty() {
+        return String::new();
+    }
+    let mut table = Table::new(
+        "Your requests waiting for your signature, oldest first",
+        &["Request", "What", "Action"],
+    );
+    for (id, purpose) in requests {
+        table.row(
+            "",
+            vec![
+                id.to_string(),
+                esc(&purpose.replace('-', " ")),
+                format!(
+                    r#"<form class="api" data-method="DELETE" data-url="/api/v1/requests/{id}" data-build="none" data-done="Declined request {id}: nothing of it was sent to the chain."><button type="submit">Decline request {id}</button></form>"#
+                ),
+            ],
+        );
+    }
+    format!(
+        r#"<section class="unsigned" aria-labelledby="h-unsigned">
+<h2 id="h-unsigned">Waiting for your signature</h2>
+<p>Your wallet was asked to sign these and has not. Each holds up your later requests until it is
+signed or declined: if you did not mean to sign it, decline it, and send it again if need be.</p>
+{}
+</section>
+"#,
+        table.render("")
+    )
 }
 
 /// A page that says what went wrong, with the problem's status.

@@ -77,3 +77,47 @@ async fn pages_escape_what_users_typed_and_need_a_session() {
     );
     site.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_list_the_viewers_unsigned_requests_to_decline() {
+    let site = Site::open().await;
+    let admin: PrivateKeySigner = DEMO_ADMIN_KEY.parse().unwrap();
+    let admin_token = site.sign_in(&admin).await;
+    let (_, _, html) = site.page("/admin", Some(&admin_token)).await;
+    assert!(
+        !html.contains("Waiting for your signature"),
+        "nothing unsigned yet"
+    );
+
+    // A request the admin's wallet never signed (the tab was closed while it asked).
+    let applicant = PrivateKeySigner::random().address();
+    let approval = format!("/api/v1/doctors/{applicant}/approval");
+    let (status, accepted, _) = site.call("POST", &approval, None, Some(&admin_token)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["requestId"].as_i64().unwrap();
+    let decline = format!(r#"data-method="DELETE" data-url="/api/v1/requests/{id}""#);
+    for path in ["/admin", "/register_doctor"] {
+        let (_, _, html) = site.page(path, Some(&admin_token)).await;
+        assert!(
+            html.contains("Waiting for your signature") && html.contains(&decline),
+            "{path} offers to decline request {id}: {html}"
+        );
+    }
+    // Only its signer sees it.
+    let other = site.sign_in(&PrivateKeySigner::random()).await;
+    let (_, _, html) = site.page("/register_doctor", Some(&other)).await;
+    assert!(!html.contains("Waiting for your signature"));
+
+    // Declined (what the button sends), it is gone from the page.
+    let (status, reply, _) = site
+        .call(
+            "DELETE",
+            &format!("/api/v1/requests/{id}"),
+            None,
+            Some(&admin_token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let (_, _, html) = site.page("/admin", Some(&admin_token)).await;
+    assert!(!html.contains("Waiting for your signature"), "{html}");
+}
