@@ -165,13 +165,15 @@ impl Store {
     }
 }
 
-/// The file of a `sqlite://PATH[?…]` URL; none for an in-memory database.
+/// The file of a `sqlite://PATH[?…]` URL, as sqlx reads it (percent-decoded); none for an
+/// in-memory database.
 fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or_default();
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let file = options.get_filename();
+    let name = file.to_string_lossy();
+    let in_memory =
+        name.is_empty() || name == ":memory:" || name.starts_with("file:") || url.contains("mode=memory");
+    (!in_memory).then(|| file.to_path_buf())
 }
 
 fn sqlite_pool(connections: u32) -> AnyPoolOptions {
@@ -256,6 +258,7 @@ mod tests {
         assert_eq!(file("sqlite:m.db"), Some(PathBuf::from("m.db")));
         assert_eq!(file("sqlite::memory:"), None);
         assert_eq!(file("sqlite://"), None);
-        assert_eq!(file("postgres://h/db"), None);
+        assert_eq!(file("sqlite://?mode=memory"), None);
+        assert_eq!(file("sqlite:///d/a%20b.db"), Some(PathBuf::from("/d/a b.db")));
     }
 }

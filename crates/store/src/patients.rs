@@ -1,6 +1,7 @@
 //! Patients: who they are on-chain, their wrapped data key and their blind-index tags.
 
 use alloy::primitives::Address;
+use medledger_contracts::history::EntryKind;
 use medledger_core::blind::Tag;
 use medledger_core::crypto::{KeyId, WrappedKey};
 use medledger_core::entry::PatientId;
@@ -9,7 +10,7 @@ use sqlx::{Any, Row, Transaction};
 use crate::entries::NewEntry;
 use crate::quick::{Cells, Param};
 use crate::requests::NewRequest;
-use crate::{Error, Result, Store, address, int, uint};
+use crate::{Error, Result, Store, address, int, now_ms, uint};
 
 /// A patient to register.
 #[derive(Debug, Clone)]
@@ -67,19 +68,31 @@ fn patient(row: &dyn Cells) -> Result<Patient> {
     })
 }
 
-/// A wallet whose registration never happened is free again: one the chain refused, or its signer
-/// declined, so the patient has no on-chain id and every entry of theirs is rejected. That
+/// A wallet whose registration never happened, and never can, is free again: its patient has no
+/// on-chain id, their only entry is their demographics, rejected, and every request that carried
+/// it was never signed (the signer declined it) or is past its deadline. A signed request the
+/// contract refused stays valid at the forwarder until its deadline (anyone who saw it could send
+/// it again once its cause is gone), so until then the wallet stays taken. The freed
 /// registration's rows go (its patient, its rejected demographics, its name tags); its request
-/// stays, rejected, with the reason, and the audit log keeps the attempt. A registration with
-/// attachments or emergency reasons is left alone (the wallet stays taken).
-async fn free_refused_registration(tx: &mut Transaction<'static, Any>, wallet: Address) -> Result<()> {
+/// stays, rejected, with the reason, and the audit log keeps the attempt. A registration that
+/// carried clinical history, attachments or emergency reasons is never freed.
+async fn free_refused_registration(
+    tx: &mut Transaction<'static, Any>,
+    wallet: Address,
+    now_secs: u64,
+) -> Result<()> {
     let refused = sqlx::query(
         "SELECT p.id FROM patients p WHERE p.wallet = $1 AND p.chain_id IS NULL
-         AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.patient_id = p.id AND e.status <> 'rejected')
+         AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.patient_id = p.id
+                         AND (e.status <> 'rejected' OR e.kind <> $2))
+         AND NOT EXISTS (SELECT 1 FROM entries e JOIN chain_requests r ON r.id = e.request_id
+                         WHERE e.patient_id = p.id AND r.signature IS NOT NULL AND r.deadline > $3)
          AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.patient_id = p.id)
          AND NOT EXISTS (SELECT 1 FROM emergency_reasons r WHERE r.patient_id = p.id)",
     )
     .bind(wallet.to_vec())
+    .bind(EntryKind::Demographics as i64)
+    .bind(int(now_secs))
     .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = refused else {
@@ -88,10 +101,16 @@ async fn free_refused_registration(tx: &mut Transaction<'static, Any>, wallet: A
     let id: Vec<u8> = row.try_get(0)?;
     for sql in [
         "DELETE FROM name_index WHERE patient_id = $1",
-        "DELETE FROM entries WHERE patient_id = $1",
-        "DELETE FROM patients WHERE id = $1",
+        "DELETE FROM entries WHERE patient_id = $1 AND status = 'rejected'",
     ] {
         sqlx::query(sql).bind(id.clone()).execute(&mut **tx).await?;
+    }
+    let freed = sqlx::query("DELETE FROM patients WHERE id = $1 AND chain_id IS NULL")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    if freed.rows_affected() != 1 {
+        return Err(Error::DuplicateWallet(wallet));
     }
     tracing::info!("a refused registration's wallet was registered again");
     Ok(())
@@ -121,7 +140,7 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         let mut ids = Vec::with_capacity(patients.len());
         for (new, entries, request) in patients {
-            free_refused_registration(&mut tx, new.wallet).await?;
+            free_refused_registration(&mut tx, new.wallet, now_ms() / 1000).await?;
             let inserted = sqlx::query(
                 "INSERT INTO patients (id, wallet, registered_by, chain_id, key_master_id, data_key, created_at)
                  VALUES ($1, $2, $3, NULL, $4, $5, $6)",

@@ -1,6 +1,6 @@
 //! Quick reads: the few point reads every request makes (its session; the patient; the patient's
-//! entries and mirrored history), on SQLite, run on connections of this process's own, on the
-//! caller's thread.
+//! entries and mirrored history; a chain request; a signer's held nonces), on SQLite, run on
+//! connections of this process's own, on the caller's thread.
 //!
 //! sqlx runs each SQLite connection on a worker thread and hands every statement and every row
 //! across a channel: a thread wake per row. For a history read of 21 entries that was a third of

@@ -6,9 +6,9 @@
 //! with the contract's reason.
 
 use alloy::primitives::{Address, B256};
-use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use crate::quick::{Cells, Param};
 use crate::{Error, Result, Store, address, hash, int, now_ms, uint, values_rows};
 
 /// A request to store.
@@ -112,25 +112,22 @@ pub struct ChainRequest {
 const COLUMNS: &str = "id, purpose, signer, calldata, gas, deadline, forward_nonce, signature, status, tx_nonce, \
                        tx_hash, raw_tx, block_number, reason";
 
-fn request(row: &AnyRow) -> Result<ChainRequest> {
+fn request(row: &dyn Cells) -> Result<ChainRequest> {
     Ok(ChainRequest {
-        id: row.try_get("id")?,
-        purpose: row.try_get("purpose")?,
-        signer: address(&row.try_get::<Vec<u8>, _>("signer")?)?,
-        calldata: row.try_get("calldata")?,
-        gas: uint(row.try_get("gas")?),
-        deadline: uint(row.try_get("deadline")?),
-        forward_nonce: uint(row.try_get("forward_nonce")?),
-        signature: row.try_get("signature")?,
-        status: RequestStatus::parse(&row.try_get::<String, _>("status")?)?,
-        tx_nonce: row.try_get::<Option<i64>, _>("tx_nonce")?.map(uint),
-        tx_hash: row
-            .try_get::<Option<Vec<u8>>, _>("tx_hash")?
-            .map(|h| hash(&h))
-            .transpose()?,
-        raw_tx: row.try_get("raw_tx")?,
-        block_number: row.try_get::<Option<i64>, _>("block_number")?.map(uint),
-        reason: row.try_get("reason")?,
+        id: row.int("id")?,
+        purpose: row.text("purpose")?,
+        signer: address(&row.bytes("signer")?)?,
+        calldata: row.bytes("calldata")?,
+        gas: uint(row.int("gas")?),
+        deadline: uint(row.int("deadline")?),
+        forward_nonce: uint(row.int("forward_nonce")?),
+        signature: row.opt_bytes("signature")?,
+        status: RequestStatus::parse(&row.text("status")?)?,
+        tx_nonce: row.opt_int("tx_nonce")?.map(uint),
+        tx_hash: row.opt_bytes("tx_hash")?.map(|h| hash(&h)).transpose()?,
+        raw_tx: row.opt_bytes("raw_tx")?,
+        block_number: row.opt_int("block_number")?.map(uint),
+        reason: row.opt_text("reason")?,
     })
 }
 
@@ -216,11 +213,8 @@ impl Store {
     /// The request with this id.
     pub async fn request(&self, id: i64) -> Result<Option<ChainRequest>> {
         let sql = format!("SELECT {COLUMNS} FROM chain_requests WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(request).transpose()
+        let found = self.quick_rows(&sql, &[Param::Int(id)], request).await?;
+        Ok(found.into_iter().next())
     }
 
     /// Requests in `status`, oldest first, at most `limit`.
@@ -230,7 +224,7 @@ impl Store {
             .bind(status.as_str())
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(request).collect()
+        rows.iter().map(|row| request(row)).collect()
     }
 
     /// `signer`'s requests in `status`, oldest first, at most `limit`.
@@ -248,7 +242,7 @@ impl Store {
             .bind(status.as_str())
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(request).collect()
+        rows.iter().map(|row| request(row)).collect()
     }
 
     /// The forwarder nonces `signer`'s open requests hold (awaiting a signature, signed, or
@@ -258,16 +252,14 @@ impl Store {
     /// refuse it now, so it must not keep the signer's later requests waiting.
     pub async fn held_nonces(&self, signer: Address) -> Result<Vec<u64>> {
         let now_secs = now_ms() / 1000;
-        let rows = sqlx::query(
+        self.quick_rows(
             "SELECT forward_nonce FROM chain_requests
              WHERE signer = $1 AND status IN ('awaiting-signature', 'signed', 'submitted')
                AND NOT (status = 'awaiting-signature' AND deadline <= $2)",
+            &[Param::Bytes(signer.as_slice()), Param::Int(int(now_secs))],
+            |row| Ok(uint(row.int("forward_nonce")?)),
         )
-        .bind(signer.to_vec())
-        .bind(int(now_secs))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Ok(uint(r.try_get(0)?))).collect()
+        .await
     }
 
     /// The signer declines a request that awaits their signature: it (and its entries) end

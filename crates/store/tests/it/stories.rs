@@ -68,6 +68,20 @@ impl Hospital {
 
     /// Registers a patient with their demographics as the first entry; returns them, their data
     /// key, the entry and the request id.
+    /// A patient to register with `wallet` (no name tags), with a data key of their own.
+    fn new_patient(&self, wallet: Address) -> NewPatient {
+        let id = PatientId::random().unwrap();
+        let (_, data_key) = self.keyring.new_data_key(id).unwrap();
+        NewPatient {
+            id,
+            wallet,
+            registered_by: DOCTOR,
+            data_key,
+            name_tags: vec![],
+            created_at: 3_000,
+        }
+    }
+
     async fn register(
         &self,
         store: &Store,
@@ -159,14 +173,14 @@ on_both!(a_patient_is_stored_with_their_first_entry_and_its_request_in_one_trans
 async fn a_refused_registration_frees_its_wallet(db: &Fresh) {
     let store = &db.store;
     let h = Hospital::new(store).await;
+
+    // Declined before it was signed: it can never land, so the wallet is free at once.
     let wallet = Address::repeat_byte(7);
     let (first, _, _, request_id) = h.register(store, wallet, "Grace Hopper").await;
     store
-        .mark_rejected(request_id, "MedLedger: not a doctor")
+        .mark_rejected(request_id, "declined: the signer did not sign it")
         .await
         .unwrap();
-
-    // The chain refused it: the wallet can be registered again, and the refused attempt's rows go.
     let (second, _, _, _) = h.register(store, wallet, "Grace Hopper").await;
     assert_ne!(first, second);
     assert_eq!(store.patient_by_wallet(wallet).await.unwrap().unwrap().id, second);
@@ -178,20 +192,50 @@ async fn a_refused_registration_frees_its_wallet(db: &Fresh) {
     let refused = store.request(request_id).await.unwrap().unwrap();
     assert_eq!(refused.status, RequestStatus::Rejected);
 
-    // A registration still waiting for its signature keeps the wallet taken.
-    let again = NewPatient {
-        id: PatientId::random().unwrap(),
-        wallet,
-        registered_by: DOCTOR,
-        data_key: store.patient(second).await.unwrap().unwrap().data_key,
-        name_tags: vec![],
-        created_at: 3_000,
-    };
+    // Still waiting for its signature: the wallet stays taken.
     let err = store
-        .register_patient(&again, &[], &request(DOCTOR, 1))
+        .register_patient(&h.new_patient(wallet), &[], &request(DOCTOR, 1))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::DuplicateWallet(w) if w == wallet), "{err}");
+
+    // Signed, then refused by the contract: the signed request stays valid at the forwarder until
+    // its deadline (anyone who saw it could send it again), so the wallet stays taken till then.
+    let wallet = Address::repeat_byte(8);
+    let (_, _, _, request_id) = h.register(store, wallet, "Alan Turing").await;
+    store.sign_many(&[(request_id, vec![1; 65])]).await.unwrap();
+    store
+        .mark_rejected(request_id, "MedLedger: not a doctor")
+        .await
+        .unwrap();
+    let err = store
+        .register_patient(&h.new_patient(wallet), &[], &request(DOCTOR, 2))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DuplicateWallet(w) if w == wallet), "{err}");
+
+    // The same, past its deadline: it can never land, and the wallet is free.
+    let wallet = Address::repeat_byte(9);
+    let new = h.new_patient(wallet);
+    let expired = NewRequest {
+        deadline: 1_000,
+        ..request(DOCTOR, 3)
+    };
+    let request_id = store.register_patient(&new, &[], &expired).await.unwrap();
+    store.sign_many(&[(request_id, vec![1; 65])]).await.unwrap();
+    store
+        .mark_rejected(request_id, "MedLedger: not a doctor")
+        .await
+        .unwrap();
+    let again = h.new_patient(wallet);
+    store
+        .register_patient(&again, &[], &request(DOCTOR, 4))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.patient_by_wallet(wallet).await.unwrap().unwrap().id,
+        again.id
+    );
 }
 on_both!(a_refused_registration_frees_its_wallet);
 

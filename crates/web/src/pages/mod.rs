@@ -59,12 +59,13 @@ pub(crate) struct Viewer {
     pub(crate) address: Address,
     pub(crate) roles: Roles,
     pub(crate) csrf: Option<String>,
-    /// Their requests still waiting for their signature, oldest first: `(id, purpose)`.
+    /// Their requests waiting for their signature and not yet past their deadline, oldest first:
+    /// `(id, purpose)`.
     pub(crate) unsigned: Vec<(i64, String)>,
 }
 
 /// How many of a viewer's unsigned requests a page lists.
-const UNSIGNED_SHOWN: u32 = 20;
+const UNSIGNED_SHOWN: usize = 20;
 
 /// The signed-in viewer, or `None` (no session, or it ended).
 pub(crate) async fn viewer(state: &AuthState, headers: &HeaderMap) -> Result<Option<Viewer>, Problem> {
@@ -80,13 +81,17 @@ pub(crate) async fn viewer(state: &AuthState, headers: &HeaderMap) -> Result<Opt
         .await
         .map_err(crate::api::problem)?;
     let csrf = crate::auth::cookie_token(headers).map(|t| crate::csrf::token_for(&t));
+    // Those past their deadline hold nothing up any more (the forwarder refuses them).
+    let now = medledger_store::now_ms() / 1000;
     let unsigned = state
         .hospital
         .store
-        .requests_of(address, RequestStatus::AwaitingSignature, UNSIGNED_SHOWN)
+        .requests_of(address, RequestStatus::AwaitingSignature, 500)
         .await
         .map_err(Problem::internal)?
         .into_iter()
+        .filter(|r| r.deadline > now)
+        .take(UNSIGNED_SHOWN)
         .map(|r| (r.id, r.purpose))
         .collect();
     Ok(Some(Viewer {
