@@ -140,7 +140,11 @@ impl Store {
         decode: impl Fn(&dyn Cells) -> Result<T>,
     ) -> Result<Vec<T>> {
         if let Some(quick) = &self.quick {
-            return quick.rows(sql, params, decode);
+            match quick.rows(sql, params, &decode) {
+                // Locked: sqlx waits for it on its own thread.
+                Err(Error::Sqlite(e)) if quick::is_busy(&e) => {}
+                done => return done,
+            }
         }
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
         for param in params {

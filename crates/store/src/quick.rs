@@ -112,6 +112,17 @@ pub(crate) struct QuickReads {
     next: AtomicUsize,
 }
 
+/// How long a quick read waits for a locked database before handing over to sqlx.
+const BUSY_WAIT: Duration = Duration::from_millis(50);
+
+/// Whether a quick read failed because the database was locked.
+pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// Statements each connection keeps prepared.
 const CACHED_STATEMENTS: usize = 32;
 
@@ -122,7 +133,10 @@ impl QuickReads {
             .map(|_| {
                 let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
                 let connection = Connection::open_with_flags(path, flags)?;
-                connection.busy_timeout(Duration::from_secs(10))?;
+                // Short: a quick read that finds the database locked (rare in WAL mode: recovery,
+                // an exclusive lock) is handed to sqlx, which waits on its own thread, instead of
+                // putting this async worker thread to sleep.
+                connection.busy_timeout(BUSY_WAIT)?;
                 connection.set_prepared_statement_cache_capacity(CACHED_STATEMENTS);
                 Ok(Mutex::new(connection))
             })
@@ -138,7 +152,7 @@ impl QuickReads {
         &self,
         sql: &str,
         params: &[Param<'_>],
-        decode: impl Fn(&dyn Cells) -> Result<T>,
+        decode: &impl Fn(&dyn Cells) -> Result<T>,
     ) -> Result<Vec<T>> {
         let connection = self.connection();
         let mut statement = connection.prepare_cached(sql)?;
