@@ -180,6 +180,9 @@ pub(crate) async fn insert_many(
     Ok(ids)
 }
 
+/// Why an unsigned request past its deadline ended.
+const EXPIRED: &str = "expired: not signed before its deadline";
+
 /// A refused request's pending entries are refused with it, for the same reason.
 async fn reject_entries(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -367,6 +370,37 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Ends the requests still awaiting a signature at `now_secs`, past their deadline (the
+    /// forwarder would refuse them now): each becomes `rejected` ("expired"), with its entries.
+    /// Returns their ids.
+    pub async fn expire_unsigned(&self, now_secs: u64) -> Result<Vec<i64>> {
+        let mut tx = self.writer.begin().await?;
+        let rows = sqlx::query(
+            "SELECT id FROM chain_requests WHERE status = 'awaiting-signature' AND deadline <= $1 ORDER BY id",
+        )
+        .bind(int(now_secs))
+        .fetch_all(&mut *tx)
+        .await?;
+        let ids = rows
+            .iter()
+            .map(|row| Ok(row.try_get::<i64, _>(0)?))
+            .collect::<Result<Vec<_>>>()?;
+        for &id in &ids {
+            sqlx::query(
+                "UPDATE chain_requests SET status = 'rejected', reason = $2, updated_at = $3
+                 WHERE id = $1 AND status = 'awaiting-signature'",
+            )
+            .bind(id)
+            .bind(EXPIRED)
+            .bind(int(now_ms()))
+            .execute(&mut *tx)
+            .await?;
+            reject_entries(&mut tx, id, EXPIRED).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
     /// Records that a request was refused, and marks its entries rejected with the same reason.

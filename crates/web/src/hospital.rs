@@ -27,6 +27,10 @@ const SETTLED_BACKLOG: usize = 64;
 /// How often the audit log's head is anchored on-chain.
 pub const AUDIT_ANCHOR_INTERVAL: Duration = Duration::from_secs(300);
 
+/// How often expired sign-in nonces and sessions are forgotten, and unsigned requests past their
+/// deadline are ended.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
+
 /// How a hospital is set up.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -251,10 +255,26 @@ impl Hospital {
         let mut heads = self.chain.as_ref().map(Chain::subscribe_heads);
         let wake = self.wake.clone();
         let settled = self.settled.clone();
+        let store = self.store.clone();
         tokio::spawn(async move {
             let mut last_anchor = tokio::time::Instant::now();
+            let mut last_sweep: Option<tokio::time::Instant> = None;
             let mut told_no_role = false;
             loop {
+                if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_INTERVAL) {
+                    last_sweep = Some(tokio::time::Instant::now());
+                    match sweep(&store).await {
+                        Ok(expired) if !expired.is_empty() => {
+                            tracing::info!(
+                                requests = expired.len(),
+                                "ended unsigned requests past their deadline"
+                            );
+                            let _ = settled.send(expired.into());
+                        }
+                        Ok(_) => {}
+                        Err(err) => tracing::warn!("sweep: {err}"),
+                    }
+                }
                 if last_anchor.elapsed() >= AUDIT_ANCHOR_INTERVAL {
                     last_anchor = tokio::time::Instant::now();
                     match relayer.anchor_audit().await {
@@ -335,4 +355,12 @@ async fn next_head(heads: &mut Option<watch::Receiver<u64>>) {
         }
         None => std::future::pending().await,
     }
+}
+
+/// Forgets expired sign-in nonces and sessions, and ends the unsigned requests past their
+/// deadline (returning their ids, for anyone waiting on them).
+async fn sweep(store: &Store) -> std::result::Result<Vec<i64>, medledger_store::Error> {
+    let now = medledger_store::now_ms();
+    store.sweep_sign_ins(now).await?;
+    store.expire_unsigned(now / 1000).await
 }

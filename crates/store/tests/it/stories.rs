@@ -239,6 +239,40 @@ async fn a_refused_registration_frees_its_wallet(db: &Fresh) {
 }
 on_both!(a_refused_registration_frees_its_wallet);
 
+async fn unsigned_requests_past_their_deadline_are_ended_with_their_entries(db: &Fresh) {
+    let store = &db.store;
+    let h = Hospital::new(store).await;
+    let (_, _, _, live) = h.register(store, Address::repeat_byte(10), "Still Waiting").await;
+    let new = h.new_patient(Address::repeat_byte(11));
+    let (key, data_key) = h.keyring.new_data_key(new.id).unwrap();
+    let new = NewPatient { data_key, ..new };
+    let demographics = h.entry(&key, new.id, EntryKind::Demographics, r#"{"name":"Left Behind"}"#);
+    let late = NewRequest {
+        deadline: 1_000,
+        ..request(DOCTOR, 1)
+    };
+    let expired = store
+        .register_patient(&new, std::slice::from_ref(&demographics), &late)
+        .await
+        .unwrap();
+
+    assert_eq!(store.expire_unsigned(999).await.unwrap(), Vec::<i64>::new());
+    assert_eq!(store.expire_unsigned(1_000).await.unwrap(), vec![expired]);
+    let ended = store.request(expired).await.unwrap().unwrap();
+    assert_eq!(ended.status, RequestStatus::Rejected);
+    assert!(ended.reason.unwrap().starts_with("expired"));
+    let entries = store.entries_of(new.id).await.unwrap();
+    assert_eq!(entries[0].anchoring, Anchoring::Rejected);
+    assert!(entries[0].reason.as_deref().unwrap().starts_with("expired"));
+    // The one still within its deadline waits on; a second sweep ends nothing more.
+    assert_eq!(
+        store.request(live).await.unwrap().unwrap().status,
+        RequestStatus::AwaitingSignature
+    );
+    assert!(store.expire_unsigned(2_000).await.unwrap().is_empty());
+}
+on_both!(unsigned_requests_past_their_deadline_are_ended_with_their_entries);
+
 async fn names_are_found_by_blind_index_only(db: &Fresh) {
     let store = &db.store;
     let h = Hospital::new(store).await;
