@@ -232,8 +232,9 @@ pub enum Proof {
 enum Commit<'a> {
     /// A new patient, their demographics entry first and any other first entries.
     Register(&'a NewPatient, &'a [NewEntry]),
-    /// Entries of one patient, anchored together.
-    Record(&'a [NewEntry]),
+    /// Entries of one patient, anchored together, and the audit events of writing them (stored in
+    /// the same transaction).
+    Record(&'a [NewEntry], Vec<AuditEvent>),
     /// Nothing but the request (consent, roles).
     Request,
     /// An emergency reason, sealed.
@@ -288,10 +289,36 @@ pub struct Records {
 struct Commits {
     /// Audit records.
     audit: Batcher<AuditEvent, ()>,
-    /// Stored writes: a request with its entries; answers the request's id.
-    writes: Batcher<(Vec<NewEntry>, NewRequest), i64>,
+    /// Stored writes: a request with its entries and their audit events; answers the request's id.
+    writes: Batcher<(Vec<NewEntry>, NewRequest, Vec<AuditEvent>), i64>,
     /// Signatures of requests; answers whether the request awaited one.
     signatures: Batcher<(i64, Vec<u8>), bool>,
+}
+
+/// The audit event of a write stored for its author's signature.
+fn write_event(author: Address, patient: PatientId, record: RecordId, detail: &str) -> AuditEvent {
+    AuditEvent {
+        at: now_ms(),
+        actor: author,
+        action: "write".into(),
+        patient: Some(patient),
+        record: Some(record),
+        outcome: "allowed".into(),
+        detail: detail.into(),
+    }
+}
+
+/// Writes as the store takes them: the entries and requests, and all their audit events.
+#[allow(clippy::type_complexity)]
+fn split_writes(
+    writes: &[(Vec<NewEntry>, NewRequest, Vec<AuditEvent>)],
+) -> (Vec<(Vec<NewEntry>, NewRequest)>, Vec<AuditEvent>) {
+    let stored = writes
+        .iter()
+        .map(|(entries, request, _)| (entries.clone(), request.clone()))
+        .collect();
+    let audit = writes.iter().flat_map(|(_, _, a)| a.iter().cloned()).collect();
+    (stored, audit)
 }
 
 /// The same outcome for each of `n` jobs.
@@ -314,29 +341,34 @@ impl Commits {
             }
         });
         let s = store.clone();
-        let writes = Batcher::start("the entries", move |writes: Vec<(Vec<NewEntry>, NewRequest)>| {
-            let store = s.clone();
-            async move {
-                match store.record_many(&writes).await {
-                    Ok(ids) => ids.into_iter().map(Ok).collect(),
-                    // One bad write must not fail the others: each alone.
-                    Err(_) if writes.len() > 1 => {
-                        let mut out = Vec::with_capacity(writes.len());
-                        for write in &writes {
-                            out.push(
-                                store
-                                    .record_many(std::slice::from_ref(write))
-                                    .await
-                                    .map(|ids| ids[0])
-                                    .map_err(|e| e.to_string()),
-                            );
+        let writes = Batcher::start(
+            "the entries",
+            move |writes: Vec<(Vec<NewEntry>, NewRequest, Vec<AuditEvent>)>| {
+                let store = s.clone();
+                async move {
+                    let (stored, audit) = split_writes(&writes);
+                    match store.record_many_audited(&stored, audit).await {
+                        Ok(ids) => ids.into_iter().map(Ok).collect(),
+                        // One bad write must not fail the others: each alone.
+                        Err(_) if writes.len() > 1 => {
+                            let mut out = Vec::with_capacity(writes.len());
+                            for write in &writes {
+                                let (stored, audit) = split_writes(std::slice::from_ref(write));
+                                out.push(
+                                    store
+                                        .record_many_audited(&stored, audit)
+                                        .await
+                                        .map(|ids| ids[0])
+                                        .map_err(|e| e.to_string()),
+                                );
+                            }
+                            out
                         }
-                        out
+                        Err(e) => vec![Err(e.to_string())],
                     }
-                    Err(e) => vec![Err(e.to_string())],
                 }
-            }
-        });
+            },
+        );
         let s = store.clone();
         let signatures = Batcher::start("the signatures", move |signed: Vec<(i64, Vec<u8>)>| {
             let store = s.clone();
@@ -436,8 +468,8 @@ impl Records {
         };
         let request_id = match commit {
             Commit::Register(patient, entries) => self.store.register_patient(patient, entries, &new).await?,
-            Commit::Record(entries) => self.commits.writes.run((entries.to_vec(), new)).await?,
-            Commit::Request => self.commits.writes.run((vec![], new)).await?,
+            Commit::Record(entries, audit) => self.commits.writes.run((entries.to_vec(), new, audit)).await?,
+            Commit::Request => self.commits.writes.run((vec![], new, vec![])).await?,
             Commit::Emergency(id, patient, doctor, sealed) => {
                 self.store
                     .record_emergency(id, patient, doctor, sealed, &new, now_ms())
@@ -659,24 +691,16 @@ impl Records {
             supersedes,
         }
         .abi_encode();
+        let audit = write_event(author, patient, record, "stored, awaiting signature");
         let write = self
             .store_write(
                 author,
                 "record",
                 calldata,
                 ENTRY_GAS,
-                Commit::Record(std::slice::from_ref(&sealed)),
+                Commit::Record(std::slice::from_ref(&sealed), vec![audit]),
             )
             .await?;
-        self.audit(
-            author,
-            "write",
-            Some(patient),
-            Some(record),
-            "allowed",
-            "stored, awaiting signature",
-        )
-        .await?;
         Ok((record, revision, write))
     }
 
@@ -779,18 +803,14 @@ impl Records {
         }
         .abi_encode();
         let gas = ENTRY_GAS + BATCH_ENTRY_GAS * entries.len() as u64;
-        let write = self
-            .store_write(author, "record", calldata, gas, Commit::Record(&sealed))
-            .await?;
         let records: Vec<RecordId> = sealed.iter().map(|e| e.record).collect();
-        self.audit_writes(
-            author,
-            patient,
-            records
-                .iter()
-                .map(|r| (*r, "stored in a batch, awaiting signature")),
-        )
-        .await?;
+        let audit = records
+            .iter()
+            .map(|r| write_event(author, patient, *r, "stored in a batch, awaiting signature"))
+            .collect();
+        let write = self
+            .store_write(author, "record", calldata, gas, Commit::Record(&sealed, audit))
+            .await?;
         Ok((records, write))
     }
 

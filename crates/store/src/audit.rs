@@ -3,8 +3,8 @@
 use alloy::primitives::{Address, B256};
 use medledger_core::audit::{AuditEvent, AuditRecord};
 use medledger_core::entry::{PatientId, RecordId};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use crate::{Backend, Result, Store, address, hash, int, uint};
 
@@ -33,47 +33,57 @@ fn record(row: &AnyRow) -> Result<AuditRecord> {
 
 const COLUMNS: &str = "sequence, at, actor, action, patient_id, record_id, outcome, detail, prev, hash";
 
+/// Appends events to the audit log inside `tx`, chained after its current head.
+pub(crate) async fn append_in(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    events: Vec<AuditEvent>,
+) -> Result<Vec<AuditRecord>> {
+    if backend == Backend::Postgres {
+        // Several servers may share the database: one appender at a time.
+        sqlx::query("SELECT pg_advisory_xact_lock(7367746)")
+            .execute(&mut **tx)
+            .await?;
+    }
+    let head = sqlx::query("SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    let (mut sequence, mut prev) = match head {
+        Some(r) => (uint(r.try_get(0)?), hash(&r.try_get::<Vec<u8>, _>(1)?)?),
+        None => (0, B256::ZERO),
+    };
+    let mut records = Vec::with_capacity(events.len());
+    for event in events {
+        sequence += 1;
+        let record = event.chain(sequence, prev);
+        let e = &record.event;
+        sqlx::query(
+            "INSERT INTO audit_log (sequence, at, actor, action, patient_id, record_id, outcome, detail, prev, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(int(sequence))
+        .bind(int(e.at))
+        .bind(e.actor.to_vec())
+        .bind(e.action.clone())
+        .bind(e.patient.map(|p| p.0.to_vec()))
+        .bind(e.record.map(|r| r.0.to_vec()))
+        .bind(e.outcome.clone())
+        .bind(e.detail.clone())
+        .bind(record.prev.to_vec())
+        .bind(record.hash.to_vec())
+        .execute(&mut **tx)
+        .await?;
+        prev = record.hash;
+        records.push(record);
+    }
+    Ok(records)
+}
+
 impl Store {
     /// Appends events to the audit log, chained after its current head, in one transaction.
     pub async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditRecord>> {
         let mut tx = self.writer.begin().await?;
-        if self.backend == Backend::Postgres {
-            // Several servers may share the database: one appender at a time.
-            sqlx::query("SELECT pg_advisory_xact_lock(7367746)")
-                .execute(&mut *tx)
-                .await?;
-        }
-        let head = sqlx::query("SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (mut sequence, mut prev) = match head {
-            Some(r) => (uint(r.try_get(0)?), hash(&r.try_get::<Vec<u8>, _>(1)?)?),
-            None => (0, B256::ZERO),
-        };
-        let mut records = Vec::with_capacity(events.len());
-        for event in events {
-            sequence += 1;
-            let record = event.chain(sequence, prev);
-            let e = &record.event;
-            sqlx::query(
-                "INSERT INTO audit_log (sequence, at, actor, action, patient_id, record_id, outcome, detail, prev, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(int(sequence))
-            .bind(int(e.at))
-            .bind(e.actor.to_vec())
-            .bind(e.action.clone())
-            .bind(e.patient.map(|p| p.0.to_vec()))
-            .bind(e.record.map(|r| r.0.to_vec()))
-            .bind(e.outcome.clone())
-            .bind(e.detail.clone())
-            .bind(record.prev.to_vec())
-            .bind(record.hash.to_vec())
-            .execute(&mut *tx)
-            .await?;
-            prev = record.hash;
-            records.push(record);
-        }
+        let records = append_in(&mut tx, self.backend, events).await?;
         tx.commit().await?;
         Ok(records)
     }

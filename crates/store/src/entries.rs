@@ -2,6 +2,7 @@
 
 use alloy::primitives::{Address, B256};
 use medledger_contracts::history::EntryKind;
+use medledger_core::audit::AuditEvent;
 use medledger_core::entry::{PatientId, RecordId};
 use sqlx::{Any, Row, Transaction};
 
@@ -166,6 +167,16 @@ impl Store {
     /// Stores many writes (each: entries and their request) in one transaction, the write path's
     /// batched commit. Returns the requests' ids in order.
     pub async fn record_many(&self, writes: &[(Vec<NewEntry>, NewRequest)]) -> Result<Vec<i64>> {
+        self.record_many_audited(writes, vec![]).await
+    }
+
+    /// [`Store::record_many`], with the audit events of those writes appended in the same
+    /// transaction: a write is stored if and only if it is audited, and the two share one sync.
+    pub async fn record_many_audited(
+        &self,
+        writes: &[(Vec<NewEntry>, NewRequest)],
+        audit: Vec<AuditEvent>,
+    ) -> Result<Vec<i64>> {
         let mut tx = self.writer.begin().await?;
         let requests: Vec<NewRequest> = writes.iter().map(|(_, r)| r.clone()).collect();
         let ids = crate::requests::insert_many(&mut tx, &requests).await?;
@@ -174,6 +185,9 @@ impl Store {
             rows.extend(entries.iter().map(|e| (e, *id)));
         }
         insert_for(&mut tx, &rows).await?;
+        if !audit.is_empty() {
+            crate::audit::append_in(&mut tx, self.backend, audit).await?;
+        }
         tx.commit().await?;
         Ok(ids)
     }

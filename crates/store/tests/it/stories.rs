@@ -630,6 +630,46 @@ async fn batched_writes_keep_each_entry_with_its_own_request(db: &Fresh) {
 }
 on_both!(batched_writes_keep_each_entry_with_its_own_request);
 
+async fn a_write_and_its_audit_event_are_stored_together_or_not_at_all(db: &Fresh) {
+    let store = &db.store;
+    let h = Hospital::new(store).await;
+    let (id, key, _, _) = h.register(store, Address::repeat_byte(1), "Ada Lovelace").await;
+    let written = |patient: PatientId, entry: &NewEntry| AuditEvent {
+        at: 5_000,
+        actor: DOCTOR,
+        action: "write".into(),
+        patient: Some(patient),
+        record: Some(entry.record),
+        outcome: "allowed".into(),
+        detail: "stored, awaiting signature".into(),
+    };
+    let entry = h.entry(&key, id, EntryKind::Observation, r#"{"k":1}"#);
+    store
+        .record_many_audited(
+            &[(vec![entry.clone()], request(DOCTOR, 1))],
+            vec![written(id, &entry)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.entries_of(id).await.unwrap().len(), 2);
+    let log = store.audit_log(0, 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].event.record, Some(entry.record));
+
+    // A write that cannot be stored (no such patient) leaves no audit event behind either.
+    let nobody = PatientId::random().unwrap();
+    let orphan = h.entry(&key, nobody, EntryKind::Observation, r#"{"k":2}"#);
+    store
+        .record_many_audited(
+            &[(vec![orphan.clone()], request(DOCTOR, 2))],
+            vec![written(nobody, &orphan)],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(store.audit_log(0, 10).await.unwrap().len(), 1);
+}
+on_both!(a_write_and_its_audit_event_are_stored_together_or_not_at_all);
+
 async fn a_sign_in_nonce_opens_one_session_only(db: &Fresh) {
     let store = &db.store;
     store.issue_nonce("n0nce0001", 10_000).await.unwrap();
