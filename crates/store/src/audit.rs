@@ -6,7 +6,10 @@ use medledger_core::entry::{PatientId, RecordId};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::{Backend, Result, Store, address, hash, int, uint};
+use crate::{Backend, Result, Store, address, hash, int, uint, values_rows};
+
+/// Rows per multi-row `INSERT` into the audit log.
+const ROWS_PER_INSERT: usize = 100;
 
 fn record(row: &AnyRow) -> Result<AuditRecord> {
     Ok(AuditRecord {
@@ -52,29 +55,38 @@ pub(crate) async fn append_in(
         Some(r) => (uint(r.try_get(0)?), hash(&r.try_get::<Vec<u8>, _>(1)?)?),
         None => (0, B256::ZERO),
     };
-    let mut records = Vec::with_capacity(events.len());
-    for event in events {
-        sequence += 1;
-        let record = event.chain(sequence, prev);
-        let e = &record.event;
-        sqlx::query(
-            "INSERT INTO audit_log (sequence, at, actor, action, patient_id, record_id, outcome, detail, prev, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(int(sequence))
-        .bind(int(e.at))
-        .bind(e.actor.to_vec())
-        .bind(e.action.clone())
-        .bind(e.patient.map(|p| p.0.to_vec()))
-        .bind(e.record.map(|r| r.0.to_vec()))
-        .bind(e.outcome.clone())
-        .bind(e.detail.clone())
-        .bind(record.prev.to_vec())
-        .bind(record.hash.to_vec())
-        .execute(&mut **tx)
-        .await?;
-        prev = record.hash;
-        records.push(record);
+    let records: Vec<AuditRecord> = events
+        .into_iter()
+        .map(|event| {
+            sequence += 1;
+            let record = event.chain(sequence, prev);
+            prev = record.hash;
+            record
+        })
+        .collect();
+    // Multi-row statements: a group commit of many reads' events is a few statements, not one each.
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO audit_log (sequence, at, actor, action, patient_id, record_id, outcome, detail, prev, hash) \
+             VALUES ",
+        );
+        sql.push_str(&values_rows(chunk.len(), 10, |p| format!("({})", p.join(", "))));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for record in chunk {
+            let e = &record.event;
+            query = query
+                .bind(int(record.sequence))
+                .bind(int(e.at))
+                .bind(e.actor.to_vec())
+                .bind(e.action.clone())
+                .bind(e.patient.map(|p| p.0.to_vec()))
+                .bind(e.record.map(|r| r.0.to_vec()))
+                .bind(e.outcome.clone())
+                .bind(e.detail.clone())
+                .bind(record.prev.to_vec())
+                .bind(record.hash.to_vec());
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(records)
 }

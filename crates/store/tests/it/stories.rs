@@ -551,6 +551,17 @@ async fn the_audit_log_chains_and_detects_edits(db: &Fresh) {
             .len(),
         3
     );
+
+    // A group commit of 250 events (more than one multi-row statement) chains on in order.
+    let many = store
+        .append_audit((0..250).map(|_| event("read")).collect())
+        .await
+        .unwrap();
+    assert_eq!(many[0].prev, second[0].hash);
+    let log = store.audit_log(0, 1000).await.unwrap();
+    assert_eq!(log.len(), 253);
+    assert_eq!(log.last().unwrap().sequence, 253);
+    assert!(audit::check(&log, &[(253, many[249].hash)]).is_empty());
 }
 on_both!(the_audit_log_chains_and_detects_edits);
 
