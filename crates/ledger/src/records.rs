@@ -308,19 +308,6 @@ fn write_event(author: Address, patient: PatientId, record: RecordId, detail: &s
     }
 }
 
-/// Writes as the store takes them: the entries and requests, and all their audit events.
-#[allow(clippy::type_complexity)]
-fn split_writes(
-    writes: &[(Vec<NewEntry>, NewRequest, Vec<AuditEvent>)],
-) -> (Vec<(Vec<NewEntry>, NewRequest)>, Vec<AuditEvent>) {
-    let stored = writes
-        .iter()
-        .map(|(entries, request, _)| (entries.clone(), request.clone()))
-        .collect();
-    let audit = writes.iter().flat_map(|(_, _, a)| a.iter().cloned()).collect();
-    (stored, audit)
-}
-
 /// The same outcome for each of `n` jobs.
 fn each<R: Clone>(
     n: usize,
@@ -346,17 +333,19 @@ impl Commits {
             move |writes: Vec<(Vec<NewEntry>, NewRequest, Vec<AuditEvent>)>| {
                 let store = s.clone();
                 async move {
-                    let (stored, audit) = split_writes(&writes);
-                    match store.record_many_audited(&stored, audit).await {
+                    let (stored, audits): (Vec<_>, Vec<Vec<AuditEvent>>) = writes
+                        .into_iter()
+                        .map(|(entries, request, audit)| ((entries, request), audit))
+                        .unzip();
+                    match store.record_many_audited(&stored, audits.concat()).await {
                         Ok(ids) => ids.into_iter().map(Ok).collect(),
                         // One bad write must not fail the others: each alone.
-                        Err(_) if writes.len() > 1 => {
-                            let mut out = Vec::with_capacity(writes.len());
-                            for write in &writes {
-                                let (stored, audit) = split_writes(std::slice::from_ref(write));
+                        Err(_) if stored.len() > 1 => {
+                            let mut out = Vec::with_capacity(stored.len());
+                            for (write, audit) in stored.iter().zip(audits) {
                                 out.push(
                                     store
-                                        .record_many_audited(&stored, audit)
+                                        .record_many_audited(std::slice::from_ref(write), audit)
                                         .await
                                         .map(|ids| ids[0])
                                         .map_err(|e| e.to_string()),
