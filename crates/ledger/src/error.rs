@@ -31,7 +31,10 @@ pub enum Error {
     #[error("{0}")]
     Forbidden(String),
     /// A signature does not come from the request's signer.
-    #[error("the signature is not {expected}'s signature of request {request} (it recovers to {actual})")]
+    #[error(
+        "the signature is not {expected}'s signature of request {request} as it stands now (it recovers to {actual}); \
+         if the request was offered again with a new nonce, sign its current typed data (GET /api/v1/requests/{request})"
+    )]
     WrongSigner {
         /// The request.
         request: i64,

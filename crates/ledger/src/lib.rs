@@ -4,6 +4,7 @@
 //! - [`events`]: the contract's logs, decoded into the store's [`ChainEvent`]s.
 //! - [`indexer`]: follows those events past the confirmation depth, across restarts and reorgs.
 //! - [`relayer`]: drains the outbox, with one nonce sequence and a stored transaction per request.
+//! - [`nonces`]: each signer's forwarder nonces, handed out in order and kept without gaps.
 //! - [`records`]: registering patients, writing entries, reading them verified, searching names.
 //! - [`verify`]: re-checks every stored entry and the audit log against the chain.
 //! - [`keyfile`]: the master key's file (or environment variable) and its rotation.
@@ -16,6 +17,7 @@ pub mod directory;
 pub mod events;
 pub mod indexer;
 pub mod keyfile;
+pub mod nonces;
 pub mod records;
 pub mod relayer;
 pub mod verify;

@@ -8,15 +8,12 @@
 //! each entry's commitment against the confirmed mirror and the mirror against the chain's head,
 //! and appends an audit record either way.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::DynProvider;
 use alloy::sol_types::SolCall;
+use medledger_contracts::MedLedger;
 use medledger_contracts::forward::{self, ForwardRequest};
 use medledger_contracts::history::{EntryKind, Head, Link};
-use medledger_contracts::{MedLedger, MedLedgerForwarder};
 use medledger_core::access::{self, Grounds, Reader};
 use medledger_core::attachment::{self, AttachmentId, AttachmentRef};
 use medledger_core::audit::AuditEvent;
@@ -30,15 +27,13 @@ use medledger_store::patients::NewPatient;
 use medledger_store::requests::NewRequest;
 use medledger_store::{Store, now_ms};
 use serde::Serialize;
-use tokio::sync::Mutex;
 
 use crate::batch::Batcher;
+use crate::nonces::{Nonces, REQUEST_LIFETIME_SECS};
 use crate::{Error, Result, opening};
 
 /// The largest entry content accepted, in bytes.
 pub const MAX_CONTENT: usize = 64 * 1024;
-/// How long a signed request stays valid.
-const REQUEST_LIFETIME_SECS: u64 = 24 * 3600;
 const REGISTER_GAS: u64 = 400_000;
 const ENTRY_GAS: u64 = 150_000;
 const ACTION_GAS: u64 = 150_000;
@@ -278,9 +273,8 @@ pub struct Records {
     index: BlindIndexKey,
     provider: DynProvider,
     deployment: Deployment,
-    /// Forwarder nonces are handed out in order per signer; one writer at a time keeps two
-    /// concurrent writes of one doctor from being signed for the same nonce.
-    nonces: std::sync::Mutex<HashMap<Address, Arc<Mutex<()>>>>,
+    /// Forwarder nonces, handed out in order per signer and kept without gaps.
+    nonces: Nonces,
     commits: Commits,
 }
 
@@ -394,13 +388,14 @@ impl Records {
         };
         let index = keyring.index_key(&wrapped)?;
         let commits = Commits::start(&store);
+        let nonces = Nonces::new(store.clone(), provider.clone(), deployment.forwarder);
         Ok(Self {
+            nonces,
             store,
             keyring,
             index,
             provider,
             deployment,
-            nonces: std::sync::Mutex::new(HashMap::new()),
             commits,
         })
     }
@@ -419,6 +414,11 @@ impl Records {
         self.deployment
     }
 
+    /// The signers' forwarder nonces (the relayer shares them: see [`crate::nonces`]).
+    pub fn nonces(&self) -> &Nonces {
+        &self.nonces
+    }
+
     pub(crate) fn ledger(&self) -> MedLedger::MedLedgerInstance<DynProvider> {
         MedLedger::new(self.deployment.ledger, self.provider.clone())
     }
@@ -435,18 +435,8 @@ impl Records {
         let deadline = now_secs() + REQUEST_LIFETIME_SECS;
         // Forwarder nonces are handed out per signer: one write at a time per signer, until it is
         // stored (so the next one sees its nonce held); different signers' writes share commits.
-        let lock = self.signer_lock(signer);
-        let _one_at_a_time = lock.lock().await;
-        // The held nonces first, the chain's second: a request mined in between is then either
-        // still held or counted by the chain. (The other way round, a request mined and marked
-        // included between the two reads would be in neither, and its nonce handed out again.)
-        let held = self.store.held_nonces(signer).await?;
-        let forwarder = MedLedgerForwarder::new(self.deployment.forwarder, self.provider.clone());
-        let onchain: U256 = forwarder.nonces(signer).call().await.map_err(Error::chain)?;
-        let mut nonce = onchain.saturating_to::<u64>();
-        while held.contains(&nonce) {
-            nonce += 1;
-        }
+        let _one_at_a_time = self.nonces.lock(signer).await;
+        let nonce = self.nonces.next(signer).await?;
         let new = NewRequest {
             purpose: purpose.into(),
             signer,
@@ -482,20 +472,6 @@ impl Records {
             request,
             signing_hash,
         })
-    }
-
-    /// The lock that serialises one signer's writes.
-    fn signer_lock(&self, signer: Address) -> Arc<Mutex<()>> {
-        let mut locks = self
-            .nonces
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if locks.len() >= 4096 {
-            // Forget the locks nobody holds or waits for, so the map does not grow with every
-            // signer ever seen.
-            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
-        }
-        locks.entry(signer).or_default().clone()
     }
 
     fn seal(
@@ -1030,16 +1006,18 @@ impl Records {
         crate::verify::verify(&self.store, &self.keyring, &self.provider, options).await
     }
 
-    /// The signer declines a request awaiting their signature: it ends rejected, its entries too,
-    /// and its forwarder nonce goes to their next request.
-    pub async fn decline(&self, signer: Address, request_id: i64) -> Result<()> {
-        let lock = self.signer_lock(signer);
-        let _one_at_a_time = lock.lock().await;
+    /// The signer declines a request awaiting their signature: it ends rejected, its entries too
+    /// (their content erased), and their later requests move down to the forwarder nonce it
+    /// leaves free (those already signed are offered for signature again).
+    /// Returns the requests offered for signature again.
+    pub async fn decline(&self, signer: Address, request_id: i64) -> Result<Vec<i64>> {
+        let _one_at_a_time = self.nonces.lock(signer).await;
         if self
             .store
             .decline_request(request_id, signer, "declined: the signer did not sign it")
             .await?
         {
+            let reoffered = self.nonces.close_gaps_locked(signer, &[]).await?;
             self.audit(
                 signer,
                 "decline",
@@ -1049,9 +1027,25 @@ impl Records {
                 &format!("request {request_id}"),
             )
             .await?;
-            return Ok(());
+            return Ok(reoffered);
         }
         Err(Error::NotAwaitingSignature(request_id))
+    }
+
+    /// Ends the requests still awaiting a signature past their deadline (rejected, "expired", their
+    /// entries' content erased) and closes the gaps they leave in their signers' nonces. Returns
+    /// the requests that ended and those offered for signature again.
+    pub async fn expire_unsigned(&self) -> Result<(Vec<i64>, Vec<i64>)> {
+        let now = now_secs();
+        let signers = self.store.signers_of_expired(now).await?;
+        let mut expired = Vec::new();
+        let mut reoffered = Vec::new();
+        for signer in signers {
+            let _one_at_a_time = self.nonces.lock(signer).await;
+            expired.extend(self.store.expire_unsigned_of(signer, now).await?);
+            reoffered.extend(self.nonces.close_gaps_locked(signer, &[]).await?);
+        }
+        Ok((expired, reoffered))
     }
 
     /// Accepts the wallet's signature of a request, after checking that it is the signer's.

@@ -5,6 +5,12 @@
 //! single counter, so concurrent writes never collide. Each request's transaction is signed and
 //! *stored* before it is sent: after a crash, the same transaction (same nonce, same hash) is
 //! sent again, so nothing is anchored twice and nothing stored stays unsent.
+//!
+//! A signer's requests go to the forwarder in their nonce order only (see [`crate::nonces`]): the
+//! first is simulated at the chain's head; the ones after it go in the same step only if their
+//! nonces follow on without a gap. A request signed before an earlier one of its signer waits for
+//! it. A request the contract refuses leaves its nonce unused, so the signer's later requests are
+//! renumbered and offered for signature again, never sent to fail for a nonce.
 
 use alloy::eips::eip2718::Encodable2718;
 use alloy::network::{Ethereum, EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
@@ -20,6 +26,7 @@ use medledger_store::Store;
 use medledger_store::requests::{ChainRequest, RequestStatus, Submitted};
 use tokio::sync::Mutex;
 
+use crate::nonces::Nonces;
 use crate::{Error, Result};
 
 /// Gas the forwarder itself spends around the forwarded call (signature check, nonce, call).
@@ -38,6 +45,9 @@ pub struct Step {
     pub rejected: u64,
     /// The requests refused, by id.
     pub refused: Vec<i64>,
+    /// The requests offered for signature again with new forwarder nonces (an earlier request of
+    /// their signer left its nonce unused), by id.
+    pub reoffered: Vec<i64>,
 }
 
 /// Drains the outbox with one account.
@@ -51,6 +61,7 @@ pub struct Relayer {
     ledger: Address,
     chain_id: u64,
     next_nonce: Mutex<Option<u64>>,
+    nonces: Nonces,
 }
 
 /// How the node answered a simulated request.
@@ -65,6 +76,8 @@ enum Verdict {
     Wait,
     /// The contract refuses it (stored as rejected).
     Refused,
+    /// Its nonce was not the forwarder's next one, and it was renumbered for a new signature.
+    Reoffered,
 }
 
 impl Step {
@@ -85,7 +98,9 @@ impl Relayer {
         ledger: Address,
     ) -> Self {
         let account = signer.address();
+        let nonces = Nonces::new(store.clone(), provider.clone(), forwarder);
         Self {
+            nonces,
             provider,
             store,
             wallet: EthereumWallet::from(signer),
@@ -95,6 +110,13 @@ impl Relayer {
             chain_id,
             next_nonce: Mutex::new(None),
         }
+    }
+
+    /// Shares the signers' nonces with the record flows that hand them out (see
+    /// [`crate::records::Records::nonces`]), so that a renumbering never crosses a new write.
+    pub fn with_nonces(mut self, nonces: Nonces) -> Self {
+        self.nonces = nonces;
+        self
     }
 
     /// The account that pays for relayed requests.
@@ -120,6 +142,7 @@ impl Relayer {
             .unwrap_or_default()
             .as_secs();
         let mut signed = Vec::new();
+        let mut gaps = std::collections::BTreeSet::new();
         for request in self.store.requests_in(RequestStatus::Signed, 1_000).await? {
             if request.deadline <= now {
                 self.store
@@ -129,13 +152,21 @@ impl Relayer {
                     )
                     .await?;
                 step.refuse(request.id);
+                gaps.insert(request.signer);
             } else {
                 signed.push(request);
             }
         }
+        for signer in gaps {
+            let moved = self.nonces.close_gaps(signer, &[]).await?;
+            signed.retain(|r| !moved.contains(&r.id));
+            step.reoffered.extend(moved);
+        }
         if signed.is_empty() {
             return Ok(step);
         }
+        // Each signer's requests in nonce order (the forwarder's order), signers by their oldest.
+        signed.sort_by_key(|r| (r.signer, r.forward_nonce));
         let simulated = self.simulate_firsts(&signed).await?;
         let fees = self
             .provider
@@ -158,12 +189,14 @@ impl Relayer {
         };
         let mut batch = Vec::new();
         let mut held_back = std::collections::HashSet::new();
+        // The forwarder nonce each signer's next request in this batch must carry.
+        let mut due: std::collections::HashMap<Address, u64> = std::collections::HashMap::new();
         for (request, simulation) in signed.iter().zip(simulated) {
             if held_back.contains(&request.signer) {
                 continue;
             }
-            if let Some(outcome) = simulation {
-                match self.judge(request, outcome).await? {
+            match simulation {
+                Some(outcome) => match self.judge(request, outcome, &mut step).await? {
                     Verdict::Go => {}
                     verdict => {
                         // Their later requests come after this one: next step.
@@ -173,8 +206,15 @@ impl Relayer {
                         }
                         continue;
                     }
+                },
+                // A later request of a signer whose first goes now: only if it follows on.
+                None if due.get(&request.signer) != Some(&request.forward_nonce) => {
+                    held_back.insert(request.signer);
+                    continue;
                 }
+                None => {}
             }
+            due.insert(request.signer, request.forward_nonce + 1);
             batch.push(self.sign_transaction(request, nonce, &fees).await?);
             nonce += 1;
         }
@@ -182,9 +222,19 @@ impl Relayer {
             return Ok(step);
         }
         // Stored before any is sent: after a crash the same bytes go again, never new ones.
-        if let Err(err) = self.store.mark_submitted_many(&batch).await {
-            *next = None;
-            return Err(err.into());
+        match self.store.mark_submitted_many(&batch).await {
+            Ok(()) => {}
+            Err(medledger_store::Error::RequestChanged(id)) => {
+                // Declined or renumbered while this batch was prepared: nothing was stored or sent;
+                // the next step starts again from the store.
+                *next = None;
+                tracing::debug!(request = id, "a request changed under the relayer; trying again");
+                return Ok(step);
+            }
+            Err(err) => {
+                *next = None;
+                return Err(err.into());
+            }
         }
         *next = Some(nonce);
         drop(next);
@@ -225,8 +275,9 @@ impl Relayer {
         Ok(outcomes)
     }
 
-    /// What a simulation says of a request; a refusal is stored with the contract's reason.
-    async fn judge(&self, request: &ChainRequest, outcome: Simulation) -> Result<Verdict> {
+    /// What a simulation says of a request; a refusal is stored with the contract's reason, and
+    /// the signer's later requests are renumbered past it (a refused request uses no nonce).
+    async fn judge(&self, request: &ChainRequest, outcome: Simulation, step: &mut Step) -> Result<Verdict> {
         let err = match outcome {
             Ok(()) => return Ok(Verdict::Go),
             // The node is unreachable or broken: not the request's fault; try again later.
@@ -237,12 +288,28 @@ impl Relayer {
             .as_error_resp()
             .and_then(|payload| payload.as_revert_data())
             .is_some_and(|data| medledger_contracts::revert::is_invalid_signer(&data));
-        if invalid_signer && self.nonce_yet_to_come(request).await? {
-            return Ok(Verdict::Wait);
+        if invalid_signer {
+            // Its signature was checked against it when posted: the forwarder is at another nonce.
+            if self.nonce_yet_to_come(request).await? {
+                return Ok(Verdict::Wait);
+            }
+            // Its nonce will never come (an earlier one was left unused, or used by another
+            // request of the same wallet): renumber, and ask for a new signature.
+            let moved = self.nonces.close_gaps(request.signer, &[]).await?;
+            if !moved.contains(&request.id) {
+                tracing::warn!(
+                    request = request.id,
+                    "the forwarder refused a request's nonce, and renumbering kept it"
+                );
+            }
+            step.reoffered.extend(moved);
+            return Ok(Verdict::Reoffered);
         }
         let reason = revert_reason(&err);
         let reason = reason.unwrap_or_else(|| format!("the chain refused the request: {err}"));
         self.store.mark_rejected(request.id, &reason).await?;
+        step.reoffered
+            .extend(self.nonces.close_gaps(request.signer, &[]).await?);
         Ok(Verdict::Refused)
     }
 
@@ -257,13 +324,7 @@ impl Relayer {
         if held.iter().any(|n| *n < request.forward_nonce) {
             return Ok(true);
         }
-        let forwarder = MedLedgerForwarder::new(self.forwarder, self.provider.clone());
-        let now: U256 = forwarder
-            .nonces(request.signer)
-            .call()
-            .await
-            .map_err(Error::chain)?;
-        Ok(now == U256::from(request.forward_nonce))
+        Ok(self.nonces.on_chain(request.signer).await? == request.forward_nonce)
     }
 
     /// The relayer's transaction that forwards `request`, unsigned.
@@ -295,6 +356,7 @@ impl Relayer {
         Ok(Submitted {
             id: request.id,
             tx_nonce: nonce,
+            forward_nonce: request.forward_nonce,
             tx_hash: *envelope.tx_hash(),
             raw_tx: envelope.encoded_2718(),
         })
@@ -333,9 +395,19 @@ impl Relayer {
                 if receipt.status() {
                     mined.push((request.id, block));
                 } else {
-                    let reason = self.why_reverted(request, block).await;
-                    self.store.mark_rejected(request.id, &reason).await?;
-                    step.refuse(request.id);
+                    match self.why_reverted(request, block).await {
+                        // Sent behind a request of its signer that then failed: not its own fault.
+                        Err(NotDue) => {
+                            step.reoffered
+                                .extend(self.nonces.close_gaps(request.signer, &[request.id]).await?);
+                        }
+                        Ok(reason) => {
+                            self.store.mark_rejected(request.id, &reason).await?;
+                            step.refuse(request.id);
+                            step.reoffered
+                                .extend(self.nonces.close_gaps(request.signer, &[]).await?);
+                        }
+                    }
                 }
             }
             None => {
@@ -428,8 +500,9 @@ impl Relayer {
         }
     }
 
-    /// Replays a reverted request on the state before its block, for the contract's reason.
-    async fn why_reverted(&self, request: &ChainRequest, block: u64) -> String {
+    /// Replays a reverted request on the state before its block, for the contract's reason;
+    /// [`NotDue`] if the forwarder refused it for its nonce.
+    async fn why_reverted(&self, request: &ChainRequest, block: u64) -> std::result::Result<String, NotDue> {
         let input = Bytes::from(self.forward_data(request).abi_encode());
         let call = TransactionRequest::default()
             .with_from(self.account)
@@ -441,11 +514,23 @@ impl Relayer {
             .block(block.saturating_sub(1).into())
             .await
         {
-            Err(err) => revert_reason(&err).unwrap_or_else(|| format!("reverted: {err}")),
-            Ok(_) => "reverted (out of gas, or refused by state that changed within its block)".to_owned(),
+            Err(err) => {
+                let data = err.as_error_resp().and_then(|payload| payload.as_revert_data());
+                if data.is_some_and(|data| medledger_contracts::revert::is_invalid_signer(&data)) {
+                    return Err(NotDue);
+                }
+                Ok(revert_reason(&err).unwrap_or_else(|| format!("reverted: {err}")))
+            }
+            Ok(_) => {
+                Ok("reverted (out of gas, or refused by state that changed within its block)".to_owned())
+            }
         }
     }
 }
+
+/// A request the forwarder refused because its nonce was not the signer's next one.
+#[derive(Debug)]
+struct NotDue;
 
 /// The contract's reason from a JSON-RPC error carrying revert data, in words.
 pub fn revert_reason<E: std::fmt::Display>(err: &alloy::transports::RpcError<E>) -> Option<String> {

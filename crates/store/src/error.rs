@@ -22,6 +22,10 @@ pub enum Error {
     /// The store already belongs to another deployment of the contracts.
     #[error("this database belongs to the MedLedger contract {} on chain {}", .0.ledger, .0.chain_id)]
     OtherDeployment(Box<crate::mirror::Deployment>),
+    /// A request changed while the relayer prepared its transaction (it was declined, or
+    /// renumbered after an earlier request was refused): nothing of the batch was stored.
+    #[error("request {0} changed while its transaction was prepared")]
+    RequestChanged(i64),
     /// A domain rule failed.
     #[error(transparent)]
     Core(#[from] medledger_core::Error),

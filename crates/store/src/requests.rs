@@ -199,6 +199,26 @@ async fn reject_entries(
     Ok(())
 }
 
+/// The entries of a request its signer never signed (declined, or expired unsigned) end rejected
+/// and their sealed content is erased: content its author never signed is not part of anyone's
+/// record. (The rows stay, empty, so the author sees what became of the write; the audit log
+/// keeps the events.)
+async fn erase_unsigned_entries(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    request: i64,
+    reason: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE entries SET status = 'rejected', reason = $2, sealed = $3 WHERE request_id = $1 AND status = 'pending'",
+    )
+    .bind(request)
+    .bind(reason.to_owned())
+    .bind(Vec::<u8>::new())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// A request's transaction, signed by the relayer and stored before it is sent.
 #[derive(Debug, Clone)]
 pub struct Submitted {
@@ -206,6 +226,8 @@ pub struct Submitted {
     pub id: i64,
     /// The relayer's transaction nonce.
     pub tx_nonce: u64,
+    /// The forwarder nonce the request was signed for (it must not have changed since).
+    pub forward_nonce: u64,
     /// The transaction's hash.
     pub tx_hash: B256,
     /// The signed transaction, as sent.
@@ -281,7 +303,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
-            reject_entries(&mut tx, id, reason).await?;
+            erase_unsigned_entries(&mut tx, id, reason).await?;
         }
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
@@ -317,9 +339,11 @@ impl Store {
 
     /// Records the relayer's signed transaction for a request, before it is sent.
     pub async fn mark_submitted(&self, id: i64, tx_nonce: u64, tx_hash: B256, raw_tx: &[u8]) -> Result<()> {
+        let forward_nonce = self.request(id).await?.map_or(0, |r| r.forward_nonce);
         self.mark_submitted_many(&[Submitted {
             id,
             tx_nonce,
+            forward_nonce,
             tx_hash,
             raw_tx: raw_tx.to_vec(),
         }])
@@ -327,22 +351,29 @@ impl Store {
     }
 
     /// Records the relayer's signed transactions for several requests in one transaction (one
-    /// sync to disk), before any of them is sent.
+    /// sync to disk), before any of them is sent. Each request must still be signed for the
+    /// forwarder nonce its transaction carries; if one is not (declined or renumbered meanwhile),
+    /// nothing is stored and [`Error::RequestChanged`] names it.
     pub async fn mark_submitted_many(&self, batch: &[Submitted]) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         let now = int(now_ms());
         for s in batch {
-            sqlx::query(
+            let done = sqlx::query(
                 "UPDATE chain_requests SET status = 'submitted', tx_nonce = $2, tx_hash = $3, raw_tx = $4, updated_at = $5
-                 WHERE id = $1",
+                 WHERE id = $1 AND status = 'signed' AND forward_nonce = $6",
             )
             .bind(s.id)
             .bind(int(s.tx_nonce))
             .bind(s.tx_hash.to_vec())
             .bind(s.raw_tx.clone())
             .bind(now)
+            .bind(int(s.forward_nonce))
             .execute(&mut *tx)
             .await?;
+            if done.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Err(Error::RequestChanged(s.id));
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -373,16 +404,31 @@ impl Store {
     }
 
     /// Ends the requests still awaiting a signature at `now_secs`, past their deadline (the
-    /// forwarder would refuse them now): each becomes `rejected` ("expired"), with its entries.
-    /// Returns their ids.
+    /// forwarder would refuse them now): each becomes `rejected` ("expired"), with its entries,
+    /// whose content is erased. Returns their ids.
     pub async fn expire_unsigned(&self, now_secs: u64) -> Result<Vec<i64>> {
+        self.expire_unsigned_where(now_secs, None).await
+    }
+
+    /// [`Store::expire_unsigned`] for one signer's requests.
+    pub async fn expire_unsigned_of(&self, signer: Address, now_secs: u64) -> Result<Vec<i64>> {
+        self.expire_unsigned_where(now_secs, Some(signer)).await
+    }
+
+    async fn expire_unsigned_where(&self, now_secs: u64, signer: Option<Address>) -> Result<Vec<i64>> {
         let mut tx = self.writer.begin().await?;
-        let rows = sqlx::query(
-            "SELECT id FROM chain_requests WHERE status = 'awaiting-signature' AND deadline <= $1 ORDER BY id",
-        )
-        .bind(int(now_secs))
-        .fetch_all(&mut *tx)
-        .await?;
+        let sql = match signer {
+            None => "SELECT id FROM chain_requests WHERE status = 'awaiting-signature' AND deadline <= $1 ORDER BY id",
+            Some(_) => {
+                "SELECT id FROM chain_requests WHERE status = 'awaiting-signature' AND deadline <= $1 AND signer = $2
+                 ORDER BY id"
+            }
+        };
+        let mut query = sqlx::query(sql).bind(int(now_secs));
+        if let Some(signer) = signer {
+            query = query.bind(signer.to_vec());
+        }
+        let rows = query.fetch_all(&mut *tx).await?;
         let ids = rows
             .iter()
             .map(|row| Ok(row.try_get::<i64, _>(0)?))
@@ -397,7 +443,7 @@ impl Store {
             .bind(int(now_ms()))
             .execute(&mut *tx)
             .await?;
-            reject_entries(&mut tx, id, EXPIRED).await?;
+            erase_unsigned_entries(&mut tx, id, EXPIRED).await?;
         }
         tx.commit().await?;
         Ok(ids)
@@ -435,5 +481,104 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get::<Option<i64>, _>(0)?.map(uint))
+    }
+}
+
+/// Why a request came back for a new signature.
+pub const REOFFERED: &str = "re-offered: an earlier request of yours was declined, refused or expired, so this one moved to the forwarder \
+     nonce it left free; sign it again";
+
+/// A request whose forwarder nonce is open (not yet used on chain), as renumbering sees it.
+struct Queued {
+    id: i64,
+    nonce: u64,
+    status: String,
+}
+
+impl Store {
+    /// Closes the gaps in `signer`'s forwarder nonces, so that every request of theirs that can
+    /// still execute has a nonce the forwarder will reach. The forwarder takes a signer's nonces
+    /// one after another; a request declined, refused or expired leaves its nonce unused (a
+    /// reverted call reverts its nonce too), and the signer's later requests would wait for it
+    /// for ever.
+    ///
+    /// The requests not yet sent (awaiting a signature before their deadline, or signed), and
+    /// those of `reoffer` (sent, but refused by the forwarder because their nonce was not yet
+    /// due), keep their order and take consecutive nonces from the first one that is free: the
+    /// higher of `chain_nonce` (the forwarder's nonce for `signer` now) and one past every request
+    /// of theirs in flight. A request whose nonce changes loses its signature (which covered the
+    /// old nonce) and goes back to awaiting one, with `deadline`. Returns those requests' ids.
+    pub async fn renumber_nonces(
+        &self,
+        signer: Address,
+        chain_nonce: u64,
+        reoffer: &[i64],
+        deadline: u64,
+    ) -> Result<Vec<i64>> {
+        let now_secs = int(now_ms() / 1000);
+        let mut tx = self.writer.begin().await?;
+        let rows = sqlx::query(
+            "SELECT id, forward_nonce, status, deadline FROM chain_requests
+             WHERE signer = $1 AND status IN ('awaiting-signature', 'signed', 'submitted', 'included')
+             ORDER BY forward_nonce, id",
+        )
+        .bind(signer.to_vec())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut in_flight_next = 0;
+        let mut queued = Vec::new();
+        for row in &rows {
+            let q = Queued {
+                id: row.try_get("id")?,
+                nonce: uint(row.try_get("forward_nonce")?),
+                status: row.try_get("status")?,
+            };
+            let expired = q.status == "awaiting-signature" && row.try_get::<i64, _>("deadline")? <= now_secs;
+            match q.status.as_str() {
+                _ if reoffer.contains(&q.id) => queued.push(q),
+                "submitted" | "included" => in_flight_next = in_flight_next.max(q.nonce + 1),
+                _ if expired => {}
+                _ => queued.push(q),
+            }
+        }
+        queued.sort_by_key(|q| (q.nonce, q.id));
+        let base = chain_nonce.max(in_flight_next);
+        let mut changed = Vec::new();
+        for (i, q) in queued.iter().enumerate() {
+            let nonce = base + i as u64;
+            if nonce == q.nonce && !reoffer.contains(&q.id) {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE chain_requests SET forward_nonce = $2, signature = NULL, status = 'awaiting-signature',
+                     tx_nonce = NULL, tx_hash = NULL, raw_tx = NULL, block_number = NULL, deadline = $3,
+                     reason = $4, updated_at = $5
+                 WHERE id = $1",
+            )
+            .bind(q.id)
+            .bind(int(nonce))
+            .bind(int(deadline))
+            .bind(REOFFERED)
+            .bind(int(now_ms()))
+            .execute(&mut *tx)
+            .await?;
+            changed.push(q.id);
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// The signers of requests awaiting a signature past their deadline at `now_secs` (what
+    /// [`Store::expire_unsigned`] would end).
+    pub async fn signers_of_expired(&self, now_secs: u64) -> Result<Vec<Address>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT signer FROM chain_requests WHERE status = 'awaiting-signature' AND deadline <= $1",
+        )
+        .bind(int(now_secs))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| address(&row.try_get::<Vec<u8>, _>(0)?))
+            .collect()
     }
 }

@@ -319,16 +319,36 @@ pub async fn request_status(
         if request.signer != caller {
             return Err(not_found());
         }
-        let done = matches!(request.status, RequestStatus::Anchored | RequestStatus::Rejected);
+        // Settled, or waiting for the signer (nothing happens until they sign: say so now).
+        let done = matches!(
+            request.status,
+            RequestStatus::Anchored | RequestStatus::Rejected | RequestStatus::AwaitingSignature
+        );
         if done || *closing.borrow_and_update() || !settles(id, &mut settled, &mut closing, deadline).await {
-            return Ok(Json(json!({
+            let mut body = json!({
                 "requestId": id,
                 "purpose": request.purpose,
                 "status": request.status.as_str(),
                 "txHash": request.tx_hash,
                 "blockNumber": request.block_number,
                 "reason": request.reason,
-            })));
+            });
+            if request.status == RequestStatus::AwaitingSignature {
+                // What to sign: a request offered again after an earlier one was declined or
+                // refused carries a new forwarder nonce.
+                let d = state.hospital.deployment;
+                let typed = ForwardRequest::new(
+                    request.signer,
+                    d.ledger,
+                    request.calldata.clone().into(),
+                    request.gas,
+                    alloy::primitives::U256::from(request.forward_nonce),
+                    request.deadline,
+                );
+                body["signingHash"] = json!(typed.signing_hash(&forward::domain(d.chain_id, d.forwarder)));
+                body["typedData"] = typed_data(&typed, d.chain_id, d.forwarder);
+            }
+            return Ok(Json(body));
         }
     }
 }
@@ -506,14 +526,15 @@ pub async fn decline_request(
             detail: format!("no request {id} of yours"),
         });
     }
-    state
+    let reoffered = state
         .hospital
         .records
         .decline(caller, id)
         .await
         .map_err(problem)?;
     // Nobody waiting is not an error.
-    let _ = state.hospital.settled.send(std::sync::Arc::from([id]));
+    let changed: Vec<i64> = std::iter::once(id).chain(reoffered).collect();
+    let _ = state.hospital.settled.send(changed.into());
     Ok(Json(
         json!({ "requestId": id, "status": "rejected", "reason": "declined: the signer did not sign it" }),
     ))

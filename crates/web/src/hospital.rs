@@ -203,14 +203,17 @@ impl Hospital {
         };
 
         let records = Arc::new(Records::open(store.clone(), keyring, provider.clone()).await?);
-        let relayer = Arc::new(Relayer::new(
-            provider.clone(),
-            store.clone(),
-            relayer_key.clone(),
-            chain_id,
-            deployment.forwarder,
-            deployment.ledger,
-        ));
+        let relayer = Arc::new(
+            Relayer::new(
+                provider.clone(),
+                store.clone(),
+                relayer_key.clone(),
+                chain_id,
+                deployment.forwarder,
+                deployment.ledger,
+            )
+            .with_nonces(records.nonces().clone()),
+        );
         let indexer = Indexer::new(
             provider.clone(),
             store.clone(),
@@ -255,7 +258,7 @@ impl Hospital {
         let mut heads = self.chain.as_ref().map(Chain::subscribe_heads);
         let wake = self.wake.clone();
         let settled = self.settled.clone();
-        let store = self.store.clone();
+        let records = self.records.clone();
         tokio::spawn(async move {
             let mut last_anchor = tokio::time::Instant::now();
             let mut last_sweep: Option<tokio::time::Instant> = None;
@@ -263,13 +266,13 @@ impl Hospital {
             loop {
                 if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_INTERVAL) {
                     last_sweep = Some(tokio::time::Instant::now());
-                    match sweep(&store).await {
-                        Ok(expired) if !expired.is_empty() => {
+                    match sweep(&records).await {
+                        Ok(ended) if !ended.is_empty() => {
                             tracing::info!(
-                                requests = expired.len(),
+                                requests = ended.len(),
                                 "ended unsigned requests past their deadline"
                             );
-                            let _ = settled.send(expired.into());
+                            let _ = settled.send(ended.into());
                         }
                         Ok(_) => {}
                         Err(err) => tracing::warn!("sweep: {err}"),
@@ -292,8 +295,9 @@ impl Hospital {
                 }
                 match relayer.step().await {
                     // Nobody waiting is not an error.
-                    Ok(step) if !step.refused.is_empty() => {
-                        let _ = settled.send(step.refused.into());
+                    Ok(step) if !step.refused.is_empty() || !step.reoffered.is_empty() => {
+                        let changed: Vec<i64> = step.refused.into_iter().chain(step.reoffered).collect();
+                        let _ = settled.send(changed.into());
                     }
                     Ok(_) => {}
                     Err(err) => tracing::warn!("relayer: {err}"),
@@ -358,9 +362,10 @@ async fn next_head(heads: &mut Option<watch::Receiver<u64>>) {
 }
 
 /// Forgets expired sign-in nonces and sessions, and ends the unsigned requests past their
-/// deadline (returning their ids, for anyone waiting on them).
-async fn sweep(store: &Store) -> std::result::Result<Vec<i64>, medledger_store::Error> {
-    let now = medledger_store::now_ms();
-    store.sweep_sign_ins(now).await?;
-    store.expire_unsigned(now / 1000).await
+/// deadline (returning their ids and those of the requests re-offered for signature behind them,
+/// for anyone waiting on them).
+async fn sweep(records: &Records) -> std::result::Result<Vec<i64>, medledger_ledger::Error> {
+    records.store().sweep_sign_ins(medledger_store::now_ms()).await?;
+    let (expired, reoffered) = records.expire_unsigned().await?;
+    Ok(expired.into_iter().chain(reoffered).collect())
 }

@@ -93,12 +93,12 @@ impl Hospital {
         };
         db.store.set_deployment(&deployment).await.unwrap();
         let keyring = Keyring::new(MasterKey::generate().unwrap(), vec![]);
+        let records = Arc::new(
+            Records::open(db.store.clone(), keyring.clone(), provider.clone())
+                .await
+                .unwrap(),
+        );
         let mut hospital = Self {
-            records: Arc::new(
-                Records::open(db.store.clone(), keyring.clone(), provider.clone())
-                    .await
-                    .unwrap(),
-            ),
             relayer: Relayer::new(
                 provider.clone(),
                 db.store.clone(),
@@ -106,7 +106,9 @@ impl Hospital {
                 deployment.chain_id,
                 deployment.forwarder,
                 deployment.ledger,
-            ),
+            )
+            .with_nonces(records.nonces().clone()),
+            records,
             indexer: Indexer::new(provider.clone(), db.store.clone(), deployment.ledger, 1, 0),
             db,
             chain,

@@ -2,6 +2,7 @@
 //! real database (SQLite and PostgreSQL), wallets that sign what the server hands them.
 
 mod hospital;
+mod nonces;
 mod reorg;
 mod stories;
 mod tamper;

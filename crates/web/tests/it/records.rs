@@ -112,21 +112,29 @@ async fn a_doctor_writes_through_the_api_and_the_patient_reads_it_verified() {
     let path = format!("/api/v1/patients/{patient_id}/records");
     let (status, accepted, _) = site.call("POST", &path, Some(entry), Some(&doctor_token)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
-    // A long poll of a request nobody signs answers when its wait is over, with where it stands;
-    // a wait beyond the limit is refused with the limit.
+    // A long poll of a request awaiting its signer's signature answers at once (nothing happens
+    // until they sign), with what to sign; a wait beyond the limit is refused with the limit.
     let id = accepted["requestId"].as_i64().unwrap();
     let waited = std::time::Instant::now();
     let (status, pending, _) = site
         .call(
             "GET",
-            &format!("/api/v1/requests/{id}?wait=1"),
+            &format!("/api/v1/requests/{id}?wait=5"),
             None,
             Some(&doctor_token),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{pending}");
     assert_eq!(pending["status"], "awaiting-signature");
-    assert!(waited.elapsed() >= Duration::from_millis(900), "it waited");
+    assert_eq!(
+        pending["typedData"], accepted["typedData"],
+        "the same request to sign"
+    );
+    assert_eq!(pending["signingHash"], accepted["signingHash"]);
+    assert!(
+        waited.elapsed() < Duration::from_secs(4),
+        "it did not wait for nothing"
+    );
     let (status, problem, _) = site
         .call(
             "GET",
