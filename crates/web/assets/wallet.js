@@ -315,16 +315,50 @@
     }
   }
 
+  /**
+   * Follows a signed request until it is anchored (its status) or refused (thrown). A request
+   * re-offered for signature (an earlier one of the signer was declined or refused, so it moved
+   * to a new nonce) comes back with its new typed data: the answer, to sign again.
+   */
   async function follow(id) {
     say(`Request ${id}: pending…`);
-    // Long polls: each answers as soon as the request is anchored or rejected, or after 20 s.
+    // Long polls: each answers as soon as the request is anchored, rejected or re-offered, or after 20 s.
     for (let i = 0; i < 15; i++) {
       const request = await api('GET', `/api/v1/requests/${id}?wait=20`);
       if (request.status === 'anchored') return request;
       if (request.status === 'rejected') throw new ApiError('The contract refused it: ' + (request.reason || 'no reason given'));
+      if (request.status === 'awaiting-signature' && request.typedData) return request;
       say(`Request ${id}: ${request.status.replace('-', ' ')}…`);
     }
     throw new Error(`Request ${id} is still pending; it will be anchored when the chain catches up.`);
+  }
+
+  /** Has the wallet sign a request's typed data, posts the signature and follows it until anchored. */
+  async function signAndFollow(answer) {
+    const provider = await sessionWallet();
+    for (let round = 0; round < 5; round++) {
+      say(round === 0
+        ? `Request ${answer.requestId}: sign it in your wallet.`
+        : `Request ${answer.requestId} was offered again (${answer.reason || 'an earlier request was declined'}): sign it in your wallet.`);
+      let signature;
+      try {
+        signature = await provider.request({
+          method: 'eth_signTypedData_v4',
+          params: [body().dataset.address, JSON.stringify(answer.typedData)],
+        });
+      } catch (error) {
+        if (error && error.code === 4001) {
+          await api('DELETE', `/api/v1/requests/${answer.requestId}`).catch(() => {});
+          throw new Error('You declined to sign; nothing was sent to the chain. Submit again to retry.');
+        }
+        throw error;
+      }
+      await api('POST', `/api/v1/requests/${answer.requestId}/signature`, { signature });
+      const done = await follow(answer.requestId);
+      if (done.status === 'anchored') return done;
+      answer = { ...done, requestId: answer.requestId };
+    }
+    throw new Error(`Request ${answer.requestId} keeps coming back for a signature; try again later.`);
   }
 
   /** Replaces the page's content with a fresh copy, keeping the status line. */
@@ -342,23 +376,7 @@
       say('Sending…');
       const answer = await api(form.dataset.method, form.dataset.url, build(form));
       if (answer && answer.typedData) {
-        const provider = await sessionWallet();
-        say(`Request ${answer.requestId}: sign it in your wallet.`);
-        let signature;
-        try {
-          signature = await provider.request({
-            method: 'eth_signTypedData_v4',
-            params: [body().dataset.address, JSON.stringify(answer.typedData)],
-          });
-        } catch (error) {
-          if (error && error.code === 4001) {
-            await api('DELETE', `/api/v1/requests/${answer.requestId}`).catch(() => {});
-            throw new Error('You declined to sign; nothing was sent to the chain. Submit again to retry.');
-          }
-          throw error;
-        }
-        await api('POST', `/api/v1/requests/${answer.requestId}/signature`, { signature });
-        const done = await follow(answer.requestId);
+        const done = await signAndFollow(answer);
         await refresh();
         say(`Anchored: request ${answer.requestId} is in block ${done.blockNumber} (transaction ${done.txHash}).`, 'ok');
       } else {

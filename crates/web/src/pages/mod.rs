@@ -196,9 +196,10 @@ pub(crate) fn page(state: &AuthState, title: &str, viewer: Option<&Viewer>, main
         .into_response()
 }
 
-/// The viewer's requests that wait for their signature, each with a Decline button. A request
-/// left unsigned (a tab closed while the wallet asked) holds its forwarder nonce, so the signer's
-/// later requests wait behind it until it is signed, declined, or past its deadline.
+/// The viewer's requests that wait for their signature, each with a Sign and a Decline button. A
+/// request left unsigned (a tab closed while the wallet asked, or one re-offered with a new nonce
+/// after an earlier one was declined or refused) holds its forwarder nonce, so the signer's later
+/// requests wait behind it until it is signed, declined, or past its deadline.
 fn unsigned(requests: &[(i64, String)]) -> String {
     if requests.is_empty() {
         return String::new();
@@ -214,7 +215,8 @@ fn unsigned(requests: &[(i64, String)]) -> String {
                 id.to_string(),
                 esc(&purpose.replace('-', " ")),
                 format!(
-                    r#"<form class="api" data-method="DELETE" data-url="/api/v1/requests/{id}" data-build="none" data-done="Declined request {id}: nothing of it was sent to the chain."><button type="submit">Decline request {id}</button></form>"#
+                    r#"<form class="api inline" data-method="GET" data-url="/api/v1/requests/{id}" data-build="none"><button type="submit">Sign request {id}</button></form>
+<form class="api inline" data-method="DELETE" data-url="/api/v1/requests/{id}" data-build="none" data-done="Declined request {id}: nothing of it was sent to the chain."><button type="submit">Decline request {id}</button></form>"#
                 ),
             ],
         );
@@ -222,8 +224,9 @@ fn unsigned(requests: &[(i64, String)]) -> String {
     format!(
         r#"<section class="unsigned" aria-labelledby="h-unsigned">
 <h2 id="h-unsigned">Waiting for your signature</h2>
-<p>Your wallet was asked to sign these and has not. Each holds up your later requests until it is
-signed or declined: if you did not mean to sign it, decline it, and send it again if need be.</p>
+<p>Your wallet was asked to sign these and has not (or must sign again: an earlier request was
+declined or refused, so they moved up in your queue). Each holds up your later requests until it is
+signed or declined: sign it, or, if you did not mean to, decline it.</p>
 {}
 </section>
 "#,
