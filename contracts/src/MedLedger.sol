@@ -70,14 +70,17 @@ contract MedLedger is IMedLedger, AccessControlDefaultAdminRules, ERC2771Context
 
     /// @param trustedForwarder the ERC-2771 forwarder whose relayed requests name their signer
     /// @param initialAdmin the default admin and first hospital admin
+    /// @param initialAuditor the hospital server's account, which anchors its audit log's head
+    /// from the start (so that the log is protected without an admin doing anything); zero for none
     /// @param adminTransferDelay seconds a default-admin transfer waits before it can be accepted
-    constructor(address trustedForwarder, address initialAdmin, uint48 adminTransferDelay)
+    constructor(address trustedForwarder, address initialAdmin, address initialAuditor, uint48 adminTransferDelay)
         AccessControlDefaultAdminRules(adminTransferDelay, initialAdmin)
         ERC2771Context(trustedForwarder)
     {
         _setRoleAdmin(DOCTOR_ROLE, ADMIN_ROLE);
         _setRoleAdmin(AUDITOR_ROLE, ADMIN_ROLE);
         _grantRole(ADMIN_ROLE, initialAdmin);
+        if (initialAuditor != address(0)) _grantRole(AUDITOR_ROLE, initialAuditor);
     }
 
     // ------------------------------------------------------------------ doctors

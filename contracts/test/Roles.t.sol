@@ -5,6 +5,7 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {IAccessControlDefaultAdminRules} from
     "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 import {IMedLedger} from "../src/IMedLedger.sol";
+import {MedLedger} from "../src/MedLedger.sol";
 import {Fixture} from "./utils/Fixture.sol";
 
 /// Who becomes a doctor, an admin or an auditor, and how (the thesis let anyone call registerDoctor).
@@ -108,6 +109,18 @@ contract RolesTest is Fixture {
         vm.prank(admin);
         ledger.grantRole(auditorRole, relayer);
         assertTrue(ledger.hasRole(auditorRole, relayer), "auditor appointed");
+    }
+
+    function test_theDeployingServerAnchorsFromTheStart() public {
+        MedLedger fresh = new MedLedger(address(forwarder), admin, relayer, ADMIN_DELAY);
+        assertTrue(fresh.hasRole(fresh.AUDITOR_ROLE(), relayer), "the named auditor holds the role");
+        assertFalse(fresh.hasRole(fresh.AUDITOR_ROLE(), admin), "nobody else does");
+        vm.prank(relayer);
+        fresh.anchorAudit(keccak256("head 1"), 1);
+        (bytes32 head, uint64 sequence,) = fresh.auditAnchorOf(relayer);
+        assertEq(head, keccak256("head 1"), "anchored without an admin's grant");
+        assertEq(sequence, 1, "at its sequence");
+        assertFalse(ledger.hasRole(ledger.AUDITOR_ROLE(), address(0)), "a zero auditor grants nothing");
     }
 
     function test_defaultAdminTransferWaitsForTheDelay() public {

@@ -44,7 +44,7 @@ abstract contract Fixture is Test {
         stranger = vm.addr(STRANGER_KEY);
         relayer = vm.addr(RELAYER_KEY);
         forwarder = new MedLedgerForwarder();
-        ledger = new MedLedger(address(forwarder), admin, ADMIN_DELAY);
+        ledger = new MedLedger(address(forwarder), admin, address(0), ADMIN_DELAY);
         vm.prank(admin);
         ledger.registerDoctor(doctor);
         vm.prank(admin);

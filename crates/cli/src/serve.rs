@@ -114,6 +114,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
     let _ = stop.send(true);
     let _ = loops.await;
+    // The last reads and writes are protected too: anchor the audit log's head once more.
+    hospital.anchor_audit().await;
     hospital.close().await;
     Ok(())
 }

@@ -15,7 +15,7 @@ pub mod revert;
 
 mod error;
 
-pub use deploy::{Deployment, deploy};
+pub use deploy::{Deployment, deploy, deploy_hospital};
 pub use error::{Error, Result};
 
 alloy::sol!(

@@ -114,11 +114,17 @@ pub enum AuditFinding {
         /// The last missing sequence number.
         to: u64,
     },
-    /// An on-chain anchor disagrees with the stored log at its sequence number, or names records
-    /// the store no longer has.
+    /// An on-chain anchor disagrees with the stored log at its sequence number.
     AnchorMismatch {
         /// The anchored sequence number.
         sequence: u64,
+    },
+    /// The log ends before the newest anchored record: its tail was cut.
+    Truncated {
+        /// The newest anchored sequence number.
+        anchored: u64,
+        /// The last sequence number the store holds (0: none).
+        held: u64,
     },
 }
 
@@ -147,7 +153,15 @@ pub fn check(records: &[AuditRecord], anchors: &[(u64, B256)]) -> Vec<AuditFindi
         prev = record.hash;
         expected_sequence = record.sequence + 1;
     }
+    let held = records.last().map_or(0, |r| r.sequence);
+    let newest_anchor = anchors.iter().map(|(sequence, _)| *sequence).max();
+    if let Some(anchored) = newest_anchor.filter(|anchored| *anchored > held) {
+        findings.push(AuditFinding::Truncated { anchored, held });
+    }
     for &(sequence, head) in anchors {
+        if sequence > held {
+            continue;
+        }
         let stored = records.iter().find(|r| r.sequence == sequence).map(|r| r.hash);
         if stored != Some(head) || recomputed.get(&sequence) != Some(&head) {
             findings.push(AuditFinding::AnchorMismatch { sequence });
@@ -208,8 +222,20 @@ mod tests {
         let full = log(5);
         let truncated = &full[..3];
         assert_eq!(
-            check(truncated, &[(5, full[4].hash)]),
-            vec![AuditFinding::AnchorMismatch { sequence: 5 }]
+            check(truncated, &[(3, full[2].hash), (5, full[4].hash)]),
+            vec![AuditFinding::Truncated { anchored: 5, held: 3 }]
+        );
+        assert_eq!(
+            check(&[], &[(5, full[4].hash)]),
+            vec![AuditFinding::Truncated { anchored: 5, held: 0 }],
+            "a log cut to nothing"
+        );
+
+        let mut reordered = log(5);
+        reordered.swap(1, 2);
+        assert!(
+            check(&reordered, &[]).contains(&AuditFinding::Altered { sequence: 3 }),
+            "reordered records are found"
         );
     }
 
