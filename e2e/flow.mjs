@@ -246,8 +246,10 @@ try {
   }
   const history = await patient.page.locator('section[aria-labelledby="h-history"]').textContent();
   check(history.includes('Type 2 diabetes mellitus') && history.includes('Metformin'), 'the patient reads both entries');
-  const declined = await patient.page.locator('section[aria-labelledby="h-history"] tr', { hasText: 'Declined entry' }).textContent();
-  check(declined.includes('Rejected') && declined.includes('declined'), 'the declined entry shows as rejected, never anchored');
+  check(!history.includes('Declined entry') && !history.includes('Rejected'), 'a write its author never signed is not part of the patient\'s record');
+  await doctor.page.goto(recordUrl);
+  const declined = await doctor.page.locator('tr', { hasText: 'never signed' }).first().textContent();
+  check(declined.includes('Rejected') && declined.includes('declined') && !declined.includes('Declined entry'), 'its author sees it declined, its content erased');
   await shot(patient.page, 'patient_dashboard');
   await patient.page.setViewportSize({ width: 390, height: 844 });
   await shot(patient.page, 'patient_dashboard_phone');

@@ -16,7 +16,8 @@ pub(crate) struct VerifyArgs {
     /// How long an entry may wait for its anchor before it counts as not on chain.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     grace: u64,
-    /// Check the audit log against this auditor's on-chain anchors (the server's relayer account).
+    /// Check the audit log against this auditor's on-chain anchors; default: the server's own
+    /// account (its `relayer.key` in the data directory).
     #[arg(long, value_name = "ADDRESS")]
     auditor: Option<Address>,
 }
@@ -30,9 +31,15 @@ pub(crate) async fn run(args: VerifyArgs) -> anyhow::Result<bool> {
         .context("this database has no MedLedger deployment recorded")?;
     let keyring = medledger_ledger::keyfile::load(&args.site.data_dir)?;
     let chain = args.site.chain(deployment.chain_id).await?;
+    // Whose anchors protect this log: the server's own account, from its key file, never from the
+    // database being checked.
+    let auditor = match args.auditor {
+        Some(auditor) => Some(auditor),
+        None => server_account(&args.site.data_dir)?,
+    };
     let options = Options {
         grace_ms: args.grace * 1000,
-        auditor: args.auditor,
+        auditor,
     };
     let report = verify::verify(&store, &keyring, &chain.provider, options).await?;
     store.close().await;
@@ -66,7 +73,39 @@ pub(crate) async fn run(args: VerifyArgs) -> anyhow::Result<bool> {
         for finding in &report.audit {
             println!("audit {}", serde_json::to_string(finding)?);
         }
+        for finding in &report.store {
+            println!(
+                "store disagrees with the chain: {}",
+                serde_json::to_string(finding)?
+            );
+        }
+        match report.audit_anchored_through {
+            Some(through) => println!(
+                "audit log anchored on chain through record {through}; {} record(s) after it not yet protected",
+                report.audit_unanchored
+            ),
+            None => println!(
+                "the audit log has no anchor on chain: none of its {} record(s) is protected yet",
+                report.audit_unanchored
+            ),
+        }
         println!("{} finding(s)", report.findings());
     }
     Ok(report.findings() == 0)
+}
+
+/// The server's own account (which anchors the audit log), from `relayer.key` in `data_dir`.
+fn server_account(data_dir: &std::path::Path) -> anyhow::Result<Option<Address>> {
+    let path = data_dir.join("relayer.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let signer: alloy::signers::local::PrivateKeySigner = text
+                .trim()
+                .parse()
+                .with_context(|| format!("reading {}", path.display()))?;
+            Ok(Some(signer.address()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
 }

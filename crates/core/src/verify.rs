@@ -87,6 +87,7 @@ impl Verdict {
 
 /// One line of the verification report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EntryReport {
     /// The verdict.
     pub verdict: Verdict,

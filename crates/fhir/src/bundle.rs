@@ -11,6 +11,8 @@ pub enum Mode {
     Match,
     /// `_include` brought it.
     Include,
+    /// An OperationOutcome about the search (what is missing from the answer).
+    Outcome,
 }
 
 /// One entry of a Bundle.
@@ -59,6 +61,7 @@ fn bundle(kind: &str, total: Option<usize>, entries: Vec<Entry>, links: &[(&str,
                     let mode = match mode {
                         Mode::Match => "match",
                         Mode::Include => "include",
+                        Mode::Outcome => "outcome",
                     };
                     entry.insert("search".into(), json!({ "mode": mode }));
                 }

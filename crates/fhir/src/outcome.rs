@@ -29,6 +29,9 @@ pub enum IssueCode {
     Informational,
     /// Too costly: too large a body, too many results.
     TooCostly,
+    /// A warning that what is served is incomplete (a version the chain holds is missing here, or
+    /// was altered and is withheld).
+    Incomplete,
 }
 
 impl IssueCode {
@@ -45,6 +48,7 @@ impl IssueCode {
             Self::Forbidden => "forbidden",
             Self::Conflict => "conflict",
             Self::Exception => "exception",
+            Self::Incomplete => "incomplete",
             Self::Informational => "informational",
             Self::TooCostly => "too-costly",
         }
@@ -102,17 +106,17 @@ impl Outcome {
         self.issues.first().map_or(IssueCode::Exception, |i| i.code)
     }
 
-    /// The OperationOutcome resource, every issue with severity `error` (or `information` for an
-    /// informational one).
+    /// The OperationOutcome resource, every issue with severity `error` (`information` for an
+    /// informational one, `warning` for an incomplete answer).
     pub fn to_resource(&self) -> Value {
         let issues: Vec<Value> = self
             .issues
             .iter()
             .map(|i| {
-                let severity = if i.code == IssueCode::Informational {
-                    "information"
-                } else {
-                    "error"
+                let severity = match i.code {
+                    IssueCode::Informational => "information",
+                    IssueCode::Incomplete => "warning",
+                    _ => "error",
                 };
                 let mut issue = json!({
                     "severity": severity,

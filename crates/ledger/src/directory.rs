@@ -1,15 +1,20 @@
-//! Who is who: an account's roles, a doctor's patients, a patient's grants, a patient's
-//! demographics. What the pages and the API list; the decisions stay with the chain.
+//! Who is who: an account's roles, a doctor's patients, a patient's grants. What the pages and
+//! the API list, from the chain; the mirror's copy is checked against it, never believed alone.
+
+use std::collections::{BTreeMap, HashMap};
 
 use alloy::primitives::{Address, B256, U256};
-use medledger_contracts::history::EntryKind;
+use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
+use alloy::sol_types::SolEvent;
+use medledger_contracts::MedLedger;
 use medledger_core::access::AccessState;
 use medledger_core::entry::PatientId;
 use medledger_store::now_ms;
 use serde::Serialize;
 
 use crate::records::Records;
-use crate::{Error, Result, opening};
+use crate::{Error, Result};
 
 /// What an account is to this hospital, from the chain (roles) and the store (patient).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -50,7 +55,8 @@ fn access(patient: PatientId, doctor: Address, state: AccessState, now: u64) -> 
 }
 
 impl Records {
-    /// The roles `account` holds now.
+    /// The roles `account` holds now, from the chain; their patient record here if the chain
+    /// agrees that the wallet is that patient's.
     pub async fn roles(&self, account: Address) -> Result<Roles> {
         let ledger = self.ledger();
         let admin = ledger
@@ -59,7 +65,7 @@ impl Records {
             .await
             .map_err(Error::chain)?;
         let doctor = ledger.isDoctor(account).call().await.map_err(Error::chain)?;
-        let patient = self.store().patient_by_wallet(account).await?.map(|p| p.id);
+        let patient = self.patient_of_wallet(account).await?;
         Ok(Roles {
             admin,
             doctor,
@@ -67,93 +73,181 @@ impl Records {
         })
     }
 
-    /// The patients whose records a doctor has (or had, unrevoked) access to, as the mirror knows.
+    /// The patients whose records a doctor has (or had, unrevoked) access to: the mirror's list,
+    /// each access as the chain holds it now. A mirrored access the chain contradicts (beyond
+    /// what the mirror has yet to catch up with) is [`Error::Disagreement`].
     pub async fn patients_of(&self, doctor: Address) -> Result<Vec<Access>> {
         let now = now_ms() / 1000;
+        let cursor = self.store().cursor().await?.map_or(0, |(block, _)| block);
         let mut out = Vec::new();
         for grant in self.store().grants_of(doctor).await? {
+            let held = self.access_on_chain(grant.patient, doctor).await?;
+            if held != grant.access
+                && !self
+                    .consent_events_since(grant.patient, doctor, cursor + 1)
+                    .await?
+            {
+                return Err(disagreement(grant.patient, doctor, grant.access, held));
+            }
+            if held == AccessState::default() {
+                continue;
+            }
             if let Some(p) = self.store().patient_by_chain_id(grant.patient).await? {
-                out.push(access(p.id, doctor, grant.access, now));
+                out.push(access(p.id, doctor, held, now));
             }
         }
         Ok(out)
     }
 
-    /// Who may read a patient's records: for the patient themself and for admins.
+    /// Who may read a patient's records, from the chain (every doctor its logs show given or
+    /// taking access, each as `accessOf` holds it now): for the patient themself and for admins.
+    /// A mirror that says otherwise (beyond what it has yet to catch up with) is
+    /// [`Error::Disagreement`].
     pub async fn grants(&self, reader: Address, patient: PatientId) -> Result<Vec<Access>> {
-        let stored = self.patient(patient).await?;
-        if stored.wallet != reader && !self.is_admin(reader).await? {
+        let standing = self.standing(patient).await?;
+        if standing.wallet() != reader && !self.is_admin(reader).await? {
             return Err(Error::Forbidden(
                 "only the patient (or an admin) sees who may read this record".into(),
             ));
         }
-        let Some(chain_id) = stored.chain_id else {
+        let Some(chain_id) = standing.chain_id() else {
             return Ok(vec![]);
         };
-        let now = now_ms() / 1000;
-        Ok(self
+        let cursor = self.store().cursor().await?.map_or(0, |(block, _)| block);
+        let last_events = self.consent_doctors(chain_id).await?;
+        let mut on_chain = BTreeMap::new();
+        for doctor in last_events.keys() {
+            let held = self.access_on_chain(chain_id, *doctor).await?;
+            if held != AccessState::default() {
+                on_chain.insert(*doctor, held);
+            }
+        }
+        let mirrored: BTreeMap<Address, AccessState> = self
             .store()
             .grants_to(chain_id)
             .await?
             .into_iter()
-            .map(|g| access(patient, g.doctor, g.access, now))
-            .collect())
-    }
-
-    /// A patient's demographics (the newest revision of their demographics entry), for whoever may
-    /// read their records; audited like a read.
-    pub async fn demographics(
-        &self,
-        reader: Address,
-        patient: PatientId,
-    ) -> Result<Option<serde_json::Value>> {
-        let stored = self.patient(patient).await?;
-        if let Err(refusal) = self.may_read(reader, stored.wallet, stored.chain_id).await? {
-            self.audit(
-                reader,
-                "read-demographics",
-                Some(patient),
-                None,
-                "denied",
-                &refusal,
-            )
-            .await?;
-            return Err(Error::Forbidden(refusal));
+            .map(|g| (g.doctor, g.access))
+            .collect();
+        for doctor in on_chain.keys().chain(mirrored.keys()) {
+            let (said, held) = (
+                mirrored.get(doctor).copied().unwrap_or_default(),
+                on_chain.get(doctor).copied().unwrap_or_default(),
+            );
+            let caught_up = last_events.get(doctor).is_none_or(|block| *block <= cursor);
+            if said != held && caught_up {
+                return Err(disagreement(chain_id, *doctor, said, held));
+            }
         }
-        let key = self.keyring().data_key(patient, &stored.data_key)?;
-        let newest = self
-            .store()
-            .entries_of(patient)
-            .await?
+        let now = now_ms() / 1000;
+        Ok(on_chain
             .into_iter()
-            .filter(|e| e.kind == Some(EntryKind::Demographics))
-            .max_by_key(|e| e.revision);
-        let content = newest.and_then(|e| {
-            opening::open(Some(&key), patient, &e)
-                .content
-                .and_then(|c| serde_json::from_slice(&c).ok())
-        });
-        self.audit(reader, "read-demographics", Some(patient), None, "allowed", "")
-            .await?;
-        Ok(content)
+            .map(|(doctor, held)| access(patient, doctor, held, now))
+            .collect())
     }
 
     /// The chain's view of a doctor's access to a patient, now.
     pub async fn access_now(&self, doctor: Address, patient: PatientId) -> Result<Access> {
-        let stored = self.patient(patient).await?;
-        let Some(chain_id) = stored.chain_id else {
+        let Some(chain_id) = self.standing(patient).await?.chain_id() else {
             return Ok(access(patient, doctor, AccessState::default(), 0));
         };
+        let held = self.access_on_chain(chain_id, doctor).await?;
+        Ok(access(patient, doctor, held, now_ms() / 1000))
+    }
+
+    /// `accessOf(patient, doctor)` at the latest block.
+    async fn access_on_chain(&self, chain_patient: u64, doctor: Address) -> Result<AccessState> {
         let a = self
             .ledger()
-            .accessOf(U256::from(chain_id), doctor)
+            .accessOf(U256::from(chain_patient), doctor)
             .call()
             .await
             .map_err(Error::chain)?;
-        let state = AccessState {
+        Ok(AccessState {
             consent_expires_at: a.consentExpiresAt,
             emergency_expires_at: a.emergencyExpiresAt,
-        };
-        Ok(access(patient, doctor, state, now_ms() / 1000))
+        })
+    }
+
+    /// Every doctor the chain's consent events name for on-chain patient `chain_patient`, with
+    /// the block of the last such event.
+    async fn consent_doctors(&self, chain_patient: u64) -> Result<HashMap<Address, u64>> {
+        let mut last = HashMap::new();
+        let from = self.deployment().block_number;
+        for log in self.consent_logs(chain_patient, None, from).await? {
+            let (Some(topic), Some(block)) = (log.topics().get(2), log.block_number) else {
+                continue;
+            };
+            let doctor = Address::from_word(*topic);
+            let at = last.entry(doctor).or_insert(block);
+            *at = (*at).max(block);
+        }
+        Ok(last)
+    }
+
+    /// Whether the chain logged a consent event of `doctor` for `chain_patient` from block `from`.
+    async fn consent_events_since(&self, chain_patient: u64, doctor: Address, from: u64) -> Result<bool> {
+        Ok(!self
+            .consent_logs(chain_patient, Some(doctor), from)
+            .await?
+            .is_empty())
+    }
+
+    /// The contract's consent events (grants, revocations, emergency accesses) for
+    /// `chain_patient` (and `doctor`, if given) from block `from` to the latest.
+    async fn consent_logs(
+        &self,
+        chain_patient: u64,
+        doctor: Option<Address>,
+        from: u64,
+    ) -> Result<Vec<alloy::rpc::types::Log>> {
+        let deployment = self.deployment();
+        let latest = self.provider().get_block_number().await.map_err(Error::chain)?;
+        let mut out = Vec::new();
+        let mut from = from;
+        while from <= latest {
+            let to = latest.min(from + 9_999);
+            let mut filter = Filter::new()
+                .address(deployment.ledger)
+                .event_signature(vec![
+                    MedLedger::AccessGranted::SIGNATURE_HASH,
+                    MedLedger::AccessRevoked::SIGNATURE_HASH,
+                    MedLedger::EmergencyAccess::SIGNATURE_HASH,
+                    MedLedger::EmergencyAccessClosed::SIGNATURE_HASH,
+                ])
+                .topic1(B256::from(U256::from(chain_patient)))
+                .from_block(from)
+                .to_block(to);
+            if let Some(doctor) = doctor {
+                filter = filter.topic2(doctor.into_word());
+            }
+            out.extend(self.provider().get_logs(&filter).await.map_err(Error::chain)?);
+            from = to + 1;
+        }
+        Ok(out)
+    }
+}
+
+/// The store's access row says `said` and the chain `held`.
+fn disagreement(patient: u64, doctor: Address, said: AccessState, held: AccessState) -> Error {
+    let words = |a: AccessState| {
+        format!(
+            "consent until {}, emergency access until {}",
+            expiry(a.consent_expires_at),
+            expiry(a.emergency_expires_at)
+        )
+    };
+    Error::Disagreement(format!(
+        "this store's access row of doctor {doctor} to on-chain patient {patient} says {}, and the chain says {}",
+        words(said),
+        words(held)
+    ))
+}
+
+fn expiry(at: u64) -> String {
+    match at {
+        0 => "never".into(),
+        u64::MAX => "revoked".into(),
+        at => at.to_string(),
     }
 }

@@ -27,6 +27,12 @@ pub enum Error {
     /// The patient's registration is not confirmed on-chain yet, so entries cannot be anchored.
     #[error("patient {0} is not confirmed on-chain yet; try again after their registration is anchored")]
     PatientNotAnchored(String),
+    /// The store disagrees with the chain about who a patient is, who may read, or what their
+    /// history holds: it was altered, and nothing resting on it is shown.
+    #[error(
+        "the store disagrees with the chain: {0}; nothing was shown (tell the hospital's administrator to run `medledger verify`)"
+    )]
+    Disagreement(String),
     /// The reader may not read these records.
     #[error("{0}")]
     Forbidden(String),

@@ -5,7 +5,9 @@
 //! - [`indexer`]: follows those events past the confirmation depth, across restarts and reorgs.
 //! - [`relayer`]: drains the outbox, with one nonce sequence and a stored transaction per request.
 //! - [`nonces`]: each signer's forwarder nonces, handed out in order and kept without gaps.
-//! - [`records`]: registering patients, writing entries, reading them verified, searching names.
+//! - [`records`]: registering patients, writing entries, signing, searching names.
+//! - `identity`: who a patient is and who may read their record, from the chain.
+//! - [`read`]: a patient's history as the chain proves it, whole: verified, tampered, missing.
 //! - [`verify`]: re-checks every stored entry and the audit log against the chain.
 //! - [`keyfile`]: the master key's file (or environment variable) and its rotation.
 //!
@@ -18,12 +20,14 @@ pub mod events;
 pub mod indexer;
 pub mod keyfile;
 pub mod nonces;
+pub mod read;
 pub mod records;
 pub mod relayer;
 pub mod verify;
 
 mod batch;
 mod error;
+mod identity;
 mod opening;
 
 pub use error::{Error, Result};

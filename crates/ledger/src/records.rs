@@ -13,8 +13,7 @@ use alloy::providers::DynProvider;
 use alloy::sol_types::SolCall;
 use medledger_contracts::MedLedger;
 use medledger_contracts::forward::{self, ForwardRequest};
-use medledger_contracts::history::{EntryKind, Head, Link};
-use medledger_core::access::{self, Grounds, Reader};
+use medledger_contracts::history::EntryKind;
 use medledger_core::attachment::{self, AttachmentId, AttachmentRef};
 use medledger_core::audit::AuditEvent;
 use medledger_core::blind::{BlindIndexKey, Match};
@@ -28,9 +27,12 @@ use medledger_store::requests::NewRequest;
 use medledger_store::{Store, now_ms};
 use serde::Serialize;
 
+pub use crate::read::{Content, Demographics as DemographicsRead, Proof, ReadEntry};
+
 use crate::batch::Batcher;
+use crate::identity::Standing;
 use crate::nonces::{Nonces, REQUEST_LIFETIME_SECS};
-use crate::{Error, Result, opening};
+use crate::{Error, Result};
 
 /// The largest entry content accepted, in bytes.
 pub const MAX_CONTENT: usize = 64 * 1024;
@@ -140,87 +142,6 @@ pub struct Emergency {
     pub status: String,
     /// When it was asked for (Unix ms).
     pub opened_at: u64,
-}
-
-/// What a read shows of one entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReadEntry {
-    /// The record.
-    pub record: String,
-    /// The revision.
-    pub revision: u32,
-    /// What it records.
-    pub kind: u8,
-    /// Who wrote it.
-    pub author: Address,
-    /// When (Unix ms).
-    pub recorded_at: u64,
-    /// The content (a FHIR resource), if it decrypts.
-    pub content: Option<Content>,
-    /// Its proof, or why there is none.
-    pub proof: Proof,
-}
-
-/// An entry's content, a FHIR resource, as it was sealed: JSON, checked when it was written and
-/// passed on as it is (parsing it into a tree and writing it out again was a tenth of a history
-/// read's CPU).
-#[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
-pub struct Content(Box<serde_json::value::RawValue>);
-
-impl Content {
-    /// The content if `bytes` are JSON.
-    pub fn parse(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok().map(Self)
-    }
-
-    /// The JSON text.
-    pub fn json(&self) -> &str {
-        self.0.get()
-    }
-
-    /// The content as a JSON tree.
-    pub fn value(&self) -> serde_json::Value {
-        serde_json::from_str(self.0.get()).unwrap_or(serde_json::Value::Null)
-    }
-}
-
-impl PartialEq for Content {
-    fn eq(&self, other: &Self) -> bool {
-        self.json() == other.json()
-    }
-}
-
-impl Eq for Content {}
-
-/// Where a read entry stands against the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
-pub enum Proof {
-    /// Its commitment is in the patient's confirmed on-chain history.
-    Verified {
-        /// Its version.
-        version: u64,
-        /// The anchoring transaction.
-        tx_hash: B256,
-        /// Its block.
-        block_number: u64,
-        /// The commitment.
-        commitment: B256,
-    },
-    /// Not yet anchored.
-    Pending,
-    /// Refused by the contract.
-    Rejected {
-        /// The contract's reason.
-        reason: String,
-    },
-    /// The stored entry does not match the chain (or does not decrypt).
-    Tampered {
-        /// What does not match.
-        why: String,
-    },
 }
 
 /// What a write stores beside its request.
@@ -407,6 +328,10 @@ impl Records {
 
     pub(crate) fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    pub(crate) fn provider(&self) -> &DynProvider {
+        &self.provider
     }
 
     /// Where the contracts are.
@@ -710,10 +635,7 @@ impl Records {
         author: Address,
         patient: PatientId,
     ) -> Result<(medledger_store::patients::Patient, u64)> {
-        let stored = self.patient(patient).await?;
-        let chain_id = stored
-            .chain_id
-            .ok_or_else(|| Error::PatientNotAnchored(patient.to_string()))?;
+        let (stored, chain_id) = self.confirmed(patient).await?;
         let may_write = self
             .ledger()
             .hasAccess(author, U256::from(chain_id))
@@ -728,6 +650,15 @@ impl Records {
             return Err(Error::Forbidden(refusal.into()));
         }
         Ok((stored, chain_id))
+    }
+
+    /// The stored patient and their on-chain id, checked against the chain (see
+    /// [`Records::standing`]); [`Error::PatientNotAnchored`] before their registration is.
+    async fn confirmed(&self, patient: PatientId) -> Result<(medledger_store::patients::Patient, u64)> {
+        match self.standing(patient).await? {
+            Standing::Confirmed(on_chain) => Ok((on_chain.stored, on_chain.chain_id)),
+            Standing::Unconfirmed(_) => Err(Error::PatientNotAnchored(patient.to_string())),
+        }
     }
 
     /// A doctor writes several new records for a patient, anchored together by one signature (the
@@ -789,14 +720,7 @@ impl Records {
     ) -> Result<PendingWrite> {
         let chain_patient = match patient {
             None => U256::ZERO,
-            Some(id) => {
-                let stored = self.patient(id).await?;
-                U256::from(
-                    stored
-                        .chain_id
-                        .ok_or_else(|| Error::PatientNotAnchored(id.to_string()))?,
-                )
-            }
+            Some(id) => U256::from(self.confirmed(id).await?.1),
         };
         self.may_act(signer, patient, &action).await?;
         let (purpose, calldata) = match action {
@@ -885,8 +809,7 @@ impl Records {
                 let Some(id) = patient else {
                     return Err(Error::InvalidEntry("a consent names a patient".into()));
                 };
-                let stored = self.patient(id).await?;
-                if stored.wallet != signer {
+                if self.standing(id).await?.wallet() != signer {
                     return Err(Error::Forbidden(
                         "only the patient gives or withdraws access to their record".into(),
                     ));
@@ -895,11 +818,7 @@ impl Records {
             Action::CloseEmergency => {
                 let id = patient
                     .ok_or_else(|| Error::InvalidEntry("an emergency access names a patient".into()))?;
-                let chain_id = self
-                    .patient(id)
-                    .await?
-                    .chain_id
-                    .ok_or_else(|| Error::PatientNotAnchored(id.to_string()))?;
+                let chain_id = self.confirmed(id).await?.1;
                 let access = self
                     .ledger()
                     .accessOf(U256::from(chain_id), signer)
@@ -938,10 +857,7 @@ impl Records {
             ));
         }
         self.require_doctor(doctor).await?;
-        let stored = self.patient(patient).await?;
-        let chain_id = stored
-            .chain_id
-            .ok_or_else(|| Error::PatientNotAnchored(patient.to_string()))?;
+        let (stored, chain_id) = self.confirmed(patient).await?;
         let key = self.keyring.data_key(patient, &stored.data_key)?;
         let id = ReasonId::random()?;
         let (sealed, reason_hash) =
@@ -975,12 +891,13 @@ impl Records {
 
     /// The emergency accesses opened to a patient's record, with their reasons: for the patient.
     pub async fn emergencies(&self, reader: Address, patient: PatientId) -> Result<Vec<Emergency>> {
-        let stored = self.patient(patient).await?;
-        if stored.wallet != reader {
+        let standing = self.standing(patient).await?;
+        if standing.wallet() != reader {
             return Err(Error::Forbidden(
                 "only the patient reads the reasons given for emergency access".into(),
             ));
         }
+        let stored = standing.stored();
         let key = self.keyring.data_key(patient, &stored.data_key)?;
         let mut out = Vec::new();
         for r in self.store.emergencies_of(patient).await? {
@@ -1136,150 +1053,6 @@ impl Records {
         self.commits.audit.run_all(events).await.map(|_| ())
     }
 
-    /// Decides, from the chain at its latest block, whether `reader` may read `patient`'s records.
-    pub(crate) async fn may_read(
-        &self,
-        reader: Address,
-        wallet: Address,
-        chain_id: Option<u64>,
-    ) -> Result<Result<Grounds, String>> {
-        if reader == wallet {
-            return Ok(Ok(Grounds::OwnRecords));
-        }
-        let ledger = self.ledger();
-        let is_doctor = ledger.isDoctor(reader).call().await.map_err(Error::chain)?;
-        let Some(chain_id) = chain_id else {
-            return Ok(Err(
-                "the patient's registration is not confirmed on-chain yet".into()
-            ));
-        };
-        let access = ledger
-            .accessOf(U256::from(chain_id), reader)
-            .call()
-            .await
-            .map_err(Error::chain)?;
-        let state = access::AccessState {
-            consent_expires_at: access.consentExpiresAt,
-            emergency_expires_at: access.emergencyExpiresAt,
-        };
-        Ok(access::may_read(
-            Reader {
-                address: reader,
-                is_doctor,
-            },
-            wallet,
-            state,
-            now_secs(),
-        )
-        .map_err(|r| r.to_string()))
-    }
-
-    /// Reads a patient's whole history, each entry with its proof. Every attempt is audited.
-    pub async fn history(&self, reader: Address, patient: PatientId) -> Result<Vec<ReadEntry>> {
-        let stored = self.patient(patient).await?;
-        let grounds = match self.may_read(reader, stored.wallet, stored.chain_id).await? {
-            Ok(grounds) => grounds,
-            Err(refusal) => {
-                self.audit(reader, "read", Some(patient), None, "denied", &refusal)
-                    .await?;
-                return Err(Error::Forbidden(refusal));
-            }
-        };
-        let key = self.keyring.data_key(patient, &stored.data_key)?;
-        let mirrored = match stored.chain_id {
-            Some(id) => self.store.mirrored_history(id).await?,
-            None => vec![],
-        };
-        // The confirmed mirror must agree with the chain: recompute its head and compare.
-        let mirror_ok = match stored.chain_id {
-            None => true,
-            Some(id) => {
-                let onchain = self
-                    .ledger()
-                    .getPatient(U256::from(id))
-                    .call()
-                    .await
-                    .map_err(Error::chain)?;
-                let mut head = Head::ZERO;
-                for link in &mirrored {
-                    let kind = EntryKind::try_from(link.kind)
-                        .map_err(|_| Error::InvalidEntry("mirrored kind".into()))?;
-                    head = Link {
-                        commitment: link.commitment,
-                        kind,
-                        supersedes: link.supersedes,
-                        author: link.author,
-                        version: link.version,
-                    }
-                    .next_head(head);
-                }
-                // The chain may be ahead of the confirmed mirror; only an equal count can be compared.
-                onchain.entryCount != mirrored.len() as u64 || onchain.head == head
-            }
-        };
-        let mut out = Vec::new();
-        for e in self.store.entries_of(patient).await? {
-            let opened = opening::open(Some(&key), patient, &e);
-            let content = opened.content.as_deref().and_then(Content::parse);
-            let recomputed = opened.recomputed;
-            let proof = match (e.anchoring, recomputed) {
-                (_, None) => Proof::Tampered {
-                    why: "does not decrypt under its patient, record and revision".into(),
-                },
-                (Anchoring::Pending, _) => Proof::Pending,
-                (Anchoring::Rejected, _) => Proof::Rejected {
-                    reason: e.reason.clone().unwrap_or_default(),
-                },
-                (
-                    Anchoring::Anchored {
-                        version,
-                        tx_hash,
-                        block_number,
-                    },
-                    Some(mine),
-                ) => {
-                    let onchain = mirrored
-                        .iter()
-                        .find(|l| l.version == version)
-                        .map(|l| l.commitment);
-                    if !mirror_ok {
-                        Proof::Tampered {
-                            why: "the mirrored history does not match the chain's head".into(),
-                        }
-                    } else if onchain == Some(mine) {
-                        Proof::Verified {
-                            version,
-                            tx_hash,
-                            block_number,
-                            commitment: mine,
-                        }
-                    } else {
-                        Proof::Tampered {
-                            why: format!("its commitment is not the chain's version {version}"),
-                        }
-                    }
-                }
-            };
-            out.push(ReadEntry {
-                record: e.record.to_string(),
-                revision: e.revision,
-                kind: e.kind.map_or(u8::MAX, |k| k as u8),
-                author: e.author,
-                recorded_at: e.recorded_at,
-                content,
-                proof,
-            });
-        }
-        let detail = match grounds {
-            Grounds::OwnRecords => "own records".to_owned(),
-            Grounds::Consent { .. } => "consent".to_owned(),
-            Grounds::Emergency { .. } => "emergency access".to_owned(),
-        };
-        self.audit(reader, "read", Some(patient), None, "allowed", &detail)
-            .await?;
-        Ok(out)
-    }
-
     /// A doctor who may read a patient's records attaches a file to them (a scan, a letter). The
     /// returned reference goes into the content of the entry that cites it (for example a FHIR
     /// DocumentReference), so the entry's commitment covers the attachment's digest.
@@ -1290,13 +1063,8 @@ impl Records {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<AttachmentRef> {
-        let stored = self.patient(patient).await?;
-        if let Err(refusal) = self.may_read(author, stored.wallet, stored.chain_id).await? {
-            self.audit(author, "attach", Some(patient), None, "denied", &refusal)
-                .await?;
-            return Err(Error::Forbidden(refusal));
-        }
-        let key = self.keyring.data_key(patient, &stored.data_key)?;
+        let (standing, _) = self.readable(author, patient, "attach").await?;
+        let key = self.keyring.data_key(patient, &standing.stored().data_key)?;
         let id = AttachmentId::random()?;
         let (sealed, reference) = attachment::seal(&key, patient, id, media_type, bytes)
             .map_err(|e| Error::InvalidEntry(e.to_string()))?;
@@ -1320,18 +1088,13 @@ impl Records {
         patient: PatientId,
         id: AttachmentId,
     ) -> Result<(String, Vec<u8>)> {
-        let stored = self.patient(patient).await?;
-        if let Err(refusal) = self.may_read(reader, stored.wallet, stored.chain_id).await? {
-            self.audit(reader, "read", Some(patient), None, "denied", &refusal)
-                .await?;
-            return Err(Error::Forbidden(refusal));
-        }
+        let (standing, _) = self.readable(reader, patient, "read").await?;
         let missing = || Error::UnknownRecord(format!("attachment {id}"));
         let (owner, sealed) = self.store.attachment(id).await?.ok_or_else(missing)?;
         if owner != patient {
             return Err(missing());
         }
-        let key = self.keyring.data_key(patient, &stored.data_key)?;
+        let key = self.keyring.data_key(patient, &standing.stored().data_key)?;
         let opened = attachment::open(&key, patient, id, &sealed)
             .map_err(|_| Error::InvalidEntry(format!("attachment {id} does not decrypt: it was altered")))?;
         self.audit(

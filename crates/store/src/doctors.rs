@@ -131,6 +131,16 @@ impl Store {
         rows.iter().map(grant).collect()
     }
 
+    /// Every mirrored access row (revoked ones included, as zeroes), for verification.
+    pub async fn all_grants(&self) -> Result<Vec<Grant>> {
+        let rows = sqlx::query(
+            "SELECT patient, doctor, consent_expires_at, emergency_expires_at FROM access ORDER BY patient, doctor",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(grant).collect()
+    }
+
     /// The patients (by on-chain id) a doctor holds a consent or emergency access to.
     pub async fn grants_of(&self, doctor: Address) -> Result<Vec<Grant>> {
         let rows = sqlx::query(

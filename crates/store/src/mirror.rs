@@ -105,6 +105,10 @@ pub struct MirroredLink {
     pub supersedes: u64,
     /// Its author.
     pub author: Address,
+    /// The block that anchored it.
+    pub block_number: u64,
+    /// The transaction that anchored it.
+    pub tx_hash: B256,
 }
 
 /// Where a hospital's contracts are.
@@ -558,7 +562,8 @@ impl Store {
     /// The mirrored history of a patient, in order.
     pub async fn mirrored_history(&self, patient: u64) -> Result<Vec<MirroredLink>> {
         self.quick_rows(
-            "SELECT version, commitment, kind, supersedes, author FROM history WHERE patient = $1 ORDER BY version",
+            "SELECT version, commitment, kind, supersedes, author, block_number, tx_hash FROM history
+             WHERE patient = $1 ORDER BY version",
             &[Param::Int(int(patient))],
             |row| {
                 Ok(MirroredLink {
@@ -567,6 +572,8 @@ impl Store {
                     kind: u8::try_from(row.int("kind")?).map_err(|_| crate::Error::Corrupt("kind"))?,
                     supersedes: uint(row.int("supersedes")?),
                     author: address(&row.bytes("author")?)?,
+                    block_number: uint(row.int("block_number")?),
+                    tx_hash: hash(&row.bytes("tx_hash")?)?,
                 })
             },
         )

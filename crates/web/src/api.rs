@@ -29,13 +29,16 @@ pub(crate) fn problem(err: medledger_ledger::Error) -> Problem {
     let status = match &err {
         E::UnknownPatient(_) | E::UnknownRecord(_) => StatusCode::NOT_FOUND,
         E::Forbidden(_) => StatusCode::FORBIDDEN,
-        E::PatientNotAnchored(_) | E::NotAwaitingSignature(_) | E::Conflict(_) => StatusCode::CONFLICT,
+        E::PatientNotAnchored(_) | E::NotAwaitingSignature(_) | E::Conflict(_) | E::Disagreement(_) => {
+            StatusCode::CONFLICT
+        }
         E::InvalidEntry(_) | E::WrongSigner { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         E::Core(medledger_core::Error::SearchTooShort(_)) => StatusCode::BAD_REQUEST,
         E::Store(medledger_store::Error::DuplicateWallet(_)) => StatusCode::CONFLICT,
         _ => return Problem::internal(err),
     };
     let title = match status {
+        _ if matches!(err, E::Disagreement(_)) => "The store disagrees with the chain",
         StatusCode::NOT_FOUND => "Not found",
         StatusCode::FORBIDDEN => "Forbidden",
         StatusCode::CONFLICT => "Conflict",
@@ -649,8 +652,12 @@ pub async fn verify(State(state): State<AuthState>, headers: HeaderMap) -> Resul
             detail: "only an admin runs the verification".into(),
         });
     }
-    let options = medledger_ledger::verify::Options::default();
-    let report = state.hospital.records.verify(options).await.map_err(problem)?;
+    let report = state
+        .hospital
+        .records
+        .verify(state.hospital.verify_options())
+        .await
+        .map_err(problem)?;
     let findings = report.findings();
     let mut body = serde_json::to_value(&report).map_err(Problem::internal)?;
     body["findings"] = json!(findings);

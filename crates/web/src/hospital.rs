@@ -24,8 +24,11 @@ use crate::{Error, Result};
 /// Batches of settled requests kept for long polls that fall behind (they then read again).
 const SETTLED_BACKLOG: usize = 64;
 
-/// How often the audit log's head is anchored on-chain.
-pub const AUDIT_ANCHOR_INTERVAL: Duration = Duration::from_secs(300);
+/// How often the audit log's head is anchored on-chain (and once more at a graceful stop). It
+/// bounds what an insider could cut from the log's tail unseen: the records of at most the last
+/// minute before they cut (docs/store.md). One anchor is one transaction of about 50,000 gas,
+/// sent only when something was logged since the last.
+pub const AUDIT_ANCHOR_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How often expired sign-in nonces and sessions are forgotten, and unsigned requests past their
 /// deadline are ended.
@@ -189,7 +192,9 @@ impl Hospital {
                     .await
                     .map_err(|e| Error::Config(e.to_string()))?
                     + 1;
-                let deployed = medledger_contracts::deploy(&deployer, admin, 0).await?;
+                // The server's own account anchors the audit log's head from the start.
+                let deployed =
+                    medledger_contracts::deploy_hospital(&deployer, admin, relayer_key.address(), 0).await?;
                 let deployment = Deployment {
                     chain_id,
                     ledger: deployed.ledger,
@@ -243,7 +248,8 @@ impl Hospital {
     /// one block's indexing overlaps the next batch's relaying. The relayer passes after every
     /// signed request, every new block of the embedded chain, and at least every 250 ms, and
     /// anchors the audit log's head every [`AUDIT_ANCHOR_INTERVAL`] once an admin has given the
-    /// relayer's account the auditor role; the indexer after every new block and every 250 ms.
+    /// relayer's account the auditor role (its own deployment grants it); the indexer after every
+    /// new block and every 250 ms.
     pub fn spawn_loops(&self, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let relaying = self.spawn_relayer(stop.clone());
         let indexing = self.spawn_indexer(stop);
@@ -338,6 +344,24 @@ impl Hospital {
                 }
             }
         })
+    }
+
+    /// How this hospital verifies itself: the audit log against its own server account's anchors.
+    pub fn verify_options(&self) -> medledger_ledger::verify::Options {
+        medledger_ledger::verify::Options {
+            auditor: Some(self.relayer_account),
+            ..Default::default()
+        }
+    }
+
+    /// Anchors the audit log's head now, if anything was logged since the last anchor (for a
+    /// graceful stop; the relayer loop anchors every [`AUDIT_ANCHOR_INTERVAL`]).
+    pub async fn anchor_audit(&self) {
+        match self.relayer.anchor_audit().await {
+            Ok(Some((sequence, _))) => tracing::info!(sequence, "anchored the audit log"),
+            Ok(None) => {}
+            Err(err) => tracing::warn!("could not anchor the audit log: {err}"),
+        }
     }
 
     /// Closes the store and stops the embedded chain.

@@ -54,11 +54,13 @@ pub async fn patient(
         .await
         .map_err(Problem::internal)?
         .ok_or_else(|| problem(medledger_ledger::Error::UnknownPatient(id.clone())))?;
+    // The wallet and on-chain id were just checked against the chain (a disagreement is a 409).
     Ok(Json(json!({
         "patientId": patient,
         "wallet": stored.wallet,
         "onChainId": stored.chain_id,
-        "demographics": demographics,
+        "demographics": demographics.resource,
+        "demographicsProof": demographics.proof,
     })))
 }
 

@@ -172,8 +172,8 @@ async fn verify_passes_a_faithful_store_and_names_an_edit_even_after_a_key_rotat
     let (code, out) = medledger(&["verify", "--json"], &root);
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(code, 0, "{out}");
-    assert_eq!(report["stored_entries"], 3);
-    assert_eq!(report["chain_entries"], 3);
+    assert_eq!(report["storedEntries"], 3);
+    assert_eq!(report["chainEntries"], 3);
 
     // Someone with database access back-dates the diagnosis.
     let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", root.join("medledger.db").display()))

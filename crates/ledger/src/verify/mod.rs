@@ -1,7 +1,12 @@
-//! Verification: every stored entry, and the audit log, against the chain.
+//! Verification: every stored entry, the audit log, and what the store says about who is who,
+//! against the chain.
 //!
-//! The chain side is read from the chain itself (the contract's logs since its deployment), never
-//! from the store's mirror, which is part of what is being checked.
+//! The chain side is read from the chain itself (the contract's logs since its deployment, and its
+//! state now), never from the store's mirror, which is part of what is being checked.
+
+pub mod mirror;
+
+pub use mirror::StoreFinding;
 
 use std::collections::HashMap;
 
@@ -42,6 +47,7 @@ impl Default for Options {
 
 /// What verification found.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Report {
     /// Stored entries checked.
     pub stored_entries: u64,
@@ -55,12 +61,19 @@ pub struct Report {
     pub entries: Vec<EntryReport>,
     /// Every problem with the audit log.
     pub audit: Vec<AuditFinding>,
+    /// The sequence number of the newest anchored audit record, if any.
+    pub audit_anchored_through: Option<u64>,
+    /// Audit records after the newest anchor: not yet protected on chain (an insider could cut
+    /// them unseen until the next anchor, at most a minute away on a running server).
+    pub audit_unanchored: u64,
+    /// Every disagreement about who is who: patients' wallets, roles, consents, mirrored histories.
+    pub store: Vec<StoreFinding>,
 }
 
 impl Report {
     /// How many findings (entries altered, missing, not on chain or out of order; audit problems).
     pub fn findings(&self) -> usize {
-        self.entries.iter().filter(|r| r.verdict.is_finding()).count() + self.audit.len()
+        self.entries.iter().filter(|r| r.verdict.is_finding()).count() + self.audit.len() + self.store.len()
     }
 }
 
@@ -81,6 +94,7 @@ pub async fn verify(
     let head = provider.get_block_number().await.map_err(Error::chain)?;
     let mut chain = Vec::new();
     let mut anchors = Vec::new();
+    let mut logged = mirror::Logged::default();
     let mut from = deployment.block_number;
     while from <= head {
         let to = head.min(from + 9_999);
@@ -89,8 +103,9 @@ pub async fn verify(
             .from_block(from)
             .to_block(to);
         for log in provider.get_logs(&filter).await.map_err(Error::chain)? {
-            for logged in events::decode(&log) {
-                match logged.event {
+            for event in events::decode(&log) {
+                logged.add(&event);
+                match event.event {
                     ChainEvent::HistoryAppended {
                         patient,
                         version,
@@ -168,6 +183,12 @@ pub async fn verify(
         log.extend(page);
     }
     let audit_findings = audit::check(&log, &anchors);
+    let audit_anchored_through = anchors.iter().map(|(sequence, _)| *sequence).max();
+    let audit_unanchored = log
+        .iter()
+        .filter(|r| audit_anchored_through.is_none_or(|through| r.sequence > through))
+        .count() as u64;
+    let store_findings = mirror::check(store, provider, deployment.ledger, &logged).await?;
 
     Ok(Report {
         stored_entries: stored.len() as u64,
@@ -176,5 +197,8 @@ pub async fn verify(
         audit_anchors: anchors.len() as u64,
         entries,
         audit: audit_findings,
+        audit_anchored_through,
+        audit_unanchored,
+        store: store_findings,
     })
 }

@@ -1,5 +1,10 @@
-//! A patient's chart as FHIR: every anchored version of every entry the reader may see, with its
+//! A patient's chart as FHIR: every verified version of every entry the reader may see, with its
 //! proof; read, vread, `_history`, `$everything`, and each entry's Provenance.
+//!
+//! Only content that verified against the chain is served. A version the chain holds that the
+//! store lacks (or holds altered) is a gap: searches and `$everything` carry an OperationOutcome
+//! (`search.mode` `outcome`, severity `warning`, code `incomplete`) naming each one, and a resource
+//! whose newest revision is such a gap is served tagged `outdated`, never as current.
 
 use alloy::primitives::{Address, B256};
 use axum::extract::{Path, State};
@@ -31,12 +36,14 @@ pub(crate) struct Anchor {
     pub(crate) commitment: B256,
 }
 
-/// One anchored version of one resource.
+/// One verified version of one resource.
 #[derive(Debug, Clone)]
 pub(crate) struct Version {
     pub(crate) ty: ResourceType,
     /// The resource's id: the record's, or the patient's for their Patient resource.
     pub(crate) id: String,
+    /// The record it is a revision of.
+    pub(crate) record: String,
     pub(crate) revision: u32,
     pub(crate) recorded_at: u64,
     pub(crate) author: Address,
@@ -92,12 +99,45 @@ impl Version {
     }
 }
 
+/// A version of the history the chain holds and the reader cannot be shown.
+#[derive(Debug, Clone)]
+pub(crate) struct Gap {
+    /// Its version on chain.
+    pub(crate) version: u64,
+    /// The type its kind is stored as.
+    pub(crate) ty: Option<ResourceType>,
+    /// Its author.
+    pub(crate) author: Address,
+    /// The record it is (or amends), when known.
+    pub(crate) record: Option<String>,
+    /// What is wrong.
+    pub(crate) why: String,
+}
+
+impl Gap {
+    fn describe(&self) -> String {
+        format!(
+            "chain version {} ({}, by {}{}): {}",
+            self.version,
+            self.ty.map_or("an entry", |t| t.name()),
+            self.author,
+            self.record
+                .as_ref()
+                .map(|r| format!(", record {r}"))
+                .unwrap_or_default(),
+            self.why
+        )
+    }
+}
+
 /// What a reader may see of one patient's chart.
 #[derive(Debug)]
 pub(crate) struct Chart {
     pub(crate) patient: PatientId,
-    /// Every anchored version, in the order written.
+    /// Every verified version, in the order written.
     pub(crate) versions: Vec<Version>,
+    /// The versions the chain holds that cannot be shown (missing from the store, or altered).
+    pub(crate) gaps: Vec<Gap>,
 }
 
 impl Chart {
@@ -127,6 +167,26 @@ impl Chart {
         out
     }
 
+    /// An OperationOutcome entry naming the gaps, if there are any, for a search Bundle.
+    pub(crate) fn gaps_entry(&self, base: &str) -> Option<Entry> {
+        if self.gaps.is_empty() {
+            return None;
+        }
+        let issues = self
+            .gaps
+            .iter()
+            .map(|g| medledger_fhir::outcome::Issue::new(IssueCode::Incomplete, g.describe()))
+            .collect();
+        let mut resource = medledger_fhir::outcome::Outcome { issues }.to_resource();
+        let id = format!("gaps-{}", self.patient);
+        resource["id"] = json!(id);
+        Some(Entry {
+            full_url: format!("{base}/OperationOutcome/{id}"),
+            resource,
+            mode: Some(Mode::Outcome),
+        })
+    }
+
     /// The versions of one resource, newest first.
     pub(crate) fn versions_of(&self, ty: ResourceType, id: &str) -> Vec<&Version> {
         let mut out: Vec<&Version> = self
@@ -148,6 +208,11 @@ pub(crate) fn read_error(err: medledger_ledger::Error, what: &str) -> FhirError 
             IssueCode::NotFound,
             format!("there is no {what} that you may read"),
         ),
+        disagreement @ E::Disagreement(_) => FhirError::new(
+            StatusCode::CONFLICT,
+            IssueCode::Conflict,
+            disagreement.to_string(),
+        ),
         other => Problem::internal(other).into(),
     }
 }
@@ -160,11 +225,50 @@ pub(crate) async fn load(state: &AuthState, reader: Address, patient: PatientId)
         .history(reader, patient)
         .await
         .map_err(|e| read_error(e, &format!("Patient/{patient}")))?;
-    let versions = history
-        .into_iter()
-        .filter_map(|e| version_of(patient, e))
-        .collect();
-    Ok(Chart { patient, versions })
+    let mut versions = Vec::new();
+    let mut gaps = Vec::new();
+    for entry in history {
+        let gap = |version: u64, why: &str| Gap {
+            version,
+            ty: EntryKind::try_from(entry.kind).ok().map(type_of),
+            author: entry.author,
+            record: entry.record.clone(),
+            why: why.to_owned(),
+        };
+        match &entry.proof {
+            Proof::Missing { version, why, .. } => gaps.push(gap(*version, why)),
+            Proof::Tampered {
+                version: Some(version),
+                why,
+            } => gaps.push(gap(
+                *version,
+                &format!("altered in this store, so withheld: {why}"),
+            )),
+            _ => versions.extend(version_of(patient, entry)),
+        }
+    }
+    // A resource whose newer revision is a gap is not current: say so on each of its versions.
+    for gap in &gaps {
+        for v in versions
+            .iter_mut()
+            .filter(|v| gap.record.as_deref() == Some(v.record.as_str()))
+        {
+            v.resource["meta"]["tag"] = json!([{
+                "system": PROOF_SYSTEM,
+                "code": "outdated",
+                "display": format!(
+                    "verified, but a newer revision (chain version {}) is held on chain and not in this store: do not \
+                     rely on this one as current",
+                    gap.version
+                ),
+            }]);
+        }
+    }
+    Ok(Chart {
+        patient,
+        versions,
+        gaps,
+    })
 }
 
 fn version_of(patient: PatientId, entry: ReadEntry) -> Option<Version> {
@@ -181,30 +285,28 @@ fn version_of(patient: PatientId, entry: ReadEntry) -> Option<Version> {
             block_number: *block_number,
             commitment: *commitment,
         }),
-        Proof::Tampered { .. } => None,
-        // Not (yet) part of the record.
-        Proof::Pending | Proof::Rejected { .. } => return None,
+        // Not (yet) part of the record, or withheld.
+        Proof::Tampered { .. } | Proof::Missing { .. } | Proof::Pending | Proof::Rejected { .. } => {
+            return None;
+        }
     };
+    let record = entry.record?;
+    let (revision, recorded_at) = (entry.revision?, entry.recorded_at?);
     let mut resource = entry.content?.value();
     if resource.get("resourceType").and_then(Value::as_str) != Some(ty.name()) {
-        tracing::warn!(record = %entry.record, "an entry's content is not the resource its kind says");
+        tracing::warn!(%record, "an entry's content is not the resource its kind says");
         return None;
     }
     let id = if ty == ResourceType::Patient {
         patient.to_string()
     } else {
-        entry.record
-    };
-    let (code, display) = if anchor.is_some() {
-        ("verified", "matches its commitment on the chain")
-    } else {
-        ("tampered", "does not match the chain: do not rely on it")
+        record.clone()
     };
     resource["id"] = json!(id);
     resource["meta"] = json!({
-        "versionId": entry.revision.to_string(),
-        "lastUpdated": instant_of_ms(entry.recorded_at),
-        "tag": [{"system": PROOF_SYSTEM, "code": code, "display": display}],
+        "versionId": revision.to_string(),
+        "lastUpdated": instant_of_ms(recorded_at),
+        "tag": [{"system": PROOF_SYSTEM, "code": "verified", "display": "matches its commitment on the chain"}],
     });
     if let Some(element) = ty.patient_element() {
         resource[element] = json!({"reference": format!("Patient/{patient}")});
@@ -216,8 +318,9 @@ fn version_of(patient: PatientId, entry: ReadEntry) -> Option<Version> {
     Some(Version {
         ty,
         id,
-        revision: entry.revision,
-        recorded_at: entry.recorded_at,
+        record,
+        revision,
+        recorded_at,
         author: entry.author,
         resource,
         anchor,
@@ -370,6 +473,7 @@ pub(crate) async fn operation(
                 .await
                 .map_err(|_| FhirError::not_found("Patient", &id))?;
             let base = base(&state);
+            let gaps = chart.gaps_entry(&base);
             let mut latest = chart.into_latest();
             // The Patient first, then the entries in the order written.
             latest.sort_by_key(|v| (v.ty != ResourceType::Patient, v.recorded_at));
@@ -391,6 +495,7 @@ pub(crate) async fn operation(
                 })
                 .collect();
             entries.extend(provenance);
+            entries.extend(gaps);
             let links = [("self", format!("{base}/Patient/{id}/$everything"))];
             Ok(resource_response(
                 StatusCode::OK,

@@ -140,11 +140,10 @@ checked against the chain (what <code>medledger verify</code> prints).</p>"#
 }
 
 async fn verification(state: &AuthState) -> Result<String, Problem> {
-    let options = medledger_ledger::verify::Options::default();
     let report = state
         .hospital
         .records
-        .verify(options)
+        .verify(state.hospital.verify_options())
         .await
         .map_err(crate::api::problem)?;
     let mut table = Table::new("Findings", &["Finding", "Where"]);
@@ -163,6 +162,13 @@ async fn verification(state: &AuthState) -> Result<String, Problem> {
         let text = serde_json::to_string(f).map_err(Problem::internal)?;
         table.row("rejected", vec!["audit log".into(), esc(&text)]);
     }
+    for f in &report.store {
+        let text = serde_json::to_string(f).map_err(Problem::internal)?;
+        table.row(
+            "rejected",
+            vec!["store disagrees with the chain".into(), esc(&text)],
+        );
+    }
     let findings = report.findings();
     let verdict = if findings == 0 {
         r#"<p><span class="badge ok">Clean</span> every entry and the audit log match the chain.</p>"#
@@ -171,11 +177,13 @@ async fn verification(state: &AuthState) -> Result<String, Problem> {
         format!(r#"<p><span class="badge bad">{findings} finding(s)</span></p>"#)
     };
     Ok(format!(
-        "{verdict}<p>{} stored entries, {} commitments on chain, {} audit records, {} audit anchors checked.</p>{}",
+        "{verdict}<p>{} stored entries, {} commitments on chain, {} audit records, {} audit anchors checked; {} audit \
+         record(s) after the last anchor, not yet protected on chain.</p>{}",
         report.stored_entries,
         report.chain_entries,
         report.audit_records,
         report.audit_anchors,
+        report.audit_unanchored,
         table.render("No findings."),
     ))
 }

@@ -46,14 +46,24 @@ pub(super) async fn dashboard(
     }
 }
 
-/// A patient's name and birth date, if the doctor may read them.
+/// A patient's name and birth date, if the doctor may read them and they verified against the
+/// chain; otherwise what stands in their place.
 async fn label(state: &AuthState, viewer: &Viewer, id: PatientId) -> (String, String) {
     match state.hospital.records.demographics(viewer.address, id).await {
-        Ok(Some(d)) => (
-            super::html::person_name(&d).unwrap_or_else(|| "(no name)".to_owned()),
-            d["birthDate"].as_str().unwrap_or("").to_owned(),
+        Ok(d) => match d.resource.map(|r| r.value()) {
+            Some(r) => (
+                super::html::person_name(&r).unwrap_or_else(|| "(no name)".to_owned()),
+                r["birthDate"].as_str().unwrap_or("").to_owned(),
+            ),
+            None => (
+                "(name not shown: it does not verify against the chain)".into(),
+                String::new(),
+            ),
+        },
+        Err(medledger_ledger::Error::Disagreement(_)) => (
+            "(not shown: the store disagrees with the chain)".into(),
+            String::new(),
         ),
-        Ok(None) => ("(no demographics)".into(), String::new()),
         Err(_) => ("(no access)".into(), String::new()),
     }
 }

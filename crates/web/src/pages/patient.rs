@@ -26,7 +26,8 @@ pub(crate) fn kind_name(kind: u8) -> &'static str {
     }
 }
 
-/// The proof column: verified (block, transaction, commitment), pending, rejected or tampered.
+/// The proof column: verified (block, transaction, commitment), pending, rejected, tampered or
+/// missing from this store.
 fn proof(p: &Proof) -> (String, &'static str) {
     match p {
         Proof::Verified {
@@ -50,8 +51,24 @@ tx <code title="{tx}">{tx_s}</code><br>commitment <code title="{c}">{c_s}</code>
             format!(r#"<span class="badge bad">Rejected</span> {}"#, esc(reason)),
             "rejected",
         ),
-        Proof::Tampered { why } => (
-            format!(r#"<span class="badge bad">Does not verify</span> {}"#, esc(why)),
+        Proof::Tampered { why, version } => (
+            format!(
+                r#"<span class="badge bad">Does not verify</span>{} {}; its content is withheld"#,
+                version.map(|v| format!(" version {v}:")).unwrap_or_default(),
+                esc(why)
+            ),
+            "tampered",
+        ),
+        Proof::Missing {
+            version,
+            block_number,
+            why,
+            ..
+        } => (
+            format!(
+                r#"<span class="badge bad">Missing</span> version {version}, block {block_number}: {}"#,
+                esc(why)
+            ),
             "tampered",
         ),
     }
@@ -63,21 +80,47 @@ pub(crate) fn history_table(entries: &[ReadEntry], amend: bool) -> String {
         "History, newest first, each entry checked against the chain",
         &["Recorded", "Kind", "Entry", "Author", "Proof"],
     );
+    // Records with a newer revision the store lacks (or holds altered): none of theirs is current.
+    let outdated: Vec<&str> = entries
+        .iter()
+        .filter(|e| matches!(e.proof, Proof::Missing { .. } | Proof::Tampered { .. }))
+        .filter_map(|e| e.record.as_deref())
+        .collect();
     for e in entries.iter().rev() {
         let content = e.content.as_ref().map(|c| c.value());
-        let (what, detail) = summary(content.as_ref());
+        let (what, detail) = match (&e.proof, content.as_ref()) {
+            (Proof::Missing { .. }, _) => (
+                "(held on chain, missing from this store)".to_owned(),
+                String::new(),
+            ),
+            (Proof::Rejected { .. }, None) => {
+                ("(never signed: its content was erased)".to_owned(), String::new())
+            }
+            (_, None) => ("(content withheld)".to_owned(), String::new()),
+            (_, Some(_)) => summary(content.as_ref()),
+        };
         let (proof, class) = proof(&e.proof);
         let mut entry = format!("<strong>{}</strong>", esc(&what));
         if !detail.is_empty() {
             entry.push_str(&format!("<br>{}", esc(&detail)));
         }
-        if e.revision > 1 {
-            entry.push_str(&format!(r#"<br><small>revision {}</small>"#, e.revision));
+        if let Some(revision) = e.revision.filter(|r| *r > 1) {
+            entry.push_str(&format!(r#"<br><small>revision {revision}</small>"#));
         }
-        if amend && e.kind != EntryKind::Demographics as u8 && !matches!(e.proof, Proof::Rejected { .. }) {
+        let record = e.record.as_deref().unwrap_or_default();
+        if e.proof.is_verified() && outdated.contains(&record) {
+            entry.push_str(
+                r#"<br><span class="badge bad">Not current</span> a newer revision is held on chain and missing from this store"#,
+            );
+        }
+        if amend
+            && e.proof.is_verified()
+            && e.kind != EntryKind::Demographics as u8
+            && !outdated.contains(&record)
+        {
             entry.push_str(&format!(
                 r#"<br><button type="button" class="link" data-amend="{record}" data-kind="{kind}" data-what="{what}">Amend</button>"#,
-                record = esc(&e.record),
+                record = esc(record),
                 kind = kind_name(e.kind).to_ascii_lowercase(),
                 what = esc(&what),
             ));
@@ -85,7 +128,9 @@ pub(crate) fn history_table(entries: &[ReadEntry], amend: bool) -> String {
         table.row(
             class,
             vec![
-                esc(&utc(e.recorded_at)),
+                e.recorded_at
+                    .map(|at| esc(&utc(at)))
+                    .unwrap_or_else(|| "—".into()),
                 kind_name(e.kind).into(),
                 entry,
                 format!(
