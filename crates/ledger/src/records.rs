@@ -62,20 +62,7 @@ impl Demographics {
         if self.name.trim().is_empty() {
             return Err(Error::InvalidEntry("the patient's name is empty".into()));
         }
-        let date = self.birth_date.as_bytes();
-        let shape = date.len() == 10
-            && date[4] == b'-'
-            && date[7] == b'-'
-            && date
-                .iter()
-                .enumerate()
-                .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
-        if !shape {
-            return Err(Error::InvalidEntry(format!(
-                "birth date {:?} is not YYYY-MM-DD",
-                self.birth_date
-            )));
-        }
+        birth_date(&self.birth_date)?;
         Ok(())
     }
 
@@ -89,6 +76,36 @@ impl Demographics {
             "telecom": [{ "value": self.contact }],
         })
     }
+}
+
+/// Checks a birth date: `YYYY-MM-DD`, a real day of the calendar (not 2025-02-30), not after today.
+fn birth_date(text: &str) -> Result<()> {
+    let bytes = text.as_bytes();
+    let shape = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shape {
+        return Err(Error::InvalidEntry(format!(
+            "birthDate {text:?} is not a date written YYYY-MM-DD"
+        )));
+    }
+    let date: jiff::civil::Date = text.parse().map_err(|e| {
+        Error::InvalidEntry(format!(
+            "birthDate {text:?} is not a real day of the calendar ({e})"
+        ))
+    })?;
+    let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    if date > today {
+        return Err(Error::InvalidEntry(format!(
+            "birthDate {text:?} is in the future (today is {today})"
+        )));
+    }
+    Ok(())
 }
 
 /// The stored bytes of an entry's content: a JSON object of at most [`MAX_CONTENT`] bytes.
@@ -1135,5 +1152,27 @@ impl Records {
         )
         .await?;
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::birth_date;
+
+    #[test]
+    fn a_birth_date_is_a_real_day_not_in_the_future() {
+        assert!(birth_date("1815-12-10").is_ok());
+        assert!(birth_date("2024-02-29").is_ok(), "a leap day");
+        for (bad, says) in [
+            ("2025-02-30", "not a real day"),
+            ("2023-02-29", "not a real day"),
+            ("1990-13-01", "not a real day"),
+            ("1990-1-1", "YYYY-MM-DD"),
+            ("10/12/1815", "YYYY-MM-DD"),
+            ("2999-01-01", "in the future"),
+        ] {
+            let err = birth_date(bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 }

@@ -85,6 +85,19 @@ async fn a_doctor_writes_through_the_api_and_the_patient_reads_it_verified() {
         .unwrap();
 
     let doctor_token = site.sign_in(&doctor).await;
+    // An impossible birth date is refused with a 422 that says so, and nothing is stored.
+    let impossible = json!({"wallet": patient.address(), "name": "Ada Lovelace", "birthDate": "2025-02-30", "contact": "-"});
+    let (status, problem, _) = site
+        .call("POST", "/api/v1/patients", Some(impossible), Some(&doctor_token))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a real day of the calendar"),
+        "{problem}"
+    );
     let new_patient = json!({"wallet": patient.address(), "name": "Ada Lovelace", "birthDate": "1815-12-10", "contact": "ada@example.org"});
     let (status, accepted, _) = site
         .call(
