@@ -8,6 +8,7 @@
 //! - [`records`]: registering patients, writing entries, signing, searching names.
 //! - `identity`: who a patient is and who may read their record, from the chain.
 //! - [`read`]: a patient's history as the chain proves it, whole: verified, tampered, missing.
+//! - [`trail`]: the patient's access trail: who read or changed their record, and how it ended.
 //! - [`verify`]: re-checks every stored entry and the audit log against the chain.
 //! - [`keyfile`]: the master key's file (or environment variable) and its rotation.
 //!
@@ -23,6 +24,7 @@ pub mod nonces;
 pub mod read;
 pub mod records;
 pub mod relayer;
+pub mod trail;
 pub mod verify;
 
 mod batch;

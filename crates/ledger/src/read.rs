@@ -459,6 +459,16 @@ impl Records {
         })
     }
 
+    /// The history as the chain proves it, without anyone's drafts and without auditing a read
+    /// (for views built on it, which audit themselves).
+    pub(crate) async fn proven_history(
+        &self,
+        standing: &Standing,
+        entries: Vec<StoredEntry>,
+    ) -> Result<Vec<ReadEntry>> {
+        self.assembled(Address::ZERO, standing, entries, None).await
+    }
+
     /// Reads a patient's whole history, each entry with its proof, every version the chain holds
     /// accounted for (see the module documentation). Every attempt is audited.
     pub async fn history(&self, reader: Address, patient: PatientId) -> Result<Vec<ReadEntry>> {
@@ -559,6 +569,7 @@ mod tests {
                 commitment: B256::ZERO,
                 anchoring,
                 reason: Some("declined".into()),
+                request_id: None,
             },
             content: Some(br#"{"resourceType":"Condition"}"#.to_vec()),
             recomputed: recomputed.map(B256::repeat_byte),

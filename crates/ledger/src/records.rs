@@ -784,8 +784,15 @@ impl Records {
         let write = self
             .store_write(signer, purpose, calldata, ACTION_GAS, Commit::Request)
             .await?;
-        self.audit(signer, purpose, patient, None, "allowed", "awaiting signature")
-            .await?;
+        self.audit(
+            signer,
+            purpose,
+            patient,
+            None,
+            "allowed",
+            &format!("request {}", write.request_id),
+        )
+        .await?;
         Ok(write)
     }
 
@@ -900,7 +907,7 @@ impl Records {
             Some(patient),
             None,
             "allowed",
-            "awaiting signature",
+            &format!("request {}", write.request_id),
         )
         .await?;
         Ok(write)

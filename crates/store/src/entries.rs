@@ -76,10 +76,13 @@ pub struct StoredEntry {
     pub anchoring: Anchoring,
     /// Why the contract refused it, if it did.
     pub reason: Option<String>,
+    /// The chain request that anchors it.
+    pub request_id: Option<i64>,
 }
 
 const COLUMNS: &str = "e.seq, e.patient_id, p.chain_id, e.record_id, e.revision, e.kind, e.author, e.recorded_at, \
-                       e.sealed, e.commitment, e.status, e.chain_version, e.tx_hash, e.block_number, e.reason";
+                       e.sealed, e.commitment, e.status, e.chain_version, e.tx_hash, e.block_number, e.reason, \
+                       e.request_id";
 
 fn entry(row: &dyn Cells) -> Result<StoredEntry> {
     let status = row.text("status")?;
@@ -114,6 +117,7 @@ fn entry(row: &dyn Cells) -> Result<StoredEntry> {
         commitment: hash(&row.bytes("commitment")?)?,
         anchoring,
         reason: row.opt_text("reason")?,
+        request_id: row.opt_int("request_id")?,
     })
 }
 

@@ -428,39 +428,12 @@ pub async fn audit(
 ) -> Result<Json<Value>, Problem> {
     let caller = signed_in(&state, &headers).await?;
     let patient = patient_id(&id)?;
-    let stored = state
+    let events = state
         .hospital
-        .store
-        .patient(patient)
+        .records
+        .trail(caller, patient)
         .await
-        .map_err(Problem::internal)?
-        .ok_or_else(|| problem(medledger_ledger::Error::UnknownPatient(id.clone())))?;
-    if stored.wallet != caller {
-        return Err(Problem {
-            status: StatusCode::FORBIDDEN,
-            title: "Forbidden",
-            detail: "only the patient sees who accessed their record".into(),
-        });
-    }
-    let records = state
-        .hospital
-        .store
-        .audit_of_patient(patient, 500)
-        .await
-        .map_err(Problem::internal)?;
-    let events: Vec<Value> = records
-        .iter()
-        .map(|r| {
-            json!({
-                "sequence": r.sequence,
-                "at": r.event.at,
-                "actor": r.event.actor,
-                "action": r.event.action,
-                "outcome": r.event.outcome,
-                "detail": r.event.detail,
-            })
-        })
-        .collect();
+        .map_err(problem)?;
     Ok(Json(json!({ "patientId": id, "events": events })))
 }
 

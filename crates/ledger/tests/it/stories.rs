@@ -360,3 +360,84 @@ async fn a_crash_between_storing_and_anchoring_loses_nothing(mut h: Hospital) {
     h.remove().await;
 }
 hospital_story!(a_crash_between_storing_and_anchoring_loses_nothing);
+
+async fn the_access_trail_says_what_happened_to_what(mut h: Hospital) {
+    let doctor = h.doctors[0].clone();
+    let stranger = h.doctors[1].clone();
+    let (patient, wallet) = registered(&mut h, "Florence Nightingale").await;
+    let condition = json!({"resourceType": "Condition", "code": {"text": "Typhus"}});
+    let (anchored, _, write) = h
+        .records
+        .record(doctor.address(), patient, EntryKind::Diagnosis, &condition, None)
+        .await
+        .unwrap();
+    h.sign(&doctor, &write).await;
+    let (declined, _, write) = h
+        .records
+        .record(doctor.address(), patient, EntryKind::Medication, &condition, None)
+        .await
+        .unwrap();
+    h.records
+        .decline(doctor.address(), write.request_id)
+        .await
+        .unwrap();
+    let (waiting, _, _) = h
+        .records
+        .record(doctor.address(), patient, EntryKind::Note, &condition, None)
+        .await
+        .unwrap();
+    let emergency = h
+        .records
+        .open_emergency(
+            stranger.address(),
+            patient,
+            "unconscious in the emergency room",
+            600,
+        )
+        .await
+        .unwrap();
+    h.sign(&stranger, &emergency).await;
+    h.settle().await;
+    h.records.history(stranger.address(), patient).await.unwrap();
+
+    let trail = h.records.trail(wallet.address(), patient).await.unwrap();
+    let of = |record: &medledger_core::entry::RecordId| {
+        trail
+            .iter()
+            .find(|e| e.action == "write" && e.record.as_deref() == Some(record.to_string().as_str()))
+            .unwrap_or_else(|| panic!("no write of {record} in {trail:?}"))
+    };
+    let first = of(&anchored);
+    assert_eq!(first.kind, Some(EntryKind::Diagnosis as u8));
+    assert!(
+        first.result.as_deref().unwrap().starts_with("anchored (version "),
+        "{first:?}"
+    );
+    assert_eq!(of(&declined).result.as_deref(), Some("declined by its signer"));
+    assert_eq!(of(&declined).kind, Some(EntryKind::Medication as u8));
+    assert_eq!(
+        of(&waiting).result.as_deref(),
+        Some("awaiting its author's signature")
+    );
+    let opened = trail.iter().find(|e| e.action == "emergency-access").unwrap();
+    assert!(
+        opened.result.as_deref().unwrap().starts_with("anchored"),
+        "{opened:?}"
+    );
+    let read = trail
+        .iter()
+        .find(|e| e.action == "read" && e.actor == stranger.address())
+        .unwrap();
+    assert_eq!(
+        read.emergency_reason.as_deref(),
+        Some("unconscious in the emergency room"),
+        "the reason shows beside the emergency read"
+    );
+    // The trail is the patient's alone.
+    assert!(matches!(
+        h.records.trail(doctor.address(), patient).await,
+        Err(Error::Forbidden(_))
+    ));
+    h.remove().await;
+}
+hospital_story!(the_access_trail_says_what_happened_to_what);

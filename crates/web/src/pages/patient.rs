@@ -171,12 +171,7 @@ async fn render(state: &AuthState, viewer: &Viewer, patient: PatientId) -> Resul
         .await
         .map_err(problem)?;
     let doctors = crate::people::directory(state, viewer.address).await?;
-    let audit = state
-        .hospital
-        .store
-        .audit_of_patient(patient, 200)
-        .await
-        .map_err(Problem::internal)?;
+    let audit = records.trail(viewer.address, patient).await.map_err(problem)?;
     let name = |address: &alloy::primitives::Address| -> String {
         doctors
             .iter()
@@ -261,17 +256,28 @@ async fn render(state: &AuthState, viewer: &Viewer, patient: PatientId) -> Resul
         "Who read or changed my record",
         &["When", "Who", "What", "Outcome"],
     );
-    for r in &audit {
-        let e = &r.event;
+    for e in audit.iter().take(200) {
         let emergency = e.action.contains("emergency") || e.detail.contains("emergency");
+        let mut what = e.action.replace('-', " ");
+        if let Some(kind) = e.kind {
+            what += &format!(" {}", kind_name(kind).to_lowercase());
+        }
+        if let Some(record) = &e.record {
+            what += &format!(" (record {})", short(record));
+        }
+        if e.record.is_none() && !e.detail.is_empty() && !e.detail.starts_with("request ") {
+            what += &format!(": {}", e.detail);
+        }
+        if let Some(reason) = &e.emergency_reason {
+            what += &format!(", emergency reason: \u{201c}{reason}\u{201d}");
+        }
+        let outcome = match &e.result {
+            Some(result) => format!("{}: {result}", e.outcome),
+            None => e.outcome.clone(),
+        };
         trail.row(
             if emergency { "emergency" } else { "" },
-            vec![
-                esc(&utc(e.at)),
-                who(&e.actor),
-                esc(format!("{} {}", e.action, e.detail).trim()),
-                esc(&e.outcome),
-            ],
+            vec![esc(&utc(e.at)), who(&e.actor), esc(&what), esc(&outcome)],
         );
     }
     let mut breaks = Table::new(
