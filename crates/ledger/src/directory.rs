@@ -73,6 +73,11 @@ impl Records {
         })
     }
 
+    /// Whether `account` holds the doctor role now, from the chain.
+    pub async fn is_doctor(&self, account: Address) -> Result<bool> {
+        self.ledger().isDoctor(account).call().await.map_err(Error::chain)
+    }
+
     /// The patients whose records a doctor has (or had, unrevoked) access to: the mirror's list,
     /// each access as the chain holds it now. A mirrored access the chain contradicts (beyond
     /// what the mirror has yet to catch up with) is [`Error::Disagreement`].

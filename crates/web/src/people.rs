@@ -167,11 +167,20 @@ pub(crate) async fn directory(state: &AuthState, caller: Address) -> Result<Vec<
     let store = &state.hospital.store;
     let mut rows: BTreeMap<Address, Row> = BTreeMap::new();
     for doctor in store.mirrored_doctors().await.map_err(Problem::internal)? {
-        rows.entry(doctor.address).or_default().approved = doctor.active;
+        rows.entry(doctor.address).or_default();
     }
     for application in store.doctor_applications().await.map_err(Problem::internal)? {
         let address = application.address;
         rows.entry(address).or_default().application = Some(application);
+    }
+    // Who is approved is the chain's to say, not the mirror's.
+    for (address, row) in &mut rows {
+        row.approved = state
+            .hospital
+            .records
+            .is_doctor(*address)
+            .await
+            .map_err(problem)?;
     }
     Ok(rows
         .into_iter()

@@ -89,8 +89,14 @@ impl Site {
             .headers()
             .get(header::SET_COOKIE)
             .map(|v| v.to_str().unwrap().to_owned());
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
         let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        crate::contract::check(method, path, status, &content_type, &value);
         (status, value, cookie)
     }
 
@@ -123,11 +129,9 @@ impl Site {
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-        (
-            status,
-            content_type,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        crate::contract::check(method, path, status, &content_type, &value);
+        (status, content_type, value)
     }
 
     /// A page as a browser gets it: status, `Location` or `Content-Security-Policy`, and the HTML.
