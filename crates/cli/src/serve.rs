@@ -27,6 +27,15 @@ pub(crate) struct ServeArgs {
     /// chain, MedLedger starts as a demo whose admin is the public development account 0.
     #[arg(long, env = "MEDLEDGER_ADMIN", value_name = "ADDRESS")]
     admin: Option<Address>,
+    /// The token `/metrics` asks for (`Authorization: Bearer TOKEN`); default: the one in the data
+    /// directory's `metrics.token`, made on first start.
+    #[arg(
+        long,
+        env = "MEDLEDGER_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    metrics_token: Option<String>,
     /// The URL browsers reach this server at, if not http://HOST:PORT (behind a TLS proxy, say).
     #[arg(long, env = "MEDLEDGER_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
@@ -51,6 +60,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         confirmations: args
             .confirmations
             .unwrap_or(if args.site.rpc_url.is_some() { 12 } else { 0 }),
+        metrics_token: args.metrics_token.clone(),
     };
     let hospital = Arc::new(
         Hospital::open(&config)

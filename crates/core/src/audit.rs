@@ -129,45 +129,79 @@ pub enum AuditFinding {
 }
 
 /// Re-derives the chain over `records` (in stored order) and checks it against on-chain anchors
-/// `(sequence, head)`. Returns every finding and the number of records checked.
+/// `(sequence, head)`. Returns every finding.
 pub fn check(records: &[AuditRecord], anchors: &[(u64, B256)]) -> Vec<AuditFinding> {
-    let mut findings = Vec::new();
-    let mut expected_sequence = 1;
-    let mut prev = B256::ZERO;
-    let mut recomputed = std::collections::HashMap::with_capacity(records.len());
+    let mut checker = Checker::new(anchors);
     for record in records {
-        if record.sequence > expected_sequence {
-            findings.push(AuditFinding::Missing {
-                from: expected_sequence,
+        checker.push(record);
+    }
+    checker.finish()
+}
+
+/// [`check`] a record at a time, so that a log of any length is checked in constant memory.
+#[derive(Debug)]
+pub struct Checker {
+    anchors: std::collections::HashMap<u64, B256>,
+    findings: Vec<AuditFinding>,
+    expected_sequence: u64,
+    prev: B256,
+    held: u64,
+}
+
+impl Checker {
+    /// A check against the on-chain `anchors` `(sequence, head)`.
+    pub fn new(anchors: &[(u64, B256)]) -> Self {
+        Self {
+            anchors: anchors.iter().copied().collect(),
+            findings: Vec::new(),
+            expected_sequence: 1,
+            prev: B256::ZERO,
+            held: 0,
+        }
+    }
+
+    /// Checks the next stored record.
+    pub fn push(&mut self, record: &AuditRecord) {
+        if record.sequence > self.expected_sequence {
+            self.findings.push(AuditFinding::Missing {
+                from: self.expected_sequence,
                 to: record.sequence - 1,
             });
         }
-        let hash = link(prev, &record.event.canonical(record.sequence));
-        if record.sequence < expected_sequence || hash != record.hash || record.prev != prev {
-            findings.push(AuditFinding::Altered {
+        let hash = link(self.prev, &record.event.canonical(record.sequence));
+        if record.sequence < self.expected_sequence || hash != record.hash || record.prev != self.prev {
+            self.findings.push(AuditFinding::Altered {
                 sequence: record.sequence,
             });
         }
-        recomputed.insert(record.sequence, hash);
+        if let Some(head) = self.anchors.remove(&record.sequence)
+            && (record.hash != head || hash != head)
+        {
+            self.findings.push(AuditFinding::AnchorMismatch {
+                sequence: record.sequence,
+            });
+        }
         // Carry on from the stored hash, so one edit is reported once and not for every later record.
-        prev = record.hash;
-        expected_sequence = record.sequence + 1;
+        self.prev = record.hash;
+        self.expected_sequence = record.sequence + 1;
+        self.held = record.sequence;
     }
-    let held = records.last().map_or(0, |r| r.sequence);
-    let newest_anchor = anchors.iter().map(|(sequence, _)| *sequence).max();
-    if let Some(anchored) = newest_anchor.filter(|anchored| *anchored > held) {
-        findings.push(AuditFinding::Truncated { anchored, held });
-    }
-    for &(sequence, head) in anchors {
-        if sequence > held {
-            continue;
+
+    /// Every finding: those of the records, then anchors the log does not reach or whose records
+    /// are gone.
+    pub fn finish(mut self) -> Vec<AuditFinding> {
+        let held = self.held;
+        if let Some(anchored) = self.anchors.keys().copied().filter(|a| *a > held).max() {
+            self.findings.push(AuditFinding::Truncated { anchored, held });
         }
-        let stored = records.iter().find(|r| r.sequence == sequence).map(|r| r.hash);
-        if stored != Some(head) || recomputed.get(&sequence) != Some(&head) {
-            findings.push(AuditFinding::AnchorMismatch { sequence });
-        }
+        let mut gone: Vec<u64> = self.anchors.into_keys().filter(|a| *a <= held).collect();
+        gone.sort_unstable();
+        self.findings.extend(
+            gone.into_iter()
+                .map(|sequence| AuditFinding::AnchorMismatch { sequence }),
+        );
+        self.findings
     }
-    findings
 }
 
 #[cfg(test)]

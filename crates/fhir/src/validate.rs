@@ -256,6 +256,18 @@ fn one_value(ty: Ty, value: &Value, path: &mut String, issues: &mut Vec<Issue>) 
     }
     let wrong = |what: &str| Issue::at(IssueCode::Value, path, format!("must be {what}"));
     let text = value.as_str();
+    // R4: strings SHALL NOT contain characters below U+0020 but tab, carriage return and line feed.
+    if let Some(c) = text.and_then(|t| t.chars().find(|c| *c < ' ' && !matches!(c, '\t' | '\r' | '\n'))) {
+        issues.push(Issue::at(
+            IssueCode::Value,
+            path,
+            format!(
+                "contains the control character U+{:04X}, which FHIR strings may not hold: remove it",
+                u32::from(c)
+            ),
+        ));
+        return;
+    }
     let problem: Option<Issue> = match ty {
         Ty::Of(complex) => match value.as_object() {
             Some(object) if object.is_empty() => Some(Issue::at(
@@ -328,6 +340,28 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn control_characters_are_refused_and_named() {
+        for (c, name) in [('\u{0}', "U+0000"), ('\u{1}', "U+0001"), ('\u{1b}', "U+001B")] {
+            let condition = json!({
+                "resourceType": "Condition",
+                "subject": {"reference": "Patient/x"},
+                "code": {"text": format!("Asthma{c}")},
+            });
+            let err = resource(&condition).unwrap_err().to_string();
+            assert!(err.contains("Condition.code.text") && err.contains(name), "{err}");
+        }
+        let ok = json!({
+            "resourceType": "Condition",
+            "subject": {"reference": "Patient/x"},
+            "code": {"text": "Asthma\twith\r\nlines"},
+        });
+        assert!(
+            resource(&ok).is_ok(),
+            "tab, carriage return and line feed are allowed"
+        );
+    }
 
     fn issues(value: Value) -> Vec<String> {
         match resource(&value) {

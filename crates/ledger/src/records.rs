@@ -62,6 +62,14 @@ impl Demographics {
         if self.name.trim().is_empty() {
             return Err(Error::InvalidEntry("the patient's name is empty".into()));
         }
+        for (field, text) in [("name", &self.name), ("contact", &self.contact)] {
+            if let Some(c) = text.chars().find(|c| c.is_control()) {
+                return Err(Error::InvalidEntry(format!(
+                    "{field} contains the control character U+{:04X}: remove it",
+                    u32::from(c)
+                )));
+            }
+        }
         birth_date(&self.birth_date)?;
         Ok(())
     }
@@ -214,6 +222,10 @@ pub struct Records {
     /// Forwarder nonces, handed out in order per signer and kept without gaps.
     nonces: Nonces,
     commits: Commits,
+    /// The server's own account, which anchors the audit log (see [`Records::with_auditor`]).
+    auditor: Option<Address>,
+    /// The last check of the audit log, and when it ran (see [`Records::log_integrity`]).
+    pub(crate) integrity: tokio::sync::Mutex<Option<(std::time::Instant, crate::trail::LogIntegrity)>>,
 }
 
 /// Group commits: concurrent writes of one kind share a database transaction (and its sync).
@@ -335,6 +347,8 @@ impl Records {
             provider,
             deployment,
             commits,
+            auditor: None,
+            integrity: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -354,6 +368,17 @@ impl Records {
     /// Where the contracts are.
     pub fn deployment(&self) -> Deployment {
         self.deployment
+    }
+
+    /// The server's own account, whose on-chain anchors protect this store's audit log.
+    pub fn with_auditor(mut self, auditor: Address) -> Self {
+        self.auditor = Some(auditor);
+        self
+    }
+
+    /// The account whose anchors protect the audit log, if known.
+    pub(crate) fn auditor(&self) -> Option<Address> {
+        self.auditor
     }
 
     /// The signers' forwarder nonces (the relayer shares them: see [`crate::nonces`]).

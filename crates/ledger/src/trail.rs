@@ -5,10 +5,16 @@
 //! expired, refused by the contract), and, beside a read under emergency access, the reason the
 //! doctor gave. The anchoring is taken from the history as the chain proves it, not from the
 //! store's status alone.
+//!
+//! The trail is only as good as the audit log under it, which an insider can edit: so every trail
+//! comes with [`LogIntegrity`], the log's hash chain re-derived from its first record and checked
+//! against the server's newest anchor on chain, and each event the check finds altered is marked.
+//! The check reads the whole log; its result is kept for [`INTEGRITY_TTL`].
 
 use std::collections::HashMap;
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
+use medledger_core::audit::AuditFinding;
 use medledger_core::emergency;
 use medledger_core::entry::PatientId;
 use medledger_store::entries::{Anchoring, StoredEntry};
@@ -22,12 +28,75 @@ use crate::{Error, Result};
 /// How many of the newest events the trail shows.
 pub const TRAIL_LENGTH: u32 = 500;
 
+/// How long a check of the audit log's integrity is reused before the log is read again.
+pub const INTEGRITY_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What re-deriving the audit log's hash chain, and its newest anchor on chain, say of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogIntegrity {
+    /// Whether nothing was found: the log is whole and unaltered up to its newest anchor, and
+    /// consistent after it.
+    pub intact: bool,
+    /// The records checked (the whole log when the check ran).
+    pub records: u64,
+    /// The newest sequence number anchored on chain by this server, if any.
+    pub anchored_through: Option<u64>,
+    /// What was found: altered, missing or reordered records, a cut tail.
+    pub findings: Vec<AuditFinding>,
+}
+
+impl LogIntegrity {
+    /// Whether the check names the record `sequence` as altered.
+    pub fn altered(&self, sequence: u64) -> bool {
+        self.findings.iter().any(|f| match f {
+            AuditFinding::Altered { sequence: s } | AuditFinding::AnchorMismatch { sequence: s } => {
+                *s == sequence
+            }
+            _ => false,
+        })
+    }
+
+    /// The findings in words, for a banner.
+    pub fn describe(&self) -> String {
+        self.findings
+            .iter()
+            .map(|f| match f {
+                AuditFinding::Altered { sequence } => format!("record {sequence} was altered or moved"),
+                AuditFinding::Missing { from, to } if from == to => format!("record {from} is missing"),
+                AuditFinding::Missing { from, to } => format!("records {from} to {to} are missing"),
+                AuditFinding::AnchorMismatch { sequence } => {
+                    format!("record {sequence} does not match its anchor on chain")
+                }
+                AuditFinding::Truncated { anchored, held } => {
+                    format!("the log ends at record {held}, but record {anchored} was anchored on chain: its tail was cut")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The patient's trail, and what the audit log's check says of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trail {
+    /// The audit log's integrity, as last checked.
+    pub integrity: LogIntegrity,
+    /// The events, newest first.
+    pub events: Vec<TrailEvent>,
+}
+
 /// One event of the patient's access trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrailEvent {
     /// Its place in the audit log.
     pub sequence: u64,
+    /// Its hash in the log's chain.
+    pub hash: B256,
+    /// `altered` when the log's check names this record (its content cannot be relied on).
+    pub integrity: Option<String>,
     /// When (Unix ms).
     pub at: u64,
     /// Who.
@@ -50,8 +119,45 @@ pub struct TrailEvent {
 }
 
 impl Records {
-    /// The patient's access trail, newest first: for the patient alone.
-    pub async fn trail(&self, reader: Address, patient: PatientId) -> Result<Vec<TrailEvent>> {
+    /// The audit log's integrity: its hash chain re-derived from the first record, and checked
+    /// against this server's newest anchor on chain (checked at most every [`INTEGRITY_TTL`]).
+    pub async fn log_integrity(&self) -> Result<LogIntegrity> {
+        let mut cached = self.integrity.lock().await;
+        if let Some((at, integrity)) = cached.as_ref()
+            && at.elapsed() < INTEGRITY_TTL
+        {
+            return Ok(integrity.clone());
+        }
+        let anchors = match self.auditor() {
+            Some(auditor) => {
+                let anchor = self
+                    .ledger()
+                    .auditAnchorOf(auditor)
+                    .call()
+                    .await
+                    .map_err(Error::chain)?;
+                if anchor.sequence == 0 {
+                    vec![]
+                } else {
+                    vec![(anchor.sequence, anchor.head)]
+                }
+            }
+            None => vec![],
+        };
+        let check = crate::verify::check_audit_log(self.store(), &anchors).await?;
+        let integrity = LogIntegrity {
+            intact: check.findings.is_empty(),
+            records: check.records,
+            anchored_through: check.anchored_through,
+            findings: check.findings,
+        };
+        *cached = Some((std::time::Instant::now(), integrity.clone()));
+        Ok(integrity)
+    }
+
+    /// The patient's access trail, newest first, with the audit log's integrity: for the patient
+    /// alone.
+    pub async fn trail(&self, reader: Address, patient: PatientId) -> Result<Trail> {
         let standing = self.standing(patient).await?;
         if standing.wallet() != reader {
             return Err(Error::Forbidden(
@@ -67,6 +173,7 @@ impl Records {
             .filter_map(|e| Some(((e.record?, e.revision?), e.proof)))
             .collect();
         let reasons = self.emergency_reasons(&standing).await?;
+        let integrity = self.log_integrity().await?;
         let mut out = Vec::new();
         for record in self.store().audit_of_patient(patient, TRAIL_LENGTH).await? {
             let e = record.event;
@@ -96,6 +203,8 @@ impl Records {
                 .flatten();
             out.push(TrailEvent {
                 sequence: record.sequence,
+                hash: record.hash,
+                integrity: integrity.altered(record.sequence).then(|| "altered".to_owned()),
                 at: e.at,
                 actor: e.actor,
                 action: e.action,
@@ -107,7 +216,10 @@ impl Records {
                 emergency_reason,
             });
         }
-        Ok(out)
+        Ok(Trail {
+            integrity,
+            events: out,
+        })
     }
 
     /// How the write of stored entry `s` ended.

@@ -428,13 +428,15 @@ pub async fn audit(
 ) -> Result<Json<Value>, Problem> {
     let caller = signed_in(&state, &headers).await?;
     let patient = patient_id(&id)?;
-    let events = state
+    let trail = state
         .hospital
         .records
         .trail(caller, patient)
         .await
         .map_err(problem)?;
-    Ok(Json(json!({ "patientId": id, "events": events })))
+    Ok(Json(
+        json!({ "patientId": id, "integrity": trail.integrity, "events": trail.events }),
+    ))
 }
 
 /// The query of `GET /api/v1/requests`.

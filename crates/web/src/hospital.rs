@@ -52,6 +52,9 @@ pub struct Config {
     /// How many blocks deep an event must be before the indexer trusts it (0 suits the embedded
     /// chain, which never reorganises).
     pub confirmations: u64,
+    /// The token `/metrics` asks for (`Authorization: Bearer …`); default: `metrics.token` in the
+    /// data directory, made on first start.
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -64,6 +67,7 @@ impl Config {
             chain_id: DEFAULT_CHAIN_ID,
             admin: None,
             confirmations: 0,
+            metrics_token: None,
         }
     }
 
@@ -92,6 +96,8 @@ pub struct Hospital {
     pub admin: Address,
     /// Whether this is the demo setup.
     pub demo: bool,
+    /// What `/metrics` asks for as its bearer token.
+    pub metrics_token: String,
     /// Wakes the relayer as soon as a request is signed (instead of at its next pass).
     pub wake: Arc<tokio::sync::Notify>,
     /// The requests that have just settled (anchored or refused), as the loops find them: what a
@@ -106,6 +112,81 @@ pub struct Hospital {
 
 fn io(path: &std::path::Path, err: impl std::fmt::Display) -> Error {
     Error::Io(format!("{}: {err}", path.display()))
+}
+
+/// The operator's token for `/metrics`: the configured one, else `metrics.token` in the data
+/// directory, created (0600) on first start.
+fn metrics_token(config: &Config) -> Result<String> {
+    if let Some(token) = &config.metrics_token {
+        return Ok(token.clone());
+    }
+    let path = config.data_dir.join("metrics.token");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            medledger_core::crypto::random_bytes(&mut bytes).map_err(|e| io(&path, e))?;
+            let token = alloy::hex::encode(bytes);
+            medledger_ledger::keyfile::write_secret(&path, &token)?;
+            Ok(token)
+        }
+        Err(e) => Err(io(&path, e)),
+    }
+}
+
+/// Creates the data directory private to its owner (0700), and says at start what in an existing
+/// one others can read: the database, its write-ahead log and the chain hold what must not leak
+/// (a doctor's application, the shape of every record).
+fn private_data_dir(dir: &std::path::Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| io(dir, e))?;
+        }
+        let mut wide = Vec::new();
+        let mut walk = vec![dir.to_path_buf()];
+        while let Some(path) = walk.pop() {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o077 != 0 {
+                wide.push(path.display().to_string());
+            }
+            if meta.is_dir()
+                && let Ok(entries) = std::fs::read_dir(&path)
+            {
+                walk.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+        if !wide.is_empty() {
+            wide.sort();
+            tracing::warn!(
+                "others than the owner can read or enter parts of the data directory: run `chmod -R go-rwx {}` \
+                 ({} path(s), e.g. {})",
+                dir.display(),
+                wide.len(),
+                wide[0]
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    Ok(())
+}
+
+/// The SQLite file in `dir`, created 0600 before SQLite opens it (its write-ahead log and shared
+/// memory take the same mode).
+fn private_sqlite_file(path: &std::path::Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop).map_err(|e| io(path, e))
 }
 
 /// The relayer's key: `relayer.key` in the data directory, created (0600) on first start. It is
@@ -126,14 +207,19 @@ fn relayer_key(config: &Config) -> Result<PrivateKeySigner> {
 impl Hospital {
     /// Opens (on first start: creates) the hospital described by `config`.
     pub async fn open(config: &Config) -> Result<Self> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| io(&config.data_dir, e))?;
+        private_data_dir(&config.data_dir)?;
         let keyring = medledger_ledger::keyfile::load(&config.data_dir)?;
-        let url = config
-            .database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", config.data_dir.join("medledger.db").display()));
+        let url = match &config.database_url {
+            Some(url) => url.clone(),
+            None => {
+                let file = config.data_dir.join("medledger.db");
+                private_sqlite_file(&file)?;
+                format!("sqlite://{}", file.display())
+            }
+        };
         let store = Store::open(&url).await?;
         let relayer_key = relayer_key(config)?;
+        let metrics_token = metrics_token(config)?;
         let demo = config.is_demo();
         let admin = match (config.admin, demo) {
             (Some(admin), _) => admin,
@@ -207,7 +293,11 @@ impl Hospital {
             }
         };
 
-        let records = Arc::new(Records::open(store.clone(), keyring, provider.clone()).await?);
+        let records = Arc::new(
+            Records::open(store.clone(), keyring, provider.clone())
+                .await?
+                .with_auditor(relayer_key.address()),
+        );
         let relayer = Arc::new(
             Relayer::new(
                 provider.clone(),
@@ -235,6 +325,7 @@ impl Hospital {
             relayer_account: relayer_key.address(),
             admin,
             demo,
+            metrics_token,
             wake: Arc::new(tokio::sync::Notify::new()),
             settled: broadcast::Sender::new(SETTLED_BACKLOG),
             closing: watch::Sender::new(false),

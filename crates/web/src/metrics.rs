@@ -31,8 +31,30 @@ pub async fn count(State(counters): State<Arc<HttpCounters>>, request: Request, 
     response
 }
 
-/// `GET /metrics`.
-pub async fn render(State((hospital, counters)): State<(Arc<Hospital>, Arc<HttpCounters>)>) -> Response {
+/// `GET /metrics`, for the operator alone: `Authorization: Bearer` the token in the data
+/// directory's `metrics.token` (or `MEDLEDGER_METRICS_TOKEN`). Request counts, the outbox and the
+/// chain head are not for anyone who asks.
+pub async fn render(
+    State((hospital, counters)): State<(Arc<Hospital>, Arc<HttpCounters>)>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !same(presented.as_bytes(), hospital.metrics_token.as_bytes()) {
+        let mut response = crate::problem::Problem::unauthorized(
+            "/metrics is the operator's: send Authorization: Bearer with the token in the data directory's \
+             metrics.token (or MEDLEDGER_METRICS_TOKEN)",
+        )
+        .into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+        return response;
+    }
     let mut out = String::new();
     out.push_str("# HELP medledger_http_responses_total HTTP responses by status class.\n");
     out.push_str("# TYPE medledger_http_responses_total counter\n");
@@ -68,4 +90,9 @@ pub async fn render(State((hospital, counters)): State<(Arc<Hospital>, Arc<HttpC
         ));
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -6,9 +6,11 @@ use alloy::providers::Provider;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::api;
 use crate::auth::{self, AuthState, Origin};
@@ -25,6 +27,7 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 /// Every route of the server, for a server browsers reach at `origin`.
 pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
+    let https = origin.scheme == "https";
     let rpc = hospital.rpc.clone();
     let hospital_for_metrics = hospital.clone();
     let auth_state = AuthState {
@@ -93,13 +96,37 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
         Some(rpc) => router.nest("/rpc", medledger_chain::server::router(rpc)),
         None => router,
     };
-    router
+    let router = router
         .layer(axum::middleware::from_fn(
             crate::problem::plain_errors_as_problems,
         ))
         .layer(axum::middleware::from_fn(crate::fhir::errors_as_outcomes))
         .layer(axum::middleware::from_fn_with_state(counters, metrics::count))
+        // Health data must not be kept by a browser or a proxy, nor its type guessed: every answer
+        // (the pages set their own, stricter, headers first).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        // A client that stops sending a request's body is cut off instead of holding the server.
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT));
+    if https {
+        // Behind https, browsers are told to come back only over https (RFC 6797).
+        router.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ))
+    } else {
+        router
+    }
 }
+
+/// How long a client may take to send a request's body.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Ready when the database answers and the chain does.
 async fn ready(State(hospital): State<Arc<Hospital>>) -> Response {

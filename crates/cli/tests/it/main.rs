@@ -8,6 +8,7 @@ mod conformance;
 mod crash;
 mod fhir_client;
 mod import;
+mod insider;
 mod serve;
 mod util;
 mod verify;

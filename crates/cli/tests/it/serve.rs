@@ -18,9 +18,15 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(dir: &DataDir) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// [`Server::start`] with more arguments, e.g. `["--database-url", URL]`.
+    pub(crate) fn start_with(dir: &DataDir, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_medledger"))
             .args(["--port", "0", "--data-dir"])
             .arg(dir.root())
+            .args(extra)
             .env_remove("MEDLEDGER_MASTER_KEY")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -61,6 +67,16 @@ impl Server {
         }
         let _ = self.child.kill();
         panic!("the server did not stop within 10 s of SIGTERM");
+    }
+}
+
+/// A test that fails before [`Server::stop`] leaves no server running behind it.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

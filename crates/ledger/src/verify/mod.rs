@@ -171,34 +171,60 @@ pub async fn verify(
         .filter(|r| r.verdict != reconcile::Verdict::Ok)
         .collect();
 
-    // The audit log.
-    let mut log = Vec::new();
-    loop {
-        let page = store
-            .audit_log(log.last().map_or(0, |r: &audit::AuditRecord| r.sequence), 10_000)
-            .await?;
-        if page.is_empty() {
-            break;
-        }
-        log.extend(page);
-    }
-    let audit_findings = audit::check(&log, &anchors);
-    let audit_anchored_through = anchors.iter().map(|(sequence, _)| *sequence).max();
-    let audit_unanchored = log
-        .iter()
-        .filter(|r| audit_anchored_through.is_none_or(|through| r.sequence > through))
-        .count() as u64;
+    // The audit log, a page at a time.
+    let audit = check_audit_log(store, &anchors).await?;
     let store_findings = mirror::check(store, provider, deployment.ledger, &logged).await?;
 
     Ok(Report {
         stored_entries: stored.len() as u64,
         chain_entries: chain.len() as u64,
-        audit_records: log.len() as u64,
+        audit_records: audit.records,
         audit_anchors: anchors.len() as u64,
         entries,
-        audit: audit_findings,
-        audit_anchored_through,
-        audit_unanchored,
+        audit: audit.findings,
+        audit_anchored_through: audit.anchored_through,
+        audit_unanchored: audit.unanchored,
         store: store_findings,
+    })
+}
+
+/// What checking the audit log found.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AuditCheck {
+    /// Records checked.
+    pub(crate) records: u64,
+    /// Every finding.
+    pub(crate) findings: Vec<AuditFinding>,
+    /// The newest anchored sequence number, if any.
+    pub(crate) anchored_through: Option<u64>,
+    /// Records after it.
+    pub(crate) unanchored: u64,
+}
+
+/// Re-derives the stored audit log's hash chain, page by page, and checks it against `anchors`.
+pub(crate) async fn check_audit_log(
+    store: &Store,
+    anchors: &[(u64, alloy::primitives::B256)],
+) -> Result<AuditCheck> {
+    let anchored_through = anchors.iter().map(|(sequence, _)| *sequence).max();
+    let mut checker = audit::Checker::new(anchors);
+    let (mut records, mut unanchored, mut after) = (0, 0, 0);
+    loop {
+        let page = store.audit_log(after, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.sequence;
+        for record in &page {
+            checker.push(record);
+            records += 1;
+            if anchored_through.is_none_or(|through| record.sequence > through) {
+                unanchored += 1;
+            }
+        }
+    }
+    Ok(AuditCheck {
+        records,
+        findings: checker.finish(),
+        anchored_through,
+        unanchored,
     })
 }

@@ -401,6 +401,8 @@ async fn the_access_trail_says_what_happened_to_what(mut h: Hospital) {
     h.records.history(stranger.address(), patient).await.unwrap();
 
     let trail = h.records.trail(wallet.address(), patient).await.unwrap();
+    assert!(trail.integrity.intact, "{:?}", trail.integrity);
+    let trail = trail.events;
     let of = |record: &medledger_core::entry::RecordId| {
         trail
             .iter()

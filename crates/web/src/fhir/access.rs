@@ -5,11 +5,12 @@
 use alloy::primitives::Address;
 use axum::http::StatusCode;
 use axum::response::Response;
-use medledger_core::audit::AuditRecord;
 use medledger_core::entry::PatientId;
 use medledger_fhir::bundle::{self, Entry, Mode};
 use medledger_fhir::time::{Span, instant_of_ms};
+use medledger_fhir::{IssueCode, Outcome};
 use medledger_ledger::directory::Access;
+use medledger_ledger::trail::{LogIntegrity, Trail, TrailEvent};
 use serde_json::{Value, json};
 
 use super::chart::WALLET_SYSTEM;
@@ -17,9 +18,6 @@ use super::search::{Page, page_links, params_of, patient_param};
 use super::{FhirError, base, resource_response};
 use crate::auth::AuthState;
 use crate::problem::Problem;
-
-/// How many audit events of one patient a search looks through.
-const MOST_AUDIT: u32 = 10_000;
 
 /// A consent grant as a Consent resource; `chain_id` is the patient's on-chain id.
 fn consent(patient: PatientId, chain_id: u64, access: &Access) -> Value {
@@ -81,13 +79,26 @@ async fn consents_of(
             .map(|g| consent(patient, chain_id, g))
             .collect()),
         Err(medledger_ledger::Error::Forbidden(_) | medledger_ledger::Error::UnknownPatient(_)) => Ok(vec![]),
-        Err(other) => Err(Problem::internal(other).into()),
+        Err(other) => Err(super::chart::read_error(other, &format!("Patient/{patient}"))),
     }
 }
 
-/// An audit record as an AuditEvent.
-fn audit_event(record: &AuditRecord) -> Value {
-    let e = &record.event;
+/// The patient's trail as `reader` may see it: `None` for anyone but the patient; a 409 when the
+/// store disagrees with the chain about who the patient is.
+async fn trail_of(
+    state: &AuthState,
+    reader: Address,
+    patient: PatientId,
+) -> Result<Option<Trail>, FhirError> {
+    match state.hospital.records.trail(reader, patient).await {
+        Ok(trail) => Ok(Some(trail)),
+        Err(medledger_ledger::Error::Forbidden(_) | medledger_ledger::Error::UnknownPatient(_)) => Ok(None),
+        Err(other) => Err(super::chart::read_error(other, &format!("Patient/{patient}"))),
+    }
+}
+
+/// An event of a patient's trail as an AuditEvent.
+fn audit_event(patient: PatientId, e: &TrailEvent) -> Value {
     let action = match e.action.as_str() {
         "write" => "C",
         a if a.starts_with("read") => "R",
@@ -98,18 +109,23 @@ fn audit_event(record: &AuditRecord) -> Value {
         "denied" => "4",
         _ => "8",
     };
-    let mut entity = Vec::new();
-    if let Some(patient) = e.patient {
-        entity.push(json!({"what": {"reference": format!("Patient/{patient}")}}));
+    let mut entity = vec![json!({"what": {"reference": format!("Patient/{patient}")}})];
+    if let Some(r) = &e.record {
+        entity.push(json!({"what": {"identifier": {"system": "urn:medledger:record", "value": r}}}));
     }
-    if let Some(r) = e.record {
-        entity.push(
-            json!({"what": {"identifier": {"system": "urn:medledger:record", "value": r.to_string()}}}),
-        );
+    let mut extension = vec![json!({"url": "urn:medledger:audit:hash", "valueString": e.hash.to_string()})];
+    if let Some(integrity) = &e.integrity {
+        extension.push(json!({"url": "urn:medledger:audit:integrity", "valueCode": integrity}));
+    }
+    if let Some(result) = &e.result {
+        extension.push(json!({"url": "urn:medledger:audit:result", "valueString": result}));
+    }
+    if let Some(reason) = &e.emergency_reason {
+        extension.push(json!({"url": "urn:medledger:audit:emergency-reason", "valueString": reason}));
     }
     let mut event = json!({
         "resourceType": "AuditEvent",
-        "id": record.sequence.to_string(),
+        "id": e.sequence.to_string(),
         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
         "subtype": [{"system": "urn:medledger:audit-action", "code": e.action}],
         "action": action,
@@ -120,26 +136,34 @@ fn audit_event(record: &AuditRecord) -> Value {
             "requestor": true,
         }],
         "source": {"observer": {"display": "MedLedger"}},
-        "extension": [{"url": "urn:medledger:audit:hash", "valueString": record.hash.to_string()}],
+        "entity": entity,
+        "extension": extension,
     });
     if !e.detail.trim().is_empty() {
         event["outcomeDesc"] = json!(e.detail);
     }
-    if !entity.is_empty() {
-        event["entity"] = json!(entity);
-    }
     event
 }
 
-/// Whether `reader` is the patient `patient`.
-async fn is_the_patient(state: &AuthState, reader: Address, patient: PatientId) -> Result<bool, FhirError> {
-    let stored = state
-        .hospital
-        .store
-        .patient(patient)
-        .await
-        .map_err(Problem::internal)?;
-    Ok(stored.is_some_and(|p| p.wallet == reader))
+/// An OperationOutcome entry saying that the audit log does not verify, for a search Bundle.
+fn integrity_entry(base: &str, integrity: &LogIntegrity) -> Option<Entry> {
+    if integrity.intact {
+        return None;
+    }
+    let mut resource = Outcome::one(
+        IssueCode::Incomplete,
+        format!(
+            "the audit log does not verify ({}): these events may be incomplete or altered",
+            integrity.describe()
+        ),
+    )
+    .to_resource();
+    resource["id"] = json!("audit-log-integrity");
+    Some(Entry {
+        full_url: format!("{base}/OperationOutcome/audit-log-integrity"),
+        resource,
+        mode: Some(Mode::Outcome),
+    })
 }
 
 /// `GET /fhir/Consent/{id}` and `GET /fhir/AuditEvent/{id}`.
@@ -171,14 +195,15 @@ pub(crate) async fn read(
             .map_err(Problem::internal)?
             .into_iter()
             .find(|r| r.sequence == sequence);
-        match record {
-            Some(r) if r.event.patient.is_some() => {
-                let patient = r.event.patient.expect("checked");
-                is_the_patient(state, reader, patient)
-                    .await?
-                    .then(|| audit_event(&r))
-            }
-            _ => None,
+        match record.and_then(|r| r.event.patient) {
+            Some(patient) => trail_of(state, reader, patient).await?.and_then(|trail| {
+                trail
+                    .events
+                    .iter()
+                    .find(|e| e.sequence == sequence)
+                    .map(|e| audit_event(patient, e))
+            }),
+            None => None,
         }
     };
     found
@@ -203,42 +228,42 @@ pub(crate) async fn search(
     let page = Page::of(&params)?;
     let patient = match params.iter().find(|(n, _)| n == "patient") {
         Some((_, value)) => Some(patient_param(value)?),
-        None => state
-            .hospital
-            .store
-            .patient_by_wallet(reader)
-            .await
-            .map_err(Problem::internal)?
-            .map(|p| p.id),
+        // The caller's own record, if the chain agrees they are that patient.
+        None => {
+            state
+                .hospital
+                .records
+                .roles(reader)
+                .await
+                .map_err(|e| super::chart::read_error(e, "your patient record"))?
+                .patient
+        }
     };
     let mut found: Vec<Value> = Vec::new();
+    let mut warning = None;
+    let base = base(state);
     if let Some(patient) = patient {
         if ty == "Consent" {
             found = consents_of(state, reader, patient).await?;
-        } else if is_the_patient(state, reader, patient).await? {
+        } else if let Some(trail) = trail_of(state, reader, patient).await? {
             let dates = super::search::date_filters(&params, "date")?;
-            let records = state
-                .hospital
-                .store
-                .audit_of_patient(patient, MOST_AUDIT)
-                .await
-                .map_err(Problem::internal)?;
-            found = records
+            warning = integrity_entry(&base, &trail.integrity);
+            found = trail
+                .events
                 .iter()
-                .filter(|r| {
+                .filter(|e| {
                     let at = Span {
-                        start: r.event.at as i64,
-                        end: r.event.at as i64 + 1,
+                        start: e.at as i64,
+                        end: e.at as i64 + 1,
                     };
                     dates.iter().all(|d| d.matches(at))
                 })
-                .map(audit_event)
+                .map(|e| audit_event(patient, e))
                 .collect();
         }
     }
     let total = found.len();
-    let base = base(state);
-    let entries = page
+    let mut entries: Vec<Entry> = page
         .of_list(found)
         .into_iter()
         .map(|resource| Entry {
@@ -247,6 +272,7 @@ pub(crate) async fn search(
             mode: Some(Mode::Match),
         })
         .collect();
+    entries.extend(warning);
     let links = page_links(&base, ty, &params, page, total)?;
     Ok(resource_response(
         StatusCode::OK,

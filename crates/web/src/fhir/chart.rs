@@ -374,7 +374,9 @@ async fn provenance(state: &AuthState, reader: Address, id: &str) -> Result<Resp
             target.parse().map_err(|_| not_found())?,
         ),
     };
-    let chart = load(state, reader, patient).await.map_err(|_| not_found())?;
+    let chart = load(state, reader, patient)
+        .await
+        .map_err(|e| e.or_not_found("Provenance", id))?;
     let found = chart
         .versions
         .iter()
@@ -399,7 +401,7 @@ pub(crate) async fn read(
     let patient = patient_of(&state, ty, &id).await?;
     let chart = load(&state, reader, patient)
         .await
-        .map_err(|_| FhirError::not_found(ty.name(), &id))?;
+        .map_err(|e| e.or_not_found(ty.name(), &id))?;
     let versions = chart.versions_of(ty, &id);
     let newest = versions
         .first()
@@ -422,7 +424,9 @@ pub(crate) async fn vread(
     let not_found = || FhirError::not_found(ty.name(), &what);
     let revision: u32 = version.parse().map_err(|_| not_found())?;
     let patient = patient_of(&state, ty, &id).await.map_err(|_| not_found())?;
-    let chart = load(&state, reader, patient).await.map_err(|_| not_found())?;
+    let chart = load(&state, reader, patient)
+        .await
+        .map_err(|e| e.or_not_found(ty.name(), &what))?;
     let found = chart
         .versions_of(ty, &id)
         .into_iter()
@@ -447,7 +451,7 @@ pub(crate) async fn operation(
             let patient = patient_of(&state, ty, &id).await?;
             let chart = load(&state, reader, patient)
                 .await
-                .map_err(|_| FhirError::not_found(ty.name(), &id))?;
+                .map_err(|e| e.or_not_found(ty.name(), &id))?;
             let versions = chart.versions_of(ty, &id);
             if versions.is_empty() {
                 return Err(FhirError::not_found(ty.name(), &id));
@@ -471,7 +475,7 @@ pub(crate) async fn operation(
             let patient = patient_of(&state, ty, &id).await?;
             let chart = load(&state, reader, patient)
                 .await
-                .map_err(|_| FhirError::not_found("Patient", &id))?;
+                .map_err(|e| e.or_not_found("Patient", &id))?;
             let base = base(&state);
             let gaps = chart.gaps_entry(&base);
             let mut latest = chart.into_latest();

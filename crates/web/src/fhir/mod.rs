@@ -74,6 +74,16 @@ impl FhirError {
         )
     }
 
+    /// A refusal to read as a 404 for `ty/id`, except that a store disagreeing with the chain
+    /// stays a 409 naming the disagreement.
+    pub(crate) fn or_not_found(self, ty: &str, id: &str) -> Self {
+        if self.status == StatusCode::CONFLICT {
+            self
+        } else {
+            Self::not_found(ty, id)
+        }
+    }
+
     /// The content failed validation: 400 for what does not parse, 422 for what breaks the rules.
     pub(crate) fn invalid(outcome: Outcome) -> Self {
         let status = match outcome.code() {

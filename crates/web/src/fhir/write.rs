@@ -229,7 +229,7 @@ pub(crate) async fn update(
     let patient = patient_of(&state, ty, &id).await?;
     let chart = load(&state, author, patient)
         .await
-        .map_err(|_| FhirError::not_found(ty.name(), &id))?;
+        .map_err(|e| e.or_not_found(ty.name(), &id))?;
     let (newest, current) = chart
         .versions_of(ty, &id)
         .first()

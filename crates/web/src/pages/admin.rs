@@ -100,6 +100,12 @@ async fn render(state: &AuthState, viewer: &Viewer, verify: bool) -> Result<Stri
         .audit_log_newest(100)
         .await
         .map_err(Problem::internal)?;
+    let integrity = state
+        .hospital
+        .records
+        .log_integrity()
+        .await
+        .map_err(crate::api::problem)?;
     let mut trail = Table::new(
         "The newest 100 audit records (hash-chained, anchored on chain)",
         &["#", "When", "Who", "What", "Patient", "Outcome"],
@@ -107,8 +113,15 @@ async fn render(state: &AuthState, viewer: &Viewer, verify: bool) -> Result<Stri
     for r in &audit {
         let e = &r.event;
         let emergency = e.action.contains("emergency") || e.detail.contains("emergency");
+        let class = if integrity.altered(r.sequence) {
+            "tampered"
+        } else if emergency {
+            "emergency"
+        } else {
+            ""
+        };
         trail.row(
-            if emergency { "emergency" } else { "" },
+            class,
             vec![
                 r.sequence.to_string(),
                 esc(&utc(e.at)),
@@ -133,7 +146,22 @@ checked against the chain (what <code>medledger verify</code> prints).</p>"#
     Ok(format!(
         r#"<section aria-labelledby="h-doctors"><h2 id="h-doctors">Doctors</h2>{doctors}</section>
 <section aria-labelledby="h-verify"><h2 id="h-verify">Verification</h2>{report}</section>
-<section aria-labelledby="h-audit"><h2 id="h-audit">Audit trail</h2>{trail}</section>"#,
+<section aria-labelledby="h-audit"><h2 id="h-audit">Audit trail</h2>{banner}{trail}</section>"#,
+        banner = if integrity.intact {
+            format!(
+                r#"<p><span class="badge ok">Intact</span> {} record(s) re-derived{}.</p>"#,
+                integrity.records,
+                integrity
+                    .anchored_through
+                    .map(|n| format!("; anchored on chain through record {n}"))
+                    .unwrap_or_default()
+            )
+        } else {
+            format!(
+                r#"<p class="error"><span class="badge bad">The audit log does not verify</span> {}: the records below may be incomplete or altered.</p>"#,
+                esc(&integrity.describe())
+            )
+        },
         doctors = table.render("Nobody has applied yet; doctors apply at /register_doctor."),
         trail = trail.render("The audit log is empty."),
     ))

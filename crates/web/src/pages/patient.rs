@@ -256,7 +256,7 @@ async fn render(state: &AuthState, viewer: &Viewer, patient: PatientId) -> Resul
         "Who read or changed my record",
         &["When", "Who", "What", "Outcome"],
     );
-    for e in audit.iter().take(200) {
+    for e in audit.events.iter().take(200) {
         let emergency = e.action.contains("emergency") || e.detail.contains("emergency");
         let mut what = e.action.replace('-', " ");
         if let Some(kind) = e.kind {
@@ -275,8 +275,16 @@ async fn render(state: &AuthState, viewer: &Viewer, patient: PatientId) -> Resul
             Some(result) => format!("{}: {result}", e.outcome),
             None => e.outcome.clone(),
         };
+        let (class, outcome) = match &e.integrity {
+            Some(_) => (
+                "tampered",
+                format!("{outcome} (this record of the log was altered: do not rely on it)"),
+            ),
+            None if emergency => ("emergency", outcome),
+            None => ("", outcome),
+        };
         trail.row(
-            if emergency { "emergency" } else { "" },
+            class,
             vec![esc(&utc(e.at)), who(&e.actor), esc(&what), esc(&outcome)],
         );
     }
@@ -302,7 +310,15 @@ chain's copy of your history.</p>
 <section aria-labelledby="h-access"><h2 id="h-access">Who may read it</h2>{access}
 <h3>Give a doctor access</h3>{grant}</section>
 <section aria-labelledby="h-emergency"><h2 id="h-emergency">Emergency accesses</h2>{breaks}</section>
-<section aria-labelledby="h-audit"><h2 id="h-audit">Who read or changed it</h2>{trail}</section>"#,
+<section aria-labelledby="h-audit"><h2 id="h-audit">Who read or changed it</h2>{integrity}{trail}</section>"#,
+        integrity = if audit.integrity.intact {
+            String::new()
+        } else {
+            format!(
+                r#"<p class="error"><span class="badge bad">The audit log does not verify</span> {}: this list may be incomplete or altered.</p>"#,
+                esc(&audit.integrity.describe())
+            )
+        },
         history = history_table(&history, false),
         access = access.render(
             "Only you (and the doctors you give access) can read your record; nobody has access now."

@@ -15,7 +15,7 @@ use tower::ServiceExt;
 pub(crate) struct Site {
     app: Router,
     pub(crate) hospital: Arc<Hospital>,
-    dir: std::path::PathBuf,
+    pub(crate) dir: std::path::PathBuf,
 }
 
 impl Site {
@@ -228,13 +228,39 @@ async fn a_wallet_signs_in_once_and_out_again() {
     let (status, _, _) = site.call("GET", "/api/v1/auth/session", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    // What an operator's Prometheus sees of it.
+    // /metrics is the operator's: anyone else is refused, even with a user's session.
+    for authorization in [
+        None,
+        Some(format!("Bearer {token}")),
+        Some("Bearer wrong".to_owned()),
+    ] {
+        let mut request = Request::builder().uri("/metrics");
+        if let Some(value) = &authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let response = site
+            .app
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{authorization:?}");
+    }
+    // What an operator's Prometheus sees of it, with the token from the data directory.
+    let operator = std::fs::read_to_string(site.dir.join("metrics.token")).unwrap();
     let response = site
         .app
         .clone()
-        .oneshot(Request::builder().uri("/metrics").body(Body::empty()).unwrap())
+        .oneshot(
+            Request::builder()
+                .uri("/metrics")
+                .header(header::AUTHORIZATION, format!("Bearer {}", operator.trim()))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
     let text = String::from_utf8(
         axum::body::to_bytes(response.into_body(), 1 << 20)
             .await
