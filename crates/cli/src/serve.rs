@@ -27,6 +27,23 @@ pub(crate) struct ServeArgs {
     /// chain, MedLedger starts as a demo whose admin is the public development account 0.
     #[arg(long, env = "MEDLEDGER_ADMIN", value_name = "ADDRESS")]
     admin: Option<Address>,
+    /// Seconds a client may take to send a request's head, and a kept-alive connection may sit
+    /// idle, before it is closed.
+    #[arg(
+        long,
+        env = "MEDLEDGER_HEADER_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
+    header_timeout: u64,
+    /// Connections one client address may hold at once (more are closed at once).
+    #[arg(
+        long,
+        env = "MEDLEDGER_MAX_CONNECTIONS_PER_CLIENT",
+        value_name = "N",
+        default_value_t = 256
+    )]
+    max_connections_per_client: usize,
     /// The token `/metrics` asks for (`Authorization: Bearer TOKEN`); default: the one in the data
     /// directory's `metrics.token`, made on first start.
     #[arg(
@@ -115,13 +132,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let app = medledger_web::routes::router(hospital.clone(), origin);
     let closing = hospital.closing.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Long polls answer now, so that shutting down waits only for real work.
-            closing.send_replace(true);
-        })
-        .await?;
+    let limits = medledger_web::serve::Limits {
+        header_read_timeout: std::time::Duration::from_secs(args.header_timeout),
+        max_connections_per_client: args.max_connections_per_client,
+        ..Default::default()
+    };
+    medledger_web::serve::serve(listener, app, limits, async move {
+        shutdown.await;
+        // Long polls answer now, so that shutting down waits only for real work.
+        closing.send_replace(true);
+    })
+    .await?;
     let _ = stop.send(true);
     let _ = loops.await;
     // The last reads and writes are protected too: anchor the audit log's head once more.

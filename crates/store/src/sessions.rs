@@ -2,6 +2,8 @@
 
 use alloy::primitives::{Address, B256};
 
+use sqlx::Row;
+
 use crate::quick::Param;
 use crate::{Result, Store, address, int, uint};
 
@@ -27,6 +29,15 @@ impl Store {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    /// How many issued nonces are unused and unexpired at `now` (Unix ms).
+    pub async fn outstanding_nonces(&self, now: u64) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM sign_in_nonces WHERE expires_at > $1")
+            .bind(int(now))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(uint(row.try_get(0)?))
     }
 
     /// Uses up a nonce: true for exactly one caller, if it was issued and has not expired. One

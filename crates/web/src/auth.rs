@@ -66,6 +66,8 @@ pub struct AuthState {
     pub hospital: Arc<Hospital>,
     /// This server's origin.
     pub origin: Origin,
+    /// The rate limits on signing in.
+    pub sign_in: Arc<crate::limits::SignInLimits>,
 }
 
 fn random_token() -> Result<String, Problem> {
@@ -74,8 +76,28 @@ fn random_token() -> Result<String, Problem> {
     Ok(alloy::hex::encode(bytes))
 }
 
-/// `GET /api/v1/auth/nonce`: a fresh single-use nonce.
-pub async fn nonce(State(state): State<AuthState>) -> Result<Json<serde_json::Value>, Problem> {
+/// `GET /api/v1/auth/nonce`: a fresh single-use nonce (rate-limited per client address, and
+/// bounded in number outstanding).
+pub async fn nonce(
+    State(state): State<AuthState>,
+    extensions: axum::http::Extensions,
+) -> Result<Response, Problem> {
+    if let Err(refused) = state.sign_in.client(crate::limits::client_of(&extensions)) {
+        return Ok(refused.into_response());
+    }
+    let outstanding = state
+        .hospital
+        .store
+        .outstanding_nonces(now_ms())
+        .await
+        .map_err(Problem::internal)?;
+    if outstanding >= crate::limits::MOST_OUTSTANDING_NONCES {
+        return Ok(crate::limits::too_many(
+            "too many sign-ins are under way on this server: try again in a minute".into(),
+            std::time::Duration::from_secs(60),
+        )
+        .into_response());
+    }
     let token = random_token()?;
     let nonce = &token[..24];
     let expires_at = now_ms() + NONCE_LIFETIME_MS;
@@ -87,7 +109,8 @@ pub async fn nonce(State(state): State<AuthState>) -> Result<Json<serde_json::Va
         .map_err(Problem::internal)?;
     Ok(Json(
         serde_json::json!({ "nonce": nonce, "expiresAt": expires_at, "domain": state.origin.host, "chainId": state.hospital.deployment.chain_id }),
-    ))
+    )
+    .into_response())
 }
 
 /// The body of `POST /api/v1/auth/login`.
@@ -100,10 +123,20 @@ pub struct Login {
 }
 
 /// `POST /api/v1/auth/login`: checks the signed message and opens a session.
-pub async fn login(State(state): State<AuthState>, Json(login): Json<Login>) -> Result<Response, Problem> {
+pub async fn login(
+    State(state): State<AuthState>,
+    extensions: axum::http::Extensions,
+    Json(login): Json<Login>,
+) -> Result<Response, Problem> {
+    if let Err(refused) = state.sign_in.client(crate::limits::client_of(&extensions)) {
+        return Ok(refused.into_response());
+    }
     let signature = alloy::hex::decode(login.signature.trim())
         .map_err(|_| Problem::bad_request("signature must be 0x followed by 130 hexadecimal digits"))?;
     let message = SiweMessage::parse(&login.message).map_err(|e| Problem::unauthorized(e.to_string()))?;
+    if let Err(refused) = state.sign_in.wallet(message.address) {
+        return Ok(refused.into_response());
+    }
     let now = now_ms();
     let expected = Expected {
         scheme: &state.origin.scheme,
@@ -217,13 +250,16 @@ pub async fn session(
 
 /// `POST /api/v1/auth/logout`: ends the session.
 pub async fn logout(State(state): State<AuthState>, headers: HeaderMap) -> Result<Response, Problem> {
-    let hash = token_hash(&headers)?;
-    state
-        .hospital
-        .store
-        .end_session(hash)
-        .await
-        .map_err(Problem::internal)?;
+    // Signing out leaves the caller signed out, whatever they held: 204 with or without a token,
+    // valid or not (the cookie is cleared either way).
+    if let Some(token) = token(&headers) {
+        state
+            .hospital
+            .store
+            .end_session(keccak256(token.as_bytes()))
+            .await
+            .map_err(Problem::internal)?;
+    }
     let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }

@@ -10,7 +10,9 @@
 //! - [`fhir`]: FHIR R4 at `/fhir` over the same records, consent and signed writes.
 //! - [`csrf`]: the CSRF token cookie sessions need for changes.
 //! - `pages`: the server-rendered pages and their assets (CSS, `wallet.js`, the demo wallet).
-//! - [`metrics`]: `/metrics` for Prometheus.
+//! - [`metrics`]: `/metrics` for Prometheus, for the operator's token.
+//! - [`limits`]: rate limits on signing in.
+//! - [`serve`]: the HTTP transport, with header and idle timeouts and a cap per client.
 //! - [`problem`]: errors as RFC 9457 problem details. (The pages and the rest of the API: issue 5.)
 
 pub mod api;
@@ -18,11 +20,13 @@ pub mod auth;
 pub mod csrf;
 pub mod fhir;
 pub mod hospital;
+pub mod limits;
 pub mod metrics;
 mod pages;
 pub mod people;
 pub mod problem;
 pub mod routes;
+pub mod serve;
 
 mod error;
 

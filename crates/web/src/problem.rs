@@ -99,7 +99,7 @@ pub async fn plain_errors_as_problems(
             crate::routes::MAX_BODY / 1024
         ),
         _ if text.is_empty() => format!("{status}: see /api/openapi.json for what {path} expects"),
-        _ => text,
+        _ => in_words(&text),
     };
     Problem {
         status,
@@ -107,4 +107,114 @@ pub async fn plain_errors_as_problems(
         detail,
     }
     .into_response()
+}
+
+/// axum's rejection of a body, path or query, in words a user can act on (no Rust type names,
+/// no parser positions).
+fn in_words(text: &str) -> String {
+    let text = text.trim();
+    if text.starts_with("Expected request with `Content-Type: application/json`") {
+        return "send the body as JSON, with the header Content-Type: application/json".into();
+    }
+    if let Some(why) = text.strip_prefix("Failed to parse the request body as JSON: ") {
+        return format!(
+            "the body is not valid JSON ({}): fix its syntax",
+            without_position(why)
+        );
+    }
+    if let Some(why) = text.strip_prefix("Failed to deserialize the JSON body into the target type: ") {
+        return format!(
+            "the body is not what this route takes: {} (see /api/openapi.json)",
+            field_words(without_position(why))
+        );
+    }
+    if let Some(why) = text.strip_prefix("Failed to deserialize query string: ") {
+        return format!(
+            "the query string is not what this route takes: {} (see /api/openapi.json)",
+            field_words(why)
+        );
+    }
+    if text.contains("Cannot parse `") {
+        let value = text
+            .split('`')
+            .nth(1)
+            .unwrap_or_default()
+            .trim_matches(|c| c == ',' || c == ' ');
+        return format!("the path's {value:?} is not a valid id here: ids of requests are whole numbers");
+    }
+    if text.starts_with("Failed to buffer the request body") {
+        return format!(
+            "the body is larger than this API accepts ({} KiB): send less",
+            crate::routes::MAX_BODY / 1024
+        );
+    }
+    field_words(text)
+}
+
+/// `"… at line 1 column 9"` without the position.
+fn without_position(text: &str) -> &str {
+    match text.rfind(" at line ") {
+        Some(at) => &text[..at],
+        None => text,
+    }
+}
+
+/// serde's words for a field, with the Rust types named as a user knows them.
+fn field_words(text: &str) -> String {
+    let mut out = text
+        .replace("missing field `", "the field `")
+        .replace("unknown field `", "the field `");
+    if text.starts_with("missing field") {
+        out.push_str(" is missing");
+    } else if text.starts_with("unknown field") {
+        out = out.replacen("`, expected", "` is not one this route takes; expected", 1);
+    }
+    for (rust, words) in [
+        ("a `i64`", "a whole number"),
+        ("a `u64`", "a whole number"),
+        ("a `u32`", "a whole number"),
+        ("i64", "a whole number"),
+        ("u64", "a whole number"),
+        ("u32", "a whole number"),
+        ("a string", "text"),
+        ("usize", "a whole number"),
+    ] {
+        out = out.replace(rust, words);
+    }
+    out.replace('`', "\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_words;
+
+    #[test]
+    fn axum_rejections_are_told_in_words() {
+        for (axum, says, not) in [
+            ("Cannot parse `null,null` to a `i64`", "whole numbers", "i64"),
+            (
+                "Failed to deserialize the JSON body into the target type: missing field `message` at line 1 column 2",
+                "the field \"message\" is missing",
+                "line 1",
+            ),
+            (
+                "Failed to deserialize the JSON body into the target type: unknown field `x`, expected `message` or `signature` at line 1 column 4",
+                "is not one this route takes",
+                "column",
+            ),
+            (
+                "Expected request with `Content-Type: application/json`",
+                "Content-Type: application/json",
+                "Expected request",
+            ),
+            (
+                "Failed to deserialize query string: invalid digit found in string",
+                "query string",
+                "deserialize",
+            ),
+        ] {
+            let words = in_words(axum);
+            assert!(words.contains(says) && !words.contains(not), "{axum} -> {words}");
+        }
+    }
 }

@@ -33,6 +33,7 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
     let auth_state = AuthState {
         hospital: hospital.clone(),
         origin,
+        sign_in: Arc::new(crate::limits::SignInLimits::default()),
     };
     let api = Router::new()
         .route("/api/v1/auth/nonce", get(auth::nonce))

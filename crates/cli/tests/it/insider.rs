@@ -30,18 +30,17 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alloy::primitives::{Address, B256};
-use alloy::signers::SignerSync;
+use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use medledger_contracts::history::EntryKind;
 use medledger_core::crypto::Binding;
 use medledger_core::entry::{self, Entry, PatientId, RecordId};
 use serde_json::{Value, json};
 use sqlx::Row;
 
+use crate::http::{Answer, Api, User};
 use crate::serve::Server;
 use crate::util::{DEV_KEYS, DataDir};
 
@@ -92,160 +91,6 @@ const AMENDMENT: &str = "Remission";
 
 // ------------------------------------------------------------------------------------------------
 // HTTP as a client sees it.
-
-#[derive(Clone)]
-struct Api {
-    http: reqwest::Client,
-    url: String,
-}
-
-/// One answer: its status, its body as JSON (`Null` if it is not), and as text.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    body: Value,
-    text: String,
-}
-
-impl Answer {
-    fn short(&self) -> String {
-        let text: String = self.text.chars().take(600).collect();
-        format!("{} {text}", self.status)
-    }
-}
-
-impl Api {
-    fn new(url: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .no_proxy()
-            .build()
-            .expect("an HTTP client builds");
-        Self {
-            http,
-            url: url.to_owned(),
-        }
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let text = response.text().await?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Answer { status, body, text })
-    }
-
-    async fn get(&self, token: &str, path: &str) -> anyhow::Result<Answer> {
-        let request = self.http.get(format!("{}{path}", self.url)).bearer_auth(token);
-        self.send(request).await.with_context(|| format!("GET {path}"))
-    }
-
-    async fn post(&self, token: &str, path: &str, body: &Value) -> anyhow::Result<Answer> {
-        let request = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .json(body);
-        self.send(request).await.with_context(|| format!("POST {path}"))
-    }
-}
-
-/// Someone with a wallet, and their session on the running server.
-struct User {
-    key: PrivateKeySigner,
-    token: String,
-}
-
-impl User {
-    fn new(key: PrivateKeySigner) -> Self {
-        Self {
-            key,
-            token: String::new(),
-        }
-    }
-
-    fn address(&self) -> Address {
-        self.key.address()
-    }
-
-    /// Signs in with Sign-In with Ethereum (as `import.rs` does) and keeps the bearer token.
-    async fn sign_in(&mut self, api: &Api) -> anyhow::Result<()> {
-        let nonce = api
-            .send(api.http.get(format!("{}/api/v1/auth/nonce", api.url)))
-            .await?
-            .body;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        let time = medledger_core::siwe::rfc3339;
-        let message = format!(
-            "{} wants you to sign in with your Ethereum account:\n{}\n\nSign in to MedLedger.\n\nURI: {}/\nVersion: 1\n\
-             Chain ID: {}\nNonce: {}\nIssued At: {}\nExpiration Time: {}",
-            api.url.trim_start_matches("http://"),
-            self.address().to_checksum(None),
-            api.url,
-            nonce["chainId"],
-            nonce["nonce"].as_str().context("a nonce")?,
-            time(now - 5),
-            time(now + 3600),
-        );
-        let signature =
-            alloy::hex::encode_prefixed(self.key.sign_message_sync(message.as_bytes())?.as_bytes());
-        let login = api
-            .send(
-                api.http
-                    .post(format!("{}/api/v1/auth/login", api.url))
-                    .json(&json!({"message": message, "signature": signature})),
-            )
-            .await?;
-        ensure!(
-            login.status == 200,
-            "sign-in of {}: {}",
-            self.address(),
-            login.short()
-        );
-        self.token = login.body["token"].as_str().context("a token")?.to_owned();
-        Ok(())
-    }
-
-    async fn get(&self, api: &Api, path: &str) -> anyhow::Result<Answer> {
-        api.get(&self.token, path).await
-    }
-
-    /// A chain-changing `POST`: expects 202, signs the request's EIP-712 hash with this wallet's
-    /// key and posts the signature. Returns the request's id and the 202's body.
-    async fn write(&self, api: &Api, path: &str, body: Value) -> anyhow::Result<(i64, Value)> {
-        let answer = api.post(&self.token, path, &body).await?;
-        ensure!(answer.status == 202, "POST {path} {body}: {}", answer.short());
-        let id = answer.body["requestId"].as_i64().context("requestId")?;
-        let hash: B256 = answer.body["signingHash"]
-            .as_str()
-            .context("signingHash")?
-            .parse()?;
-        let signature = self.key.sign_hash_sync(&hash)?;
-        let signed = api
-            .post(
-                &self.token,
-                &format!("/api/v1/requests/{id}/signature"),
-                &json!({"signature": alloy::hex::encode_prefixed(signature.as_bytes())}),
-            )
-            .await?;
-        ensure!(signed.status == 202, "signing request {id}: {}", signed.short());
-        Ok((id, answer.body))
-    }
-
-    /// Waits until request `id` is anchored (long polls of 30 s).
-    async fn anchored(&self, api: &Api, id: i64) -> anyhow::Result<()> {
-        for _ in 0..8 {
-            let answer = self.get(api, &format!("/api/v1/requests/{id}?wait=30")).await?;
-            ensure!(answer.status == 200, "request {id}: {}", answer.short());
-            match answer.body["status"].as_str() {
-                Some("anchored") => return Ok(()),
-                Some("rejected" | "awaiting-signature") => bail!("request {id}: {}", answer.short()),
-                _ => {}
-            }
-        }
-        bail!("request {id} was not anchored within four minutes")
-    }
-}
 
 // ------------------------------------------------------------------------------------------------
 // Checks: every expectation named, all of them reported.

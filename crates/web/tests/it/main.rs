@@ -6,4 +6,5 @@ mod matrix;
 mod pages;
 mod problems;
 mod records;
+mod security;
 mod sign_in;

@@ -30,6 +30,15 @@ impl Site {
     }
 
     pub(crate) async fn open() -> Self {
+        Self::open_at(Origin {
+            scheme: "http".into(),
+            host: "127.0.0.1:8080".into(),
+        })
+        .await
+    }
+
+    /// A site browsers reach at `origin`.
+    pub(crate) async fn open_at(origin: Origin) -> Self {
         let dir =
             std::env::temp_dir().join(format!("medledger-web-{}", PrivateKeySigner::random().address()));
         let hospital = Arc::new(
@@ -37,10 +46,6 @@ impl Site {
                 .await
                 .expect("the hospital opens"),
         );
-        let origin = Origin {
-            scheme: "http".into(),
-            host: "127.0.0.1:8080".into(),
-        };
         Self {
             app: medledger_web::routes::router(hospital.clone(), origin),
             hospital,

@@ -1,0 +1,156 @@
+//! Rate limits on signing in: per client address and per wallet (GCRA, with governor), and a
+//! bound on the sign-in nonces outstanding at once. A refusal is a 429 with `Retry-After`.
+//!
+//! Signing in is the one door anyone may knock at: without limits, a client asks for thousands of
+//! nonces a second (each a row until it expires) and tries a wallet's sign-in as often as it likes.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+
+use alloy::primitives::Address;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::problem::Problem;
+
+/// Sign-in requests (nonces and logins) one client address may make: a burst of 60, then 10 a
+/// second.
+const PER_CLIENT_BURST: u32 = 60;
+const PER_CLIENT_PER_SECOND: u32 = 10;
+/// Sign-in attempts for one wallet: a burst of 10, then one every 6 seconds.
+const PER_WALLET_BURST: u32 = 10;
+const PER_WALLET_PER_MINUTE: u32 = 10;
+/// The most sign-in nonces outstanding (issued, unused, unexpired) at once.
+pub const MOST_OUTSTANDING_NONCES: u64 = 10_000;
+/// Keys kept before the limiters forget those that are full again.
+const MOST_KEYS: usize = 50_000;
+
+/// The sign-in limiters of one server.
+#[derive(Debug)]
+pub struct SignInLimits {
+    by_client: DefaultKeyedRateLimiter<IpAddr>,
+    by_wallet: DefaultKeyedRateLimiter<Address>,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        let nonzero = |n: u32| NonZeroU32::new(n).expect("a positive quota");
+        Self {
+            by_client: RateLimiter::keyed(
+                Quota::per_second(nonzero(PER_CLIENT_PER_SECOND)).allow_burst(nonzero(PER_CLIENT_BURST)),
+            ),
+            by_wallet: RateLimiter::keyed(
+                Quota::per_minute(nonzero(PER_WALLET_PER_MINUTE)).allow_burst(nonzero(PER_WALLET_BURST)),
+            ),
+        }
+    }
+}
+
+/// The client's address, as the transport put it on the request (none in tests that call the
+/// router directly: they share one allowance).
+pub fn client_of(extensions: &axum::http::Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip())
+}
+
+impl SignInLimits {
+    /// Counts one sign-in request from `client`; a 429 once its allowance is spent.
+    pub fn client(&self, client: IpAddr) -> Result<(), TooMany> {
+        if self.by_client.len() > MOST_KEYS {
+            self.by_client.retain_recent();
+        }
+        self.by_client.check_key(&client).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            too_many(
+                format!(
+                    "too many sign-in requests from your address: wait {} s and try again",
+                    seconds(wait)
+                ),
+                wait,
+            )
+        })
+    }
+
+    /// Counts one sign-in attempt for `wallet`; a 429 once its allowance is spent.
+    pub fn wallet(&self, wallet: Address) -> Result<(), TooMany> {
+        if self.by_wallet.len() > MOST_KEYS {
+            self.by_wallet.retain_recent();
+        }
+        self.by_wallet.check_key(&wallet).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            too_many(
+                format!(
+                    "too many sign-in attempts for {wallet}: wait {} s and sign a new message",
+                    seconds(wait)
+                ),
+                wait,
+            )
+        })
+    }
+}
+
+/// Whole seconds to wait, at least one.
+fn seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+/// A refusal for too many requests: a 429 problem with `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooMany {
+    /// What happened and how long to wait.
+    pub detail: String,
+    /// How long to wait.
+    pub wait: std::time::Duration,
+}
+
+/// A refusal for too many requests.
+pub fn too_many(detail: String, wait: std::time::Duration) -> TooMany {
+    TooMany { detail, wait }
+}
+
+impl IntoResponse for TooMany {
+    fn into_response(self) -> Response {
+        let mut response = Problem {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            title: "Too many requests",
+            detail: self.detail,
+        }
+        .into_response();
+        let headers: &mut HeaderMap = response.headers_mut();
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_str(&seconds(self.wait).max(1).to_string()).expect("digits"),
+        );
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_gets_its_burst_then_a_429_with_retry_after() {
+        let limits = SignInLimits::default();
+        let ip: IpAddr = [192, 0, 2, 1].into();
+        for _ in 0..PER_CLIENT_BURST {
+            assert!(limits.client(ip).is_ok());
+        }
+        let refused = limits.client(ip).unwrap_err().into_response();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused.headers().contains_key(header::RETRY_AFTER));
+        assert!(
+            limits.client([192, 0, 2, 2].into()).is_ok(),
+            "another client is not held up"
+        );
+        let wallet = Address::repeat_byte(1);
+        for _ in 0..PER_WALLET_BURST {
+            assert!(limits.wallet(wallet).is_ok());
+        }
+        assert!(limits.wallet(wallet).is_err());
+    }
+}
