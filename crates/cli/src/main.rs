@@ -55,6 +55,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Exit codes: 0 success, 1 findings (`verify`) or Bundles not imported (`import`), 2 the command
 /// could not do its job.
 fn main() -> std::process::ExitCode {
+    // Whatever MedLedger creates (the database and its write-ahead log, the chain's files, keys,
+    // folders) is its owner's alone: 0600 files in 0700 folders.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

@@ -131,15 +131,33 @@ async fn the_default_command_starts_the_whole_system() {
         .await
         .unwrap();
     assert_eq!(chain_id["result"], "0x4d4c");
+    // The data directory is the owner's alone: every file 0600, every folder 0700 (the database's
+    // write-ahead log once held a doctor's application in the clear).
     #[cfg(unix)]
-    for secret in ["master.key", "relayer.key"] {
+    {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.root().join(secret))
+        let mut seen = 0;
+        // (The directory itself was made by this test; what the server made is inside it.)
+        let mut walk: Vec<_> = std::fs::read_dir(dir.root())
             .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
-        assert_eq!(mode, 0o600, "{secret}");
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.ends_with("node.log"))
+            .collect();
+        while let Some(path) = walk.pop() {
+            let meta = std::fs::metadata(&path).unwrap();
+            let mode = meta.permissions().mode() & 0o777;
+            if meta.is_dir() {
+                assert_eq!(mode, 0o700, "{}", path.display());
+                walk.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else {
+                assert_eq!(mode, 0o600, "{}", path.display());
+                seen += 1;
+            }
+        }
+        assert!(
+            seen >= 6,
+            "the keys, the database and its log, the chain's files: {seen}"
+        );
     }
     let first = server.ledger.clone();
     server.stop();
