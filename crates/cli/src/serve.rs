@@ -6,7 +6,7 @@ use std::sync::Arc;
 use alloy::primitives::Address;
 use anyhow::Context;
 use medledger_chain::{DEFAULT_CHAIN_ID, DEV_ACCOUNTS};
-use medledger_web::hospital::{Config, Hospital};
+use medledger_hospital::{Config, Hospital};
 
 use crate::site::SiteArgs;
 
@@ -108,7 +108,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         d.ledger, d.forwarder, d.chain_id
     );
     println!("Relayer account (pays the gas): {}", hospital.relayer_account);
-    if hospital.rpc.is_some() {
+    if hospital.rpc().is_some() {
         println!("Embedded chain JSON-RPC: http://{local}/rpc");
     }
     println!("MedLedger is running at http://{local}/");

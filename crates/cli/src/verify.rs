@@ -41,8 +41,10 @@ pub(crate) async fn run(args: VerifyArgs) -> anyhow::Result<bool> {
         grace_ms: args.grace * 1000,
         auditor,
     };
-    let report = verify::verify(&store, &keyring, &chain.provider, options).await?;
+    let report = verify::verify(&store, &keyring, &chain.provider, options).await;
+    chain.close();
     store.close().await;
+    let report = report?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

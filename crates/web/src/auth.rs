@@ -18,8 +18,8 @@ use medledger_core::siwe::{Expected, SiweMessage};
 use medledger_store::now_ms;
 use serde::Deserialize;
 
-use crate::hospital::Hospital;
 use crate::problem::Problem;
+use medledger_hospital::Hospital;
 
 /// How long a nonce may wait for its signed message.
 pub const NONCE_LIFETIME_MS: u64 = 10 * 60 * 1000;

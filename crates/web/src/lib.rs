@@ -1,8 +1,5 @@
 //! MedLedger's server: everything `medledger serve` runs.
 //!
-//! - [`hospital`]: assembles a running hospital: the store, the master key, the chain (embedded,
-//!   in process, or external by URL), the contracts (deployed on first start), the record flows,
-//!   and the relayer and indexer loops.
 //! - [`routes`]: HTTP: the embedded chain's JSON-RPC at `/rpc`, `/healthz`, `/readyz`, the
 //!   landing page, and the first of the JSON API: [`auth`] (Sign-In with Ethereum, sessions).
 //! - [`api`]: the records API: register, write, sign, follow, read with proofs, search, audit.
@@ -19,7 +16,6 @@ pub mod api;
 pub mod auth;
 pub mod csrf;
 pub mod fhir;
-pub mod hospital;
 pub mod limits;
 pub mod metrics;
 mod pages;
@@ -27,7 +23,3 @@ pub mod people;
 pub mod problem;
 pub mod routes;
 pub mod serve;
-
-mod error;
-
-pub use error::{Error, Result};

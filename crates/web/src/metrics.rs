@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::hospital::Hospital;
+use medledger_hospital::Hospital;
 
 /// HTTP responses counted by status class.
 #[derive(Debug, Default)]

@@ -15,9 +15,9 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use crate::api;
 use crate::auth::{self, AuthState, Origin};
 use crate::csrf;
-use crate::hospital::Hospital;
 use crate::metrics;
 use crate::people;
+use medledger_hospital::Hospital;
 
 /// The OpenAPI 3.1 description of the JSON API.
 pub const OPENAPI: &str = include_str!("../assets/openapi.json");
@@ -28,7 +28,7 @@ pub const MAX_BODY: usize = 256 * 1024;
 /// Every route of the server, for a server browsers reach at `origin`.
 pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
     let https = origin.scheme == "https";
-    let rpc = hospital.rpc.clone();
+    let rpc = hospital.rpc_router();
     let hospital_for_metrics = hospital.clone();
     let auth_state = AuthState {
         hospital: hospital.clone(),
@@ -94,7 +94,7 @@ pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
         get(metrics::render).with_state((hospital_for_metrics, counters.clone())),
     );
     let router = match rpc {
-        Some(rpc) => router.nest("/rpc", medledger_chain::server::router(rpc)),
+        Some(rpc) => router.nest("/rpc", rpc),
         None => router,
     };
     let router = router

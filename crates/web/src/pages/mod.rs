@@ -176,7 +176,7 @@ pub(crate) fn page(state: &AuthState, title: &str, viewer: Option<&Viewer>, main
         csrf = esc(csrf),
         title = esc(title),
         chain_id = hospital.deployment.chain_id,
-        rpc = if hospital.rpc.is_some() { "/rpc" } else { "" },
+        rpc = if hospital.rpc().is_some() { "/rpc" } else { "" },
         demo = u8::from(hospital.demo),
         address = esc(&address),
     );

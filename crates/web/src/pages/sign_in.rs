@@ -67,7 +67,7 @@ change you make; the hospital relays it to the chain.</p>
             next = esc(&next),
         ),
     };
-    let rpc = if hospital.rpc.is_some() {
+    let rpc = if hospital.rpc().is_some() {
         format!(
             "<p>This hospital runs its own chain: Ethereum JSON-RPC at <code>/rpc</code>, chain id {}. Add it to \
              a wallet as a network, or point <code>cast</code> at it.</p>",

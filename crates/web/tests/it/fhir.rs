@@ -120,10 +120,7 @@ impl Clinic {
         let [doctor, stranger_doctor, patient] = std::array::from_fn(|_| PrivateKeySigner::random());
         let as_admin = ProviderBuilder::new()
             .wallet(EthereumWallet::from(admin))
-            .connect_client(RpcClient::new(
-                InProcess::new(site.hospital.rpc.clone().unwrap()),
-                true,
-            ))
+            .connect_client(RpcClient::new(InProcess::new(site.hospital.rpc().unwrap()), true))
             .erased();
         let ledger = MedLedger::new(site.hospital.deployment.ledger, as_admin);
         for d in [&doctor, &stranger_doctor] {

@@ -32,10 +32,7 @@ async fn every_route_answers_each_caller_as_it_should() {
     let [patient, other, d1, d2, d3] = std::array::from_fn(|_| PrivateKeySigner::random());
     let as_admin = ProviderBuilder::new()
         .wallet(EthereumWallet::from(admin.clone()))
-        .connect_client(RpcClient::new(
-            InProcess::new(site.hospital.rpc.clone().unwrap()),
-            true,
-        ))
+        .connect_client(RpcClient::new(InProcess::new(site.hospital.rpc().unwrap()), true))
         .erased();
     let ledger = MedLedger::new(site.hospital.deployment.ledger, as_admin);
     for doctor in [&d1, &d2, &d3] {

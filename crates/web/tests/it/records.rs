@@ -70,7 +70,7 @@ async fn a_doctor_writes_through_the_api_and_the_patient_reads_it_verified() {
 
     // The demo admin approves the doctor, from their own wallet, straight to the contract.
     let admin: PrivateKeySigner = DEMO_ADMIN_KEY.parse().unwrap();
-    let rpc = site.hospital.rpc.clone().unwrap();
+    let rpc = site.hospital.rpc().unwrap();
     let as_admin = ProviderBuilder::new()
         .wallet(EthereumWallet::from(admin.clone()))
         .connect_client(RpcClient::new(InProcess::new(rpc), true))

@@ -1,4 +1,6 @@
-/// What starting or running the server can fail with.
+//! What opening or running a hospital can fail with.
+
+/// What opening or running a hospital can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The store failed.
@@ -19,6 +21,13 @@ pub enum Error {
     /// The configuration cannot work.
     #[error("{0}")]
     Config(String),
+}
+
+impl Error {
+    /// A data directory's file that could not be read or written.
+    pub(crate) fn io(path: &std::path::Path, err: impl std::fmt::Display) -> Self {
+        Self::Io(format!("{}: {err}", path.display()))
+    }
 }
 
 /// `Result` with [`Error`].
