@@ -28,6 +28,27 @@ pub struct Roles {
     pub patient: Option<PatientId>,
 }
 
+/// One row of the doctor directory: a doctor the chain knows or an applicant, as the caller may
+/// see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryEntry {
+    /// Their wallet.
+    pub address: Address,
+    /// The name they applied under, if they applied here.
+    pub name: Option<String>,
+    /// Their speciality, if they gave one.
+    pub speciality: Option<String>,
+    /// Whether they hold the doctor role now (from the chain).
+    pub approved: bool,
+    /// Their licence number: for admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub licence: Option<String>,
+    /// When they applied (Unix ms): for admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_at: Option<u64>,
+}
+
 /// One doctor's access to one patient's record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -71,6 +92,37 @@ impl Records {
             doctor,
             patient,
         })
+    }
+
+    /// The doctor directory as `caller` may see it: an admin sees every applicant and every doctor
+    /// the chain ever made, with licences; anyone else the approved doctors (name and speciality),
+    /// to choose whom to give access. Whether each is approved is the chain's to say.
+    pub async fn directory(&self, caller: Address) -> Result<Vec<DirectoryEntry>> {
+        let admin = self.is_admin(caller).await?;
+        let mut rows: BTreeMap<Address, Option<medledger_store::doctors::Application>> = BTreeMap::new();
+        for doctor in self.store().mirrored_doctors().await? {
+            rows.entry(doctor.address).or_default();
+        }
+        for application in self.store().doctor_applications().await? {
+            rows.insert(application.address, Some(application));
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for (address, application) in rows {
+            let approved = self.is_doctor(address).await?;
+            if !admin && !approved {
+                continue;
+            }
+            let a = application.as_ref();
+            out.push(DirectoryEntry {
+                address,
+                name: a.map(|a| a.name.clone()),
+                speciality: a.map(|a| a.speciality.clone()),
+                approved,
+                licence: if admin { a.map(|a| a.licence.clone()) } else { None },
+                applied_at: if admin { a.map(|a| a.applied_at) } else { None },
+            });
+        }
+        Ok(out)
     }
 
     /// Whether `account` holds the doctor role now, from the chain.

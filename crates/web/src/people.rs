@@ -1,13 +1,12 @@
 //! The API's directory routes: who is signed in and what they are, doctors and their applications,
 //! a patient's profile and who may read it, a doctor's patients, closing an emergency access.
 
-use std::collections::BTreeMap;
-
 use alloy::primitives::Address;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use medledger_ledger::directory::DirectoryEntry;
 use medledger_ledger::records::Action;
 use medledger_store::doctors::Application;
 use medledger_store::now_ms;
@@ -153,53 +152,9 @@ pub async fn apply(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// One row of `GET /api/v1/doctors`.
-#[derive(Debug, Default)]
-struct Row {
-    application: Option<Application>,
-    approved: bool,
-}
-
-/// Doctors and applicants, merged: the admin sees every application and every doctor the chain
-/// knows; others see approved doctors (name and speciality) to choose whom to give access.
-pub(crate) async fn directory(state: &AuthState, caller: Address) -> Result<Vec<Value>, Problem> {
-    let admin = state.hospital.records.is_admin(caller).await.map_err(problem)?;
-    let store = &state.hospital.store;
-    let mut rows: BTreeMap<Address, Row> = BTreeMap::new();
-    for doctor in store.mirrored_doctors().await.map_err(Problem::internal)? {
-        rows.entry(doctor.address).or_default();
-    }
-    for application in store.doctor_applications().await.map_err(Problem::internal)? {
-        let address = application.address;
-        rows.entry(address).or_default().application = Some(application);
-    }
-    // Who is approved is the chain's to say, not the mirror's.
-    for (address, row) in &mut rows {
-        row.approved = state
-            .hospital
-            .records
-            .is_doctor(*address)
-            .await
-            .map_err(problem)?;
-    }
-    Ok(rows
-        .into_iter()
-        .filter(|(_, row)| admin || row.approved)
-        .map(|(address, row)| {
-            let a = row.application.as_ref();
-            let mut v = json!({
-                "address": address,
-                "name": a.map(|a| a.name.clone()),
-                "speciality": a.map(|a| a.speciality.clone()),
-                "approved": row.approved,
-            });
-            if admin {
-                v["licence"] = json!(a.map(|a| a.licence.clone()));
-                v["appliedAt"] = json!(a.map(|a| a.applied_at));
-            }
-            v
-        })
-        .collect())
+/// The doctor directory as `caller` may see it (decided by the ledger).
+pub(crate) async fn directory(state: &AuthState, caller: Address) -> Result<Vec<DirectoryEntry>, Problem> {
+    state.hospital.records.directory(caller).await.map_err(problem)
 }
 
 /// `GET /api/v1/doctors`: see [`directory`].

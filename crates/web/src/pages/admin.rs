@@ -53,8 +53,8 @@ async fn render(state: &AuthState, viewer: &Viewer, verify: bool) -> Result<Stri
         ],
     );
     for d in &doctors {
-        let address = d["address"].as_str().unwrap_or_default();
-        let approved = d["approved"].as_bool().unwrap_or(false);
+        let address = &d.address.to_string();
+        let approved = d.approved;
         let action = if approved {
             api_form(
                 "DELETE",
@@ -75,15 +75,15 @@ async fn render(state: &AuthState, viewer: &Viewer, verify: bool) -> Result<Stri
         table.row(
             if approved { "" } else { "pending" },
             vec![
-                esc(d["name"].as_str().unwrap_or("(no application)")),
-                esc(d["licence"].as_str().unwrap_or("")),
-                esc(d["speciality"].as_str().unwrap_or("")),
+                esc(d.name.as_deref().unwrap_or("(no application)")),
+                esc(d.licence.as_deref().unwrap_or("")),
+                esc(d.speciality.as_deref().unwrap_or("")),
                 format!(
                     r#"<code title="{a}">{s}</code>"#,
                     a = esc(address),
                     s = esc(&short(address))
                 ),
-                esc(&d["appliedAt"].as_u64().map(utc).unwrap_or_default()),
+                esc(&d.applied_at.map(utc).unwrap_or_default()),
                 if approved {
                     "approved"
                 } else {
@@ -137,7 +137,7 @@ async fn render(state: &AuthState, viewer: &Viewer, verify: bool) -> Result<Stri
         );
     }
     let report = if verify {
-        verification(state).await?
+        verification(state, viewer.address).await?
     } else {
         r#"<p><a href="/admin?verify=1#h-verify">Run the verification report</a>: every stored entry and the audit log,
 checked against the chain (what <code>medledger verify</code> prints).</p>"#
@@ -167,11 +167,11 @@ checked against the chain (what <code>medledger verify</code> prints).</p>"#
     ))
 }
 
-async fn verification(state: &AuthState) -> Result<String, Problem> {
+async fn verification(state: &AuthState, viewer: alloy::primitives::Address) -> Result<String, Problem> {
     let report = state
         .hospital
         .records
-        .verify(state.hospital.verify_options())
+        .verify_as(viewer, state.hospital.verify_options())
         .await
         .map_err(crate::api::problem)?;
     let mut table = Table::new("Findings", &["Finding", "Where"]);

@@ -175,8 +175,8 @@ async fn render(state: &AuthState, viewer: &Viewer, patient: PatientId) -> Resul
     let name = |address: &alloy::primitives::Address| -> String {
         doctors
             .iter()
-            .find(|d| d["address"].as_str().and_then(|a| a.parse().ok()) == Some(*address))
-            .and_then(|d| d["name"].as_str().map(str::to_owned))
+            .find(|d| d.address == *address)
+            .and_then(|d| d.name.clone())
             .unwrap_or_default()
     };
     let who = |address: &alloy::primitives::Address| -> String {
@@ -226,13 +226,13 @@ async fn render(state: &AuthState, viewer: &Viewer, patient: PatientId) -> Resul
     let options: String = doctors
         .iter()
         .map(|d| {
-            let address = d["address"].as_str().unwrap_or_default();
-            let label = match (d["name"].as_str(), d["speciality"].as_str()) {
+            let address = d.address.to_string();
+            let label = match (d.name.as_deref(), d.speciality.as_deref()) {
                 (Some(n), Some(s)) if !s.is_empty() => format!("{n} ({s})"),
                 (Some(n), _) => n.to_owned(),
-                _ => address.to_owned(),
+                _ => address.clone(),
             };
-            format!(r#"<option value="{}">{}</option>"#, esc(address), esc(&label))
+            format!(r#"<option value="{}">{}</option>"#, esc(&address), esc(&label))
         })
         .collect();
     let grant = api_form(

@@ -1,0 +1,123 @@
+//! Signatures: a wallet's signature of a request, checked to be its signer's; a signer's decline;
+//! the end of requests left unsigned past their deadline. Each keeps the signer's forwarder nonces
+//! without gaps (see [`crate::nonces`]).
+
+use alloy::primitives::{Address, Bytes, U256};
+use medledger_contracts::forward::{self, ForwardRequest};
+
+use super::{Records, now_secs};
+use crate::{Error, Result};
+
+impl Records {
+    /// The signer declines a request awaiting their signature: it ends rejected, its entries too
+    /// (their content erased), and their later requests move down to the forwarder nonce it
+    /// leaves free (those already signed are offered for signature again).
+    /// Returns the requests offered for signature again.
+    pub async fn decline(&self, signer: Address, request_id: i64) -> Result<Vec<i64>> {
+        let _one_at_a_time = self.nonces.lock(signer).await;
+        if self
+            .store
+            .decline_request(request_id, signer, "declined: the signer did not sign it")
+            .await?
+        {
+            let reoffered = self.nonces.close_gaps_locked(signer, &[]).await?;
+            self.audit(
+                signer,
+                "decline",
+                None,
+                None,
+                "allowed",
+                &format!("request {request_id}"),
+            )
+            .await?;
+            return Ok(reoffered);
+        }
+        Err(Error::NotAwaitingSignature(request_id))
+    }
+
+    /// Ends the requests still awaiting a signature past their deadline (rejected, "expired", their
+    /// entries' content erased) and closes the gaps they leave in their signers' nonces. Returns
+    /// the requests that ended and those offered for signature again.
+    pub async fn expire_unsigned(&self) -> Result<(Vec<i64>, Vec<i64>)> {
+        let now = now_secs();
+        let signers = self.store.signers_of_expired(now).await?;
+        let mut expired = Vec::new();
+        let mut reoffered = Vec::new();
+        for signer in signers {
+            let _one_at_a_time = self.nonces.lock(signer).await;
+            expired.extend(self.store.expire_unsigned_of(signer, now).await?);
+            reoffered.extend(self.nonces.close_gaps_locked(signer, &[]).await?);
+        }
+        Ok((expired, reoffered))
+    }
+
+    /// Accepts the wallet's signature of a request, after checking that it is the signer's.
+    pub async fn sign(&self, request_id: i64, signature: &[u8]) -> Result<()> {
+        let request = self
+            .store
+            .request(request_id)
+            .await?
+            .ok_or(Error::NotAwaitingSignature(request_id))?;
+        let typed = ForwardRequest::new(
+            request.signer,
+            self.deployment.ledger,
+            Bytes::from(request.calldata.clone()),
+            request.gas,
+            U256::from(request.forward_nonce),
+            request.deadline,
+        );
+        let hash = typed.signing_hash(&forward::domain(
+            self.deployment.chain_id,
+            self.deployment.forwarder,
+        ));
+        let parsed = parse_signature(signature)?;
+        let actual = parsed
+            .recover_address_from_prehash(&hash)
+            .unwrap_or(Address::ZERO);
+        if actual != request.signer {
+            return Err(Error::WrongSigner {
+                request: request_id,
+                expected: request.signer,
+                actual,
+            });
+        }
+        if !self
+            .commits
+            .signatures
+            .run((request_id, signature.to_vec()))
+            .await?
+        {
+            return Err(Error::NotAwaitingSignature(request_id));
+        }
+        Ok(())
+    }
+}
+
+/// A wallet's 65-byte signature (r, s, v).
+fn parse_signature(bytes: &[u8]) -> Result<alloy::primitives::Signature> {
+    alloy::primitives::Signature::try_from(bytes)
+        .map_err(|_| Error::InvalidEntry("a signature is 65 bytes (r, s, v)".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::signers::SignerSync;
+    use alloy::signers::local::PrivateKeySigner;
+
+    use super::*;
+
+    #[test]
+    fn a_signature_is_65_bytes_that_recover_its_signer() {
+        let wallet = PrivateKeySigner::random();
+        let hash = alloy::primitives::B256::repeat_byte(9);
+        let signed = wallet.sign_hash_sync(&hash).unwrap().as_bytes();
+        let parsed = parse_signature(&signed).unwrap();
+        assert_eq!(
+            parsed.recover_address_from_prehash(&hash).unwrap(),
+            wallet.address()
+        );
+        for bad in [&signed[..64], &[0u8; 66][..], &[][..]] {
+            assert!(matches!(parse_signature(bad), Err(Error::InvalidEntry(_))));
+        }
+    }
+}
