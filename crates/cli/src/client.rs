@@ -105,25 +105,40 @@ impl Client {
         body: Option<Value>,
     ) -> anyhow::Result<(u16, Value)> {
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if !self.token.is_empty() {
-            request = request.bearer_auth(&self.token);
+        // Refused for too many requests (signing in is rate-limited): wait `Retry-After` and ask
+        // again, a few times.
+        for _ in 0..10 {
+            let mut request = self.http.request(method.clone(), format!("{}{path}", self.base));
+            if !self.token.is_empty() {
+                request = request.bearer_auth(&self.token);
+            }
+            if let Some(body) = &body {
+                let media = if path.starts_with("/fhir") {
+                    "application/fhir+json"
+                } else {
+                    "application/json"
+                };
+                request = request.header("content-type", media).body(body.to_string());
+            }
+            let response = request
+                .send()
+                .await
+                .with_context(|| format!("reaching {}", self.base))?;
+            let status = response.status().as_u16();
+            if status == 429 {
+                let wait = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1u64);
+                tokio::time::sleep(std::time::Duration::from_secs(wait.min(60))).await;
+                continue;
+            }
+            let text = response.text().await?;
+            return Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))));
         }
-        if let Some(body) = body {
-            let media = if path.starts_with("/fhir") {
-                "application/fhir+json"
-            } else {
-                "application/json"
-            };
-            request = request.header("content-type", media).body(body.to_string());
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("reaching {}", self.base))?;
-        let status = response.status().as_u16();
-        let text = response.text().await?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+        bail!("{path}: the server kept refusing for too many requests")
     }
 
     /// A call that must answer `status`.

@@ -44,6 +44,15 @@ pub(crate) struct ServeArgs {
         default_value_t = 256
     )]
     max_connections_per_client: usize,
+    /// A reverse proxy in front of this server (repeat for several): requests from it are taken
+    /// to come from the client its `X-Forwarded-For` names (for the limits on signing in).
+    #[arg(
+        long,
+        env = "MEDLEDGER_TRUSTED_PROXY",
+        value_name = "IP",
+        value_delimiter = ','
+    )]
+    trusted_proxy: Vec<std::net::IpAddr>,
     /// The token `/metrics` asks for (`Authorization: Bearer TOKEN`); default: the one in the data
     /// directory's `metrics.token`, made on first start.
     #[arg(
@@ -130,7 +139,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             host: local.to_string(),
         },
     };
-    let app = medledger_web::routes::router(hospital.clone(), origin);
+    let app = medledger_web::routes::router_with(hospital.clone(), origin, args.trusted_proxy.clone());
     let closing = hospital.closing.clone();
     let limits = medledger_web::serve::Limits {
         header_read_timeout: std::time::Duration::from_secs(args.header_timeout),

@@ -81,8 +81,12 @@ fn random_token() -> Result<String, Problem> {
 pub async fn nonce(
     State(state): State<AuthState>,
     extensions: axum::http::Extensions,
+    headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    if let Err(refused) = state.sign_in.client(crate::limits::client_of(&extensions)) {
+    if let Err(refused) = state
+        .sign_in
+        .client(state.sign_in.client_of(&extensions, &headers))
+    {
         return Ok(refused.into_response());
     }
     let outstanding = state
@@ -126,9 +130,13 @@ pub struct Login {
 pub async fn login(
     State(state): State<AuthState>,
     extensions: axum::http::Extensions,
+    headers: HeaderMap,
     Json(login): Json<Login>,
 ) -> Result<Response, Problem> {
-    if let Err(refused) = state.sign_in.client(crate::limits::client_of(&extensions)) {
+    if let Err(refused) = state
+        .sign_in
+        .client(state.sign_in.client_of(&extensions, &headers))
+    {
         return Ok(refused.into_response());
     }
     let signature = alloy::hex::decode(login.signature.trim())

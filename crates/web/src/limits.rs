@@ -33,6 +33,9 @@ const MOST_KEYS: usize = 50_000;
 pub struct SignInLimits {
     by_client: DefaultKeyedRateLimiter<IpAddr>,
     by_wallet: DefaultKeyedRateLimiter<Address>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (behind one, every request comes
+    /// from the proxy's address).
+    trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for SignInLimits {
@@ -45,19 +48,40 @@ impl Default for SignInLimits {
             by_wallet: RateLimiter::keyed(
                 Quota::per_minute(nonzero(PER_WALLET_PER_MINUTE)).allow_burst(nonzero(PER_WALLET_BURST)),
             ),
+            trusted_proxies: Vec::new(),
         }
     }
 }
 
-/// The client's address, as the transport put it on the request (none in tests that call the
-/// router directly: they share one allowance).
-pub fn client_of(extensions: &axum::http::Extensions) -> IpAddr {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip())
-}
-
 impl SignInLimits {
+    /// Limits that take the client's address from `X-Forwarded-For` when the request comes from
+    /// one of `proxies`.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<IpAddr>) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// The client's address: the peer the transport put on the request, or, when that peer is a
+    /// trusted proxy, the nearest address before it in `X-Forwarded-For` that is not a trusted
+    /// proxy too. (None in tests that call the router directly: they share one allowance.)
+    pub fn client_of(&self, extensions: &axum::http::Extensions, headers: &HeaderMap) -> IpAddr {
+        let peer = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+        if !self.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+            .rev()
+            .find(|a| !self.trusted_proxies.contains(a))
+            .unwrap_or(peer)
+    }
+
     /// Counts one sign-in request from `client`; a 429 once its allowance is spent.
     pub fn client(&self, client: IpAddr) -> Result<(), TooMany> {
         if self.by_client.len() > MOST_KEYS {
@@ -152,5 +176,29 @@ mod tests {
             assert!(limits.wallet(wallet).is_ok());
         }
         assert!(limits.wallet(wallet).is_err());
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_client_is_the_forwarded_one() {
+        let proxy: SocketAddr = "10.0.0.1:443".parse().unwrap();
+        let mut extensions = axum::http::Extensions::new();
+        extensions.insert(ConnectInfo(proxy));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.9, 198.51.100.7"),
+        );
+        let direct = SignInLimits::default();
+        assert_eq!(
+            direct.client_of(&extensions, &headers),
+            proxy.ip(),
+            "an untrusted peer's header is ignored"
+        );
+        let proxied = SignInLimits::default().with_trusted_proxies(vec![proxy.ip()]);
+        assert_eq!(
+            proxied.client_of(&extensions, &headers),
+            "198.51.100.7".parse::<IpAddr>().unwrap(),
+            "the nearest forwarded address"
+        );
     }
 }

@@ -27,13 +27,23 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 /// Every route of the server, for a server browsers reach at `origin`.
 pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
+    router_with(hospital, origin, Vec::new())
+}
+
+/// [`router`] behind reverse proxies at `trusted_proxies`, whose `X-Forwarded-For` names the
+/// client (for the limits on signing in).
+pub fn router_with(
+    hospital: Arc<Hospital>,
+    origin: Origin,
+    trusted_proxies: Vec<std::net::IpAddr>,
+) -> Router {
     let https = origin.scheme == "https";
     let rpc = hospital.rpc_router();
     let hospital_for_metrics = hospital.clone();
     let auth_state = AuthState {
         hospital: hospital.clone(),
         origin,
-        sign_in: Arc::new(crate::limits::SignInLimits::default()),
+        sign_in: Arc::new(crate::limits::SignInLimits::default().with_trusted_proxies(trusted_proxies)),
     };
     let api = Router::new()
         .route("/api/v1/auth/nonce", get(auth::nonce))

@@ -98,17 +98,32 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> anyhow::Result<(u16, Value)> {
-        let mut request = self.http.request(method.parse()?, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+        // A refusal for too many requests (signing in is rate-limited) is waited out, as a
+        // well-behaved client does: `Retry-After` seconds, a few times.
+        for _ in 0..20 {
+            let mut request = self.http.request(method.parse()?, format!("{}{path}", self.base));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            if status == 429 {
+                let wait = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1u64);
+                tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                continue;
+            }
+            let bytes = response.bytes().await?;
+            return Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)));
         }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await?;
-        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+        bail!("{method} {path}: still refused for too many requests after 20 waits")
     }
 
     pub async fn expect(
