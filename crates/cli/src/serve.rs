@@ -129,12 +129,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .trim_end_matches('/')
                 .split_once("://")
                 .context("--public-url is scheme://host[:port], e.g. https://records.example.org")?;
-            medledger_web::auth::Origin {
+            medledger_web::Origin {
                 scheme: scheme.to_owned(),
                 host: host.to_owned(),
             }
         }
-        None => medledger_web::auth::Origin {
+        None => medledger_web::Origin {
             scheme: "http".into(),
             host: local.to_string(),
         },

@@ -125,6 +125,28 @@ impl Records {
         Ok(out)
     }
 
+    /// `applicant` applies to practise here (an admin approves with a signed `registerDoctor`); a
+    /// new application replaces their earlier one. Name and licence are required, each one line of
+    /// text.
+    pub async fn apply_as_doctor(
+        &self,
+        applicant: Address,
+        name: &str,
+        licence: &str,
+        speciality: &str,
+    ) -> Result<medledger_store::doctors::Application> {
+        let application = medledger_store::doctors::Application {
+            address: applicant,
+            name: one_line("name", name, 200, true)?,
+            licence: one_line("licence", licence, 100, true)?,
+            speciality: one_line("speciality", speciality, 100, false)?,
+            applied_at: now_ms(),
+        };
+        self.store().apply_as_doctor(&application).await?;
+        tracing::info!(%applicant, "doctor application");
+        Ok(application)
+    }
+
     /// Whether `account` holds the doctor role now, from the chain.
     pub async fn is_doctor(&self, account: Address) -> Result<bool> {
         self.ledger().isDoctor(account).call().await.map_err(Error::chain)
@@ -306,5 +328,45 @@ fn expiry(at: u64) -> String {
         0 => "never".into(),
         u64::MAX => "revoked".into(),
         at => at.to_string(),
+    }
+}
+
+/// A field of an application: trimmed, at most `max` characters, one line; `required` ones not
+/// empty.
+fn one_line(name: &str, value: &str, max: usize, required: bool) -> Result<String> {
+    let value = value.trim();
+    if required && value.is_empty() {
+        return Err(Error::InvalidEntry(format!("{name} must not be empty")));
+    }
+    if value.chars().count() > max {
+        return Err(Error::InvalidEntry(format!("{name} is at most {max} characters")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::InvalidEntry(format!(
+            "{name} must be one line of text (no control characters)"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_applications_fields_are_one_line_each() {
+        assert_eq!(
+            one_line("name", "  Dr. Grace Hopper ", 200, true).unwrap(),
+            "Dr. Grace Hopper"
+        );
+        assert_eq!(one_line("speciality", "", 100, false).unwrap(), "");
+        for (value, says) in [
+            ("", "must not be empty"),
+            ("a\nb", "one line"),
+            (&"x".repeat(201)[..], "at most 200"),
+        ] {
+            let err = one_line("name", value, 200, true).unwrap_err().to_string();
+            assert!(err.contains(says), "{value:?}: {err}");
+        }
     }
 }

@@ -24,6 +24,9 @@ pub enum Error {
     /// No record with this id.
     #[error("no record {0}")]
     UnknownRecord(String),
+    /// Nothing of the caller's is there (another's is not told apart from none).
+    #[error("{0}")]
+    NotFound(String),
     /// The patient's registration is not confirmed on-chain yet, so entries cannot be anchored.
     #[error("patient {0} is not confirmed on-chain yet; try again after their registration is anchored")]
     PatientNotAnchored(String),

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::problem::Problem;
+use crate::error::AppError;
 
 /// The header that carries the token.
 pub const HEADER: &str = "x-csrf-token";
@@ -32,33 +32,31 @@ fn same(a: &str, b: &str) -> bool {
 /// Refuses a state-changing, cookie-authenticated request without the session's CSRF token.
 pub async fn guard(request: Request, next: Next) -> Response {
     // Sign-in opens a session rather than using one; it needs a signed message, not a cookie.
-    let signing_in = request.uri().path().ends_with("/auth/login");
-    if let Err(problem) = check(request.method(), request.headers())
+    let path = request.uri().path();
+    let signing_in = path.ends_with("/auth/login");
+    if let Err(refused) = check(request.method(), request.headers())
         && !signing_in
     {
-        return problem.into_response();
+        return refused.for_path(path).into_response();
     }
     next.run(request).await
 }
 
-fn check(method: &Method, headers: &HeaderMap) -> Result<(), Problem> {
+fn check(method: &Method, headers: &HeaderMap) -> Result<(), AppError> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
         || headers.contains_key(header::AUTHORIZATION)
     {
         return Ok(());
     }
-    let Some(session) = crate::auth::cookie_token(headers) else {
+    let Some(session) = crate::extract::cookie_token(headers) else {
         return Ok(());
     };
     let sent = headers.get(HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
     if same(sent, &token_for(&session)) {
         return Ok(());
     }
-    Err(Problem {
-        status: axum::http::StatusCode::FORBIDDEN,
-        title: "Forbidden",
-        detail: "a change made with the session cookie needs the X-CSRF-Token header: reload the page (or \
-                 use the csrfToken sign-in returned, or an Authorization: Bearer token)"
-            .into(),
-    })
+    Err(AppError::forbidden(
+        "a change made with the session cookie needs the X-CSRF-Token header: reload the page (or use the \
+         csrfToken sign-in returned, or an Authorization: Bearer token)",
+    ))
 }

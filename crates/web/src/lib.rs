@@ -1,25 +1,28 @@
-//! MedLedger's server: everything `medledger serve` runs.
+//! MedLedger's HTTP: the JSON API, FHIR R4 and the pages, over a running hospital
+//! (`medledger-hospital`).
 //!
-//! - [`routes`]: HTTP: the embedded chain's JSON-RPC at `/rpc`, `/healthz`, `/readyz`, the
-//!   landing page, and the first of the JSON API: [`auth`] (Sign-In with Ethereum, sessions).
-//! - [`api`]: the records API: register, write, sign, follow, read with proofs, search, audit.
-//! - [`people`]: roles, doctors and their applications, a patient's profile and consents.
+//! - [`state`]: the one [`AppState`] every route shares.
+//! - [`extract`]: who is asking (signed in, a doctor, an admin, a patient's path) and the request's
+//!   body, path and query, each refusing with the one error.
+//! - [`error`]: the one [`AppError`]: a problem document on the API, an OperationOutcome on FHIR.
+//! - [`routes`]: one router per resource of the JSON API, health, and the shared layers.
 //! - [`fhir`]: FHIR R4 at `/fhir` over the same records, consent and signed writes.
 //! - [`csrf`]: the CSRF token cookie sessions need for changes.
 //! - `pages`: the server-rendered pages and their assets (CSS, `wallet.js`, the demo wallet).
 //! - [`metrics`]: `/metrics` for Prometheus, for the operator's token.
 //! - [`limits`]: rate limits on signing in.
 //! - [`serve`]: the HTTP transport, with header and idle timeouts and a cap per client.
-//! - [`problem`]: errors as RFC 9457 problem details. (The pages and the rest of the API: issue 5.)
 
-pub mod api;
-pub mod auth;
 pub mod csrf;
+pub mod error;
+pub mod extract;
 pub mod fhir;
 pub mod limits;
 pub mod metrics;
 mod pages;
-pub mod people;
-pub mod problem;
 pub mod routes;
 pub mod serve;
+pub mod state;
+
+pub use error::AppError;
+pub use state::{AppState, Origin};

@@ -9,12 +9,11 @@ use std::num::NonZeroU32;
 
 use alloy::primitives::Address;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::problem::Problem;
+use crate::error::AppError;
 
 /// Sign-in requests (nonces and logins) one client address may make: a burst of 60, then 10 a
 /// second.
@@ -83,13 +82,13 @@ impl SignInLimits {
     }
 
     /// Counts one sign-in request from `client`; a 429 once its allowance is spent.
-    pub fn client(&self, client: IpAddr) -> Result<(), TooMany> {
+    pub fn client(&self, client: IpAddr) -> Result<(), AppError> {
         if self.by_client.len() > MOST_KEYS {
             self.by_client.retain_recent();
         }
         self.by_client.check_key(&client).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            too_many(
+            AppError::too_many(
                 format!(
                     "too many sign-in requests from your address: wait {} s and try again",
                     seconds(wait)
@@ -100,13 +99,13 @@ impl SignInLimits {
     }
 
     /// Counts one sign-in attempt for `wallet`; a 429 once its allowance is spent.
-    pub fn wallet(&self, wallet: Address) -> Result<(), TooMany> {
+    pub fn wallet(&self, wallet: Address) -> Result<(), AppError> {
         if self.by_wallet.len() > MOST_KEYS {
             self.by_wallet.retain_recent();
         }
         self.by_wallet.check_key(&wallet).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            too_many(
+            AppError::too_many(
                 format!(
                     "too many sign-in attempts for {wallet}: wait {} s and sign a new message",
                     seconds(wait)
@@ -122,37 +121,6 @@ fn seconds(wait: std::time::Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
-/// A refusal for too many requests: a 429 problem with `Retry-After`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TooMany {
-    /// What happened and how long to wait.
-    pub detail: String,
-    /// How long to wait.
-    pub wait: std::time::Duration,
-}
-
-/// A refusal for too many requests.
-pub fn too_many(detail: String, wait: std::time::Duration) -> TooMany {
-    TooMany { detail, wait }
-}
-
-impl IntoResponse for TooMany {
-    fn into_response(self) -> Response {
-        let mut response = Problem {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            title: "Too many requests",
-            detail: self.detail,
-        }
-        .into_response();
-        let headers: &mut HeaderMap = response.headers_mut();
-        headers.insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_str(&seconds(self.wait).max(1).to_string()).expect("digits"),
-        );
-        response
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,9 +132,9 @@ mod tests {
         for _ in 0..PER_CLIENT_BURST {
             assert!(limits.client(ip).is_ok());
         }
-        let refused = limits.client(ip).unwrap_err().into_response();
-        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert!(refused.headers().contains_key(header::RETRY_AFTER));
+        let refused = axum::response::IntoResponse::into_response(limits.client(ip).unwrap_err());
+        assert_eq!(refused.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused.headers().contains_key(axum::http::header::RETRY_AFTER));
         assert!(
             limits.client([192, 0, 2, 2].into()).is_ok(),
             "another client is not held up"
@@ -186,7 +154,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-forwarded-for",
-            HeaderValue::from_static("203.0.113.9, 198.51.100.7"),
+            axum::http::HeaderValue::from_static("203.0.113.9, 198.51.100.7"),
         );
         let direct = SignInLimits::default();
         assert_eq!(

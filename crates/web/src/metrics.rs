@@ -9,8 +9,6 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use medledger_hospital::Hospital;
-
 /// HTTP responses counted by status class.
 #[derive(Debug, Default)]
 pub struct HttpCounters {
@@ -34,17 +32,15 @@ pub async fn count(State(counters): State<Arc<HttpCounters>>, request: Request, 
 /// `GET /metrics`, for the operator alone: `Authorization: Bearer` the token in the data
 /// directory's `metrics.token` (or `MEDLEDGER_METRICS_TOKEN`). Request counts, the outbox and the
 /// chain head are not for anyone who asks.
-pub async fn render(
-    State((hospital, counters)): State<(Arc<Hospital>, Arc<HttpCounters>)>,
-    headers: axum::http::HeaderMap,
-) -> Response {
+pub async fn render(State(state): State<crate::state::AppState>, headers: axum::http::HeaderMap) -> Response {
+    let (hospital, counters) = (&state.hospital, &state.counters);
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if !same(presented.as_bytes(), hospital.metrics_token.as_bytes()) {
-        let mut response = crate::problem::Problem::unauthorized(
+        let mut response = crate::error::AppError::unauthorized(
             "/metrics is the operator's: send Authorization: Bearer with the token in the data directory's \
              metrics.token (or MEDLEDGER_METRICS_TOKEN)",
         )

@@ -9,6 +9,29 @@ use super::{Records, now_secs};
 use crate::{Error, Result};
 
 impl Records {
+    /// `caller`'s request `id`; [`Error::UnknownRecord`] if there is none of theirs (another's
+    /// request is not told apart from none).
+    pub async fn request_of(
+        &self,
+        caller: Address,
+        id: i64,
+    ) -> Result<medledger_store::requests::ChainRequest> {
+        match self.store().request(id).await? {
+            Some(request) if request.signer == caller => Ok(request),
+            _ => Err(Error::NotFound(format!("no request {id} of yours"))),
+        }
+    }
+
+    /// `caller`'s requests in `status`, oldest first, at most `limit`.
+    pub async fn requests_of(
+        &self,
+        caller: Address,
+        status: medledger_store::requests::RequestStatus,
+        limit: u32,
+    ) -> Result<Vec<medledger_store::requests::ChainRequest>> {
+        Ok(self.store().requests_of(caller, status, limit).await?)
+    }
+
     /// The signer declines a request awaiting their signature: it ends rejected, its entries too
     /// (their content erased), and their later requests move down to the forwarder nonce it
     /// leaves free (those already signed are offered for signature again).

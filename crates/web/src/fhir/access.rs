@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use super::chart::WALLET_SYSTEM;
 use super::search::{Page, page_links, params_of, patient_param};
 use super::{FhirError, base, resource_response};
-use crate::auth::AuthState;
-use crate::problem::Problem;
+use crate::error::AppError;
+use crate::state::AppState;
 
 /// A consent grant as a Consent resource; `chain_id` is the patient's on-chain id.
 fn consent(patient: PatientId, chain_id: u64, access: &Access) -> Value {
@@ -58,17 +58,13 @@ fn consent_id(chain_id: u64, doctor: Address) -> String {
 }
 
 /// The consent grants of `patient` the reader may see (patient, or admin), as Consents.
-async fn consents_of(
-    state: &AuthState,
-    reader: Address,
-    patient: PatientId,
-) -> Result<Vec<Value>, FhirError> {
+async fn consents_of(state: &AppState, reader: Address, patient: PatientId) -> Result<Vec<Value>, FhirError> {
     let stored = state
         .hospital
         .store
         .patient(patient)
         .await
-        .map_err(Problem::internal)?;
+        .map_err(AppError::internal)?;
     let Some(chain_id) = stored.and_then(|p| p.chain_id) else {
         return Ok(vec![]);
     };
@@ -85,11 +81,7 @@ async fn consents_of(
 
 /// The patient's trail as `reader` may see it: `None` for anyone but the patient; a 409 when the
 /// store disagrees with the chain about who the patient is.
-async fn trail_of(
-    state: &AuthState,
-    reader: Address,
-    patient: PatientId,
-) -> Result<Option<Trail>, FhirError> {
+async fn trail_of(state: &AppState, reader: Address, patient: PatientId) -> Result<Option<Trail>, FhirError> {
     match state.hospital.records.trail(reader, patient).await {
         Ok(trail) => Ok(Some(trail)),
         Err(medledger_ledger::Error::Forbidden(_) | medledger_ledger::Error::UnknownPatient(_)) => Ok(None),
@@ -168,7 +160,7 @@ fn integrity_entry(base: &str, integrity: &LogIntegrity) -> Option<Entry> {
 
 /// `GET /fhir/Consent/{id}` and `GET /fhir/AuditEvent/{id}`.
 pub(crate) async fn read(
-    state: &AuthState,
+    state: &AppState,
     reader: Address,
     ty: &str,
     id: &str,
@@ -181,7 +173,7 @@ pub(crate) async fn read(
         let patient = store
             .patient_by_chain_id(chain_id)
             .await
-            .map_err(Problem::internal)?
+            .map_err(AppError::internal)?
             .ok_or_else(not_found)?;
         consents_of(state, reader, patient.id)
             .await?
@@ -192,7 +184,7 @@ pub(crate) async fn read(
         let record = store
             .audit_log(sequence.saturating_sub(1), 1)
             .await
-            .map_err(Problem::internal)?
+            .map_err(AppError::internal)?
             .into_iter()
             .find(|r| r.sequence == sequence);
         match record.and_then(|r| r.event.patient) {
@@ -214,7 +206,7 @@ pub(crate) async fn read(
 /// `GET /fhir/Consent?patient=…` and `GET /fhir/AuditEvent?patient=…&date=…`. Without `patient`:
 /// the caller's own record.
 pub(crate) async fn search(
-    state: &AuthState,
+    state: &AppState,
     reader: Address,
     ty: &str,
     query: Option<&str>,

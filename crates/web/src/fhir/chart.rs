@@ -8,7 +8,7 @@
 
 use alloy::primitives::{Address, B256};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use medledger_contracts::history::EntryKind;
 use medledger_core::entry::{PatientId, RecordId};
@@ -18,9 +18,10 @@ use medledger_fhir::{IssueCode, ResourceType};
 use medledger_ledger::records::{Proof, ReadEntry};
 use serde_json::{Value, json};
 
-use super::{FhirError, TypeAndId, base, caller, resource_response, stored_type, type_of};
-use crate::auth::AuthState;
-use crate::problem::Problem;
+use super::{FhirError, TypeAndId, base, resource_response, stored_type, type_of};
+use crate::error::AppError;
+use crate::extract::SignedIn;
+use crate::state::AppState;
 
 /// The code system of the proof tag every resource carries in `meta.tag`.
 pub(crate) const PROOF_SYSTEM: &str = "urn:medledger:proof";
@@ -213,12 +214,12 @@ pub(crate) fn read_error(err: medledger_ledger::Error, what: &str) -> FhirError 
             IssueCode::Conflict,
             disagreement.to_string(),
         ),
-        other => Problem::internal(other).into(),
+        other => AppError::internal(other).into(),
     }
 }
 
 /// Loads the chart of `patient` as `reader` may see it (audited as a read), or 404.
-pub(crate) async fn load(state: &AuthState, reader: Address, patient: PatientId) -> Result<Chart, FhirError> {
+pub(crate) async fn load(state: &AppState, reader: Address, patient: PatientId) -> Result<Chart, FhirError> {
     let history = state
         .hospital
         .records
@@ -328,11 +329,7 @@ fn version_of(patient: PatientId, entry: ReadEntry) -> Option<Version> {
 }
 
 /// The patient a resource belongs to: for a Patient its own id; for an entry, its record's.
-pub(crate) async fn patient_of(
-    state: &AuthState,
-    ty: ResourceType,
-    id: &str,
-) -> Result<PatientId, FhirError> {
+pub(crate) async fn patient_of(state: &AppState, ty: ResourceType, id: &str) -> Result<PatientId, FhirError> {
     let not_found = || FhirError::not_found(ty.name(), id);
     if ty == ResourceType::Patient {
         return id.parse().map_err(|_| not_found());
@@ -341,7 +338,7 @@ pub(crate) async fn patient_of(
 }
 
 /// The patient of the record `id`, if `id` is a record.
-async fn record_patient(state: &AuthState, id: &str) -> Result<Option<PatientId>, FhirError> {
+async fn record_patient(state: &AppState, id: &str) -> Result<Option<PatientId>, FhirError> {
     let Ok(record) = id.parse::<RecordId>() else {
         return Ok(None);
     };
@@ -350,7 +347,7 @@ async fn record_patient(state: &AuthState, id: &str) -> Result<Option<PatientId>
         .store
         .latest_revision(record)
         .await
-        .map_err(Problem::internal)?;
+        .map_err(AppError::internal)?;
     Ok(found.map(|(patient, _)| patient))
 }
 
@@ -362,7 +359,7 @@ fn with_etag(mut response: Response, version: &Version) -> Response {
 }
 
 /// Finds a Provenance by id (`{resource id}-{revision}`).
-async fn provenance(state: &AuthState, reader: Address, id: &str) -> Result<Response, FhirError> {
+async fn provenance(state: &AppState, reader: Address, id: &str) -> Result<Response, FhirError> {
     let not_found = || FhirError::not_found("Provenance", id);
     let (target, revision) = id.rsplit_once('-').ok_or_else(not_found)?;
     let revision: u32 = revision.parse().map_err(|_| not_found())?;
@@ -387,11 +384,10 @@ async fn provenance(state: &AuthState, reader: Address, id: &str) -> Result<Resp
 
 /// `GET /fhir/{ty}/{id}`: the newest version.
 pub(crate) async fn read(
-    State(state): State<AuthState>,
-    headers: HeaderMap,
+    State(state): State<AppState>,
+    SignedIn(reader): SignedIn,
     Path((ty, id)): TypeAndId,
 ) -> Result<Response, FhirError> {
-    let reader = caller(&state, &headers).await?;
     match ty.as_str() {
         "Provenance" => return provenance(&state, reader, &id).await,
         "Consent" | "AuditEvent" => return super::access::read(&state, reader, &ty, &id).await,
@@ -414,11 +410,10 @@ pub(crate) async fn read(
 
 /// `GET /fhir/{ty}/{id}/_history/{version}`: one version.
 pub(crate) async fn vread(
-    State(state): State<AuthState>,
-    headers: HeaderMap,
+    State(state): State<AppState>,
+    SignedIn(reader): SignedIn,
     Path((ty, id, version)): Path<(String, String, String)>,
 ) -> Result<Response, FhirError> {
-    let reader = caller(&state, &headers).await?;
     let ty = stored_type(&ty)?;
     let what = format!("{id}/_history/{version}");
     let not_found = || FhirError::not_found(ty.name(), &what);
@@ -440,11 +435,10 @@ pub(crate) async fn vread(
 
 /// `GET /fhir/{ty}/{id}/_history` and `GET /fhir/Patient/{id}/$everything`.
 pub(crate) async fn operation(
-    State(state): State<AuthState>,
-    headers: HeaderMap,
+    State(state): State<AppState>,
+    SignedIn(reader): SignedIn,
     Path((ty, id, operation)): Path<(String, String, String)>,
 ) -> Result<Response, FhirError> {
-    let reader = caller(&state, &headers).await?;
     let ty = stored_type(&ty)?;
     match operation.as_str() {
         "_history" => {

@@ -30,11 +30,11 @@ use medledger_contracts::history::EntryKind;
 use medledger_fhir::{IssueCode, Outcome, ResourceType};
 use serde_json::Value;
 
-use crate::auth::{AuthState, signed_in};
-use crate::problem::Problem;
+use crate::error::AppError;
+use crate::state::AppState;
 
 /// The FHIR routes, under `/fhir`.
-pub(crate) fn router() -> Router<AuthState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/fhir/metadata", get(metadata))
         .route("/fhir", axum::routing::post(transaction::transaction))
@@ -46,19 +46,15 @@ pub(crate) fn router() -> Router<AuthState> {
         .route("/fhir/{ty}/{id}/_history/{version}", get(chart::vread))
 }
 
-/// A failed FHIR interaction: its status and OperationOutcome.
+/// A failed FHIR interaction: the one [`AppError`], answered as an OperationOutcome. Any error
+/// that reaches a FHIR handler (a session's, the store's, the ledger's) takes this form where it
+/// is turned into one (`?` does it), not afterwards.
 #[derive(Debug)]
-pub(crate) struct FhirError {
-    pub(crate) status: StatusCode,
-    pub(crate) outcome: Outcome,
-}
+pub(crate) struct FhirError(pub(crate) AppError);
 
 impl FhirError {
     pub(crate) fn new(status: StatusCode, code: IssueCode, diagnostics: impl Into<String>) -> Self {
-        Self {
-            status,
-            outcome: Outcome::one(code, diagnostics),
-        }
+        Self(AppError::fhir(status, code, diagnostics))
     }
 
     pub(crate) fn bad_request(diagnostics: impl Into<String>) -> Self {
@@ -74,10 +70,15 @@ impl FhirError {
         )
     }
 
+    /// Its status.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
     /// A refusal to read as a 404 for `ty/id`, except that a store disagreeing with the chain
     /// stays a 409 naming the disagreement.
     pub(crate) fn or_not_found(self, ty: &str, id: &str) -> Self {
-        if self.status == StatusCode::CONFLICT {
+        if self.status() == StatusCode::CONFLICT {
             self
         } else {
             Self::not_found(ty, id)
@@ -92,32 +93,19 @@ impl FhirError {
             }
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
-        Self { status, outcome }
+        Self(AppError::outcome(status, outcome))
     }
 }
 
-fn code_for(status: StatusCode) -> IssueCode {
-    match status {
-        StatusCode::UNAUTHORIZED => IssueCode::Login,
-        StatusCode::FORBIDDEN => IssueCode::Forbidden,
-        StatusCode::NOT_FOUND => IssueCode::NotFound,
-        StatusCode::CONFLICT => IssueCode::Conflict,
-        StatusCode::PAYLOAD_TOO_LARGE => IssueCode::TooCostly,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::METHOD_NOT_ALLOWED => IssueCode::NotSupported,
-        s if s.is_server_error() => IssueCode::Exception,
-        _ => IssueCode::Invalid,
-    }
-}
-
-impl From<Problem> for FhirError {
-    fn from(problem: Problem) -> Self {
-        Self::new(problem.status, code_for(problem.status), problem.detail)
+impl From<AppError> for FhirError {
+    fn from(error: AppError) -> Self {
+        Self(error.in_fhir())
     }
 }
 
 impl IntoResponse for FhirError {
     fn into_response(self) -> Response {
-        resource_response(self.status, &self.outcome.to_resource())
+        self.0.into_response()
     }
 }
 
@@ -134,16 +122,8 @@ pub(crate) fn resource_response(status: StatusCode, resource: &Value) -> Respons
         .into_response()
 }
 
-/// The caller, or 401.
-pub(crate) async fn caller(
-    state: &AuthState,
-    headers: &HeaderMap,
-) -> Result<alloy::primitives::Address, FhirError> {
-    Ok(signed_in(state, headers).await?)
-}
-
 /// This server's FHIR base URL (`http://host:port/fhir`).
-pub(crate) fn base(state: &AuthState) -> String {
+pub(crate) fn base(state: &AppState) -> String {
     format!("{}://{}/fhir", state.origin.scheme, state.origin.host)
 }
 
@@ -216,61 +196,11 @@ pub(crate) fn body_json(headers: &HeaderMap, body: &Bytes) -> Result<Value, Fhir
 }
 
 /// `GET /fhir/metadata`: the CapabilityStatement (no sign-in needed).
-async fn metadata(State(state): State<AuthState>) -> Response {
+async fn metadata(State(state): State<AppState>) -> Response {
     let date = medledger_fhir::time::instant_of_ms(medledger_store::now_ms());
     let statement =
         medledger_fhir::bundle::capability_statement(&base(&state), env!("CARGO_PKG_VERSION"), &date);
     resource_response(StatusCode::OK, &statement)
-}
-
-/// The longest error body turned into an OperationOutcome's diagnostics.
-const MOST_DETAIL: usize = 4096;
-
-/// Under `/fhir`, errors answered by something other than the FHIR handlers (axum's rejections,
-/// the body limit, the CSRF guard's problem documents, unknown routes) become OperationOutcomes
-/// with the same words.
-pub async fn errors_as_outcomes(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let path = request.uri().path().to_owned();
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    let status = response.status();
-    let fhir = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|t| t.as_bytes().starts_with(b"application/fhir+json"));
-    if !(path == "/fhir" || path.starts_with("/fhir/")) || status.is_success() || fhir {
-        return response;
-    }
-    let problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|t| t.as_bytes().starts_with(b"application/problem+json"));
-    let body = axum::body::to_bytes(response.into_body(), MOST_DETAIL)
-        .await
-        .unwrap_or_default();
-    let text = if problem {
-        serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|p| p["detail"].as_str().map(str::to_owned))
-            .unwrap_or_default()
-    } else {
-        String::from_utf8_lossy(&body).trim().to_owned()
-    };
-    let diagnostics = match status {
-        StatusCode::NOT_FOUND if text.is_empty() => {
-            format!("there is no {path} on this FHIR server: see /fhir/metadata for what it supports")
-        }
-        StatusCode::METHOD_NOT_ALLOWED => {
-            format!("{path} does not take {method}: see /fhir/metadata for the interactions supported")
-        }
-        StatusCode::PAYLOAD_TOO_LARGE => format!(
-            "the body is larger than this server accepts ({} KiB): send less, or split a Bundle",
-            crate::routes::MAX_BODY / 1024
-        ),
-        _ if text.is_empty() => format!("{status}: see /fhir/metadata for what {path} expects"),
-        _ => text,
-    };
-    FhirError::new(status, code_for(status), diagnostics).into_response()
 }
 
 /// The path parameters of `/fhir/{ty}/{id}`.

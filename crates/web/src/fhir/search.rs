@@ -8,7 +8,7 @@
 
 use alloy::primitives::Address;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use medledger_core::blind::Match;
 use medledger_core::entry::PatientId;
@@ -18,9 +18,10 @@ use medledger_fhir::{IssueCode, ResourceType};
 use serde_json::Value;
 
 use super::chart::{Chart, Version, WALLET_SYSTEM, load};
-use super::{FhirError, Query, base, caller, resource_response, stored_type};
-use crate::auth::AuthState;
-use crate::problem::Problem;
+use super::{FhirError, Query, base, resource_response, stored_type};
+use crate::error::AppError;
+use crate::extract::SignedIn;
+use crate::state::AppState;
 
 /// Results per page unless `_count` says otherwise.
 pub(crate) const DEFAULT_COUNT: usize = 50;
@@ -69,7 +70,7 @@ pub(crate) fn page_links(
             .collect();
         kept.push(("_count".into(), count.to_string()));
         kept.push(("_offset".into(), offset.to_string()));
-        let query = serde_urlencoded::to_string(&kept).map_err(Problem::internal)?;
+        let query = serde_urlencoded::to_string(&kept).map_err(AppError::internal)?;
         Ok(format!("{base}/{ty_name}?{query}"))
     };
     let mut links = vec![("self", link(offset)?), ("first", link(0)?)];
@@ -309,7 +310,7 @@ fn matches(ty: ResourceType, version: &Version, params: &Params) -> Result<bool,
 
 /// The patients a search covers: those named, or all the caller may read.
 async fn patients(
-    state: &AuthState,
+    state: &AppState,
     reader: Address,
     ty: Option<ResourceType>,
     params: &Params,
@@ -335,7 +336,7 @@ async fn patients(
             return records
                 .search(reader, name, Match::Prefix)
                 .await
-                .map_err(|e| FhirError::from(crate::api::problem(e)));
+                .map_err(|e| FhirError::from(AppError::from(e)));
         }
         if let Some((_, ids)) = params.iter().find(|(n, _)| n == "_id") {
             return Ok(ids.split(',').filter_map(|id| id.parse().ok()).collect());
@@ -344,13 +345,13 @@ async fn patients(
     let roles = records
         .roles(reader)
         .await
-        .map_err(|e| FhirError::from(crate::api::problem(e)))?;
+        .map_err(|e| FhirError::from(AppError::from(e)))?;
     let mut out: Vec<PatientId> = roles.patient.into_iter().collect();
     if roles.doctor {
         let access = records
             .patients_of(reader)
             .await
-            .map_err(|e| FhirError::from(crate::api::problem(e)))?;
+            .map_err(|e| FhirError::from(AppError::from(e)))?;
         out.extend(access.iter().filter(|a| a.open).map(|a| a.patient));
     }
     out.dedup();
@@ -358,12 +359,12 @@ async fn patients(
 }
 
 /// The charts the caller may read among `ids` (others are left out: a search finds nothing there).
-async fn charts(state: &AuthState, reader: Address, ids: &[PatientId]) -> Result<Vec<Chart>, FhirError> {
+async fn charts(state: &AppState, reader: Address, ids: &[PatientId]) -> Result<Vec<Chart>, FhirError> {
     let mut out = Vec::new();
     for &id in ids {
         match load(state, reader, id).await {
             Ok(chart) => out.push(chart),
-            Err(e) if e.status == StatusCode::NOT_FOUND => {}
+            Err(e) if e.status() == StatusCode::NOT_FOUND => {}
             Err(e) => return Err(e),
         }
     }
@@ -421,12 +422,11 @@ fn provenance_matches(version: &Version, params: &Params, base: &str) -> Result<
 
 /// `GET /fhir/{ty}?…`: a searchset Bundle.
 pub(crate) async fn search_type(
-    State(state): State<AuthState>,
-    headers: HeaderMap,
+    State(state): State<AppState>,
+    SignedIn(reader): SignedIn,
     Path(ty_name): Path<String>,
     query: Query,
 ) -> Result<Response, FhirError> {
-    let reader = caller(&state, &headers).await?;
     if ty_name == "Consent" || ty_name == "AuditEvent" {
         return super::access::search(&state, reader, &ty_name, query.0.as_deref()).await;
     }

@@ -6,7 +6,6 @@
 //! the same existing `Patient/{id}`. Updates are not part of transactions here: `PUT` them one
 //! at a time.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -15,8 +14,9 @@ use medledger_fhir::{Issue, IssueCode, Outcome, ResourceType};
 use serde_json::Value;
 
 use super::write::{accepted_many, content, ledger_error, new_patient_of};
-use super::{FhirError, body_json, caller, kind_of};
-use crate::auth::AuthState;
+use super::{FhirError, body_json, kind_of};
+use crate::extract::SignedIn;
+use crate::state::AppState;
 
 /// What a transaction writes.
 #[derive(Debug)]
@@ -219,11 +219,11 @@ fn plan(bundle: &Value) -> Result<Plan, FhirError> {
 /// `POST /fhir`: a transaction Bundle, answered `202 Accepted` with one request to sign for all of
 /// it and a `location` for each entry, in order.
 pub(crate) async fn transaction(
-    State(state): State<AuthState>,
+    State(state): State<AppState>,
+    SignedIn(author): SignedIn,
     headers: HeaderMap,
-    body: Bytes,
+    crate::extract::Body(body): crate::extract::Body,
 ) -> Result<Response, FhirError> {
-    let author = caller(&state, &headers).await?;
     let plan = plan(&body_json(&headers, &body)?)?;
     let entries: Vec<_> = plan
         .entries

@@ -5,7 +5,6 @@
 //! readable at the `Location` given.
 
 use alloy::primitives::Address;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -15,27 +14,29 @@ use medledger_ledger::records::PendingWrite;
 use serde_json::{Value, json};
 
 use super::chart::{WALLET_SYSTEM, load, patient_of};
-use super::{FhirError, TypeAndId, base, body_resource, caller, kind_of, resource_response, stored_type};
-use crate::auth::AuthState;
+use super::{FhirError, TypeAndId, base, body_resource, kind_of, resource_response, stored_type};
+use crate::error::AppError;
+use crate::extract::SignedIn;
+use crate::state::AppState;
 
 pub(crate) fn ledger_error(err: medledger_ledger::Error) -> FhirError {
-    crate::api::problem(err).into()
+    AppError::from(err).into()
 }
 
 /// The 202 answer to a write: where the resource will be, and what to sign.
-fn accepted(state: &AuthState, ty: ResourceType, id: &str, revision: u32, write: &PendingWrite) -> Response {
+fn accepted(state: &AppState, ty: ResourceType, id: &str, revision: u32, write: &PendingWrite) -> Response {
     accepted_many(state, &[(ty, id.to_owned(), revision)], write)
 }
 
 /// The 202 answer to a write of one or more resources under one signature: where each will be
 /// (a `location` parameter each, in order), and what to sign.
 pub(crate) fn accepted_many(
-    state: &AuthState,
+    state: &AppState,
     written: &[(ResourceType, String, u32)],
     write: &PendingWrite,
 ) -> Response {
     let d = state.hospital.deployment;
-    let typed_data = crate::api::typed_data(&write.request, d.chain_id, d.forwarder);
+    let typed_data = crate::routes::requests::typed_data(&write.request, d.chain_id, d.forwarder);
     let locations: Vec<String> = written
         .iter()
         .map(|(ty, id, revision)| format!("{}/{}/{id}/_history/{revision}", base(state), ty.name()))
@@ -119,12 +120,12 @@ fn type_matches(ty: ResourceType, body_ty: ResourceType) -> Result<(), FhirError
 
 /// `POST /fhir/{ty}`: a doctor creates a resource (a Patient registers a patient).
 pub(crate) async fn create(
-    State(state): State<AuthState>,
+    State(state): State<AppState>,
+    SignedIn(author): SignedIn,
     headers: HeaderMap,
     Path(ty): Path<String>,
-    body: Bytes,
+    crate::extract::Body(body): crate::extract::Body,
 ) -> Result<Response, FhirError> {
-    let author = caller(&state, &headers).await?;
     let ty = stored_type(&ty)?;
     let (body_ty, resource) = body_resource(&headers, &body)?;
     type_matches(ty, body_ty)?;
@@ -189,7 +190,7 @@ pub(crate) fn new_patient_of(resource: &Value) -> Result<(Address, String), Fhir
     Ok((wallet, name))
 }
 
-async fn create_patient(state: &AuthState, doctor: Address, resource: Value) -> Result<Response, FhirError> {
+async fn create_patient(state: &AppState, doctor: Address, resource: Value) -> Result<Response, FhirError> {
     let (wallet, name) = new_patient_of(&resource)?;
     let content = content(ResourceType::Patient, resource, None);
     let (patient, write) = state
@@ -210,12 +211,12 @@ async fn create_patient(state: &AuthState, doctor: Address, resource: Value) -> 
 /// `PUT /fhir/{ty}/{id}`: a new version of a resource the author may read and write. It keeps
 /// its patient; `If-Match: W/"n"` makes it conditional on version n being the newest.
 pub(crate) async fn update(
-    State(state): State<AuthState>,
+    State(state): State<AppState>,
+    SignedIn(author): SignedIn,
     headers: HeaderMap,
     Path((ty, id)): TypeAndId,
-    body: Bytes,
+    crate::extract::Body(body): crate::extract::Body,
 ) -> Result<Response, FhirError> {
-    let author = caller(&state, &headers).await?;
     let ty = stored_type(&ty)?;
     let (body_ty, resource) = body_resource(&headers, &body)?;
     type_matches(ty, body_ty)?;
@@ -307,7 +308,7 @@ pub(crate) fn checked_entry(
 /// `PUT /fhir/Patient/{id}`: new demographics, by a doctor with access. The wallet is the patient's
 /// identity on the chain: it cannot change.
 async fn update_patient(
-    state: &AuthState,
+    state: &AppState,
     author: Address,
     patient: PatientId,
     current: &Value,

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::html::{api_form, input};
 use super::{Table, Viewer, error_page, esc, page, require_viewer, short, utc};
-use crate::auth::AuthState;
-use crate::problem::Problem;
+use crate::error::AppError;
+use crate::state::AppState;
 
 /// The query of `/admin`.
 #[derive(Debug, Deserialize)]
@@ -19,7 +19,7 @@ pub(crate) struct AdminQuery {
 }
 
 pub(super) async fn show(
-    State(state): State<AuthState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<AdminQuery>,
 ) -> Response {
@@ -38,8 +38,8 @@ pub(super) async fn show(
     }
 }
 
-async fn render(state: &AuthState, viewer: &Viewer, verify: bool) -> Result<String, Problem> {
-    let doctors = crate::people::directory(state, viewer.address).await?;
+async fn render(state: &AppState, viewer: &Viewer, verify: bool) -> Result<String, AppError> {
+    let doctors = state.hospital.records.directory(viewer.address).await?;
     let mut table = Table::new(
         "Doctors and applicants",
         &[
@@ -99,13 +99,13 @@ async fn render(state: &AuthState, viewer: &Viewer, verify: bool) -> Result<Stri
         .store
         .audit_log_newest(100)
         .await
-        .map_err(Problem::internal)?;
+        .map_err(AppError::internal)?;
     let integrity = state
         .hospital
         .records
         .log_integrity()
         .await
-        .map_err(crate::api::problem)?;
+        .map_err(AppError::from)?;
     let mut trail = Table::new(
         "The newest 100 audit records (hash-chained, anchored on chain)",
         &["#", "When", "Who", "What", "Patient", "Outcome"],
@@ -167,16 +167,16 @@ checked against the chain (what <code>medledger verify</code> prints).</p>"#
     ))
 }
 
-async fn verification(state: &AuthState, viewer: alloy::primitives::Address) -> Result<String, Problem> {
+async fn verification(state: &AppState, viewer: alloy::primitives::Address) -> Result<String, AppError> {
     let report = state
         .hospital
         .records
         .verify_as(viewer, state.hospital.verify_options())
         .await
-        .map_err(crate::api::problem)?;
+        .map_err(AppError::from)?;
     let mut table = Table::new("Findings", &["Finding", "Where"]);
     for e in report.entries.iter().filter(|e| e.verdict.is_finding()) {
-        let verdict = serde_json::to_value(e.verdict).map_err(Problem::internal)?;
+        let verdict = serde_json::to_value(e.verdict).map_err(AppError::internal)?;
         let mut place = String::new();
         if let Some(p) = e.patient {
             place += &format!("patient {p}");
@@ -187,11 +187,11 @@ async fn verification(state: &AuthState, viewer: alloy::primitives::Address) -> 
         table.row("rejected", vec![esc(verdict.as_str().unwrap_or("")), esc(&place)]);
     }
     for f in &report.audit {
-        let text = serde_json::to_string(f).map_err(Problem::internal)?;
+        let text = serde_json::to_string(f).map_err(AppError::internal)?;
         table.row("rejected", vec!["audit log".into(), esc(&text)]);
     }
     for f in &report.store {
-        let text = serde_json::to_string(f).map_err(Problem::internal)?;
+        let text = serde_json::to_string(f).map_err(AppError::internal)?;
         table.row(
             "rejected",
             vec!["store disagrees with the chain".into(), esc(&text)],
@@ -216,7 +216,7 @@ async fn verification(state: &AuthState, viewer: alloy::primitives::Address) -> 
     ))
 }
 
-pub(super) async fn apply(State(state): State<AuthState>, headers: HeaderMap) -> Response {
+pub(super) async fn apply(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let viewer = match require_viewer(&state, &headers, "/register_doctor").await {
         Ok(Ok(v)) => v,
         Ok(Err(redirect)) => return redirect,
@@ -224,7 +224,7 @@ pub(super) async fn apply(State(state): State<AuthState>, headers: HeaderMap) ->
     };
     let current = match state.hospital.store.doctor_application(viewer.address).await {
         Ok(a) => a,
-        Err(e) => return error_page(&state, Some(&viewer), &Problem::internal(e)),
+        Err(e) => return error_page(&state, Some(&viewer), &AppError::internal(e)),
     };
     let status = match (&current, viewer.roles.doctor) {
         (_, true) => r#"<p class="notice">You are an approved doctor: <a href="/doctor_dashboard">open your dashboard</a>.</p>"#.to_owned(),

@@ -11,9 +11,8 @@ use serde::Deserialize;
 use super::html::{api_form, input, until};
 use super::patient::history_table;
 use super::{Table, Viewer, error_page, esc, page, require_viewer, short};
-use crate::api::problem;
-use crate::auth::AuthState;
-use crate::problem::Problem;
+use crate::error::AppError;
+use crate::state::AppState;
 
 /// The query of `/doctor_dashboard`.
 #[derive(Debug, Deserialize)]
@@ -28,7 +27,7 @@ const NOT_A_DOCTOR: &str = r#"<p>This address is not an approved doctor here. <a
 and an admin will approve you.</p>"#;
 
 pub(super) async fn dashboard(
-    State(state): State<AuthState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<DashboardQuery>,
 ) -> Response {
@@ -48,7 +47,7 @@ pub(super) async fn dashboard(
 
 /// A patient's name and birth date, if the doctor may read them and they verified against the
 /// chain; otherwise what stands in their place.
-async fn label(state: &AuthState, viewer: &Viewer, id: PatientId) -> (String, String) {
+async fn label(state: &AppState, viewer: &Viewer, id: PatientId) -> (String, String) {
     match state.hospital.records.demographics(viewer.address, id).await {
         Ok(d) => match d.resource.map(|r| r.value()) {
             Some(r) => (
@@ -68,9 +67,9 @@ async fn label(state: &AuthState, viewer: &Viewer, id: PatientId) -> (String, St
     }
 }
 
-async fn render(state: &AuthState, viewer: &Viewer, q: &DashboardQuery) -> Result<String, Problem> {
+async fn render(state: &AppState, viewer: &Viewer, q: &DashboardQuery) -> Result<String, AppError> {
     let records = &state.hospital.records;
-    let mine = records.patients_of(viewer.address).await.map_err(problem)?;
+    let mine = records.patients_of(viewer.address).await?;
     let mut list = Table::new(
         "Patients whose records I may read",
         &["Name", "Born", "Access", ""],
@@ -99,7 +98,7 @@ async fn render(state: &AuthState, viewer: &Viewer, q: &DashboardQuery) -> Resul
     if let Some(name) = q.name.as_deref().filter(|n| !n.trim().is_empty()) {
         let found = match records.search(viewer.address, name, Match::Prefix).await {
             Ok(found) => found,
-            Err(e) => return Err(problem(e)),
+            Err(e) => return Err(AppError::from(e)),
         };
         let mut results = Table::new(&format!("Patients named like “{name}”"), &["Name", "Born", ""]);
         for id in found {
@@ -118,7 +117,7 @@ async fn render(state: &AuthState, viewer: &Viewer, q: &DashboardQuery) -> Resul
     let selected = match q.patient.as_deref() {
         None => String::new(),
         Some(text) => {
-            let id = crate::api::patient_id(text)?;
+            let id = crate::extract::patient_id(text)?;
             patient_panel(state, viewer, id).await?
         }
     };
@@ -138,10 +137,10 @@ async fn render(state: &AuthState, viewer: &Viewer, q: &DashboardQuery) -> Resul
 const KINDS: &str = r#"<option value="diagnosis">Diagnosis</option><option value="medication">Medication</option>
 <option value="observation">Observation</option><option value="note">Note</option><option value="allergy">Allergy</option>"#;
 
-async fn patient_panel(state: &AuthState, viewer: &Viewer, id: PatientId) -> Result<String, Problem> {
+async fn patient_panel(state: &AppState, viewer: &Viewer, id: PatientId) -> Result<String, AppError> {
     let records = &state.hospital.records;
     let base = format!("/api/v1/patients/{id}");
-    let access = records.access_now(viewer.address, id).await.map_err(problem)?;
+    let access = records.access_now(viewer.address, id).await?;
     let emergency_open = access.emergency_expires_at > medledger_store::now_ms() / 1000;
     let close = if emergency_open {
         format!(
@@ -184,7 +183,7 @@ and every read you make.</p>{emergency}</section>"#,
         ));
     }
     let (name, born) = label(state, viewer, id).await;
-    let history = records.history(viewer.address, id).await.map_err(problem)?;
+    let history = records.history(viewer.address, id).await?;
     let add = api_form(
         "POST",
         &format!("{base}/records"),
@@ -222,7 +221,7 @@ and every read you make.</p>{emergency}</section>"#,
     ))
 }
 
-pub(super) async fn register(State(state): State<AuthState>, headers: HeaderMap) -> Response {
+pub(super) async fn register(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let viewer = match require_viewer(&state, &headers, "/register_patient").await {
         Ok(Ok(v)) => v,
         Ok(Err(redirect)) => return redirect,

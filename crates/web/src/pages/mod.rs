@@ -20,12 +20,13 @@ use axum::routing::get;
 use medledger_ledger::directory::Roles;
 use medledger_store::requests::RequestStatus;
 
-use crate::auth::{AuthState, signed_in};
-use crate::problem::Problem;
+use crate::error::AppError;
+use crate::extract::signed_in;
+use crate::state::AppState;
 pub(crate) use html::{Table, esc, short, utc};
 
 /// The pages and their assets.
-pub(crate) fn router() -> Router<AuthState> {
+pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(sign_in::show))
         .route("/register_doctor", get(admin::apply))
@@ -68,7 +69,7 @@ pub(crate) struct Viewer {
 const UNSIGNED_SHOWN: usize = 20;
 
 /// The signed-in viewer, or `None` (no session, or it ended).
-pub(crate) async fn viewer(state: &AuthState, headers: &HeaderMap) -> Result<Option<Viewer>, Problem> {
+pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>, AppError> {
     let address = match signed_in(state, headers).await {
         Ok(address) => address,
         Err(p) if p.status == StatusCode::UNAUTHORIZED => return Ok(None),
@@ -79,8 +80,8 @@ pub(crate) async fn viewer(state: &AuthState, headers: &HeaderMap) -> Result<Opt
         .records
         .roles(address)
         .await
-        .map_err(crate::api::problem)?;
-    let csrf = crate::auth::cookie_token(headers).map(|t| crate::csrf::token_for(&t));
+        .map_err(AppError::from)?;
+    let csrf = crate::extract::cookie_token(headers).map(|t| crate::csrf::token_for(&t));
     // Those past their deadline hold nothing up any more (the forwarder refuses them).
     let now = medledger_store::now_ms() / 1000;
     let unsigned = state
@@ -88,7 +89,7 @@ pub(crate) async fn viewer(state: &AuthState, headers: &HeaderMap) -> Result<Opt
         .store
         .requests_of(address, RequestStatus::AwaitingSignature, 500)
         .await
-        .map_err(Problem::internal)?
+        .map_err(AppError::internal)?
         .into_iter()
         .filter(|r| r.deadline > now)
         .take(UNSIGNED_SHOWN)
@@ -104,10 +105,10 @@ pub(crate) async fn viewer(state: &AuthState, headers: &HeaderMap) -> Result<Opt
 
 /// The viewer, or a redirect to sign in and come back to `path`.
 pub(crate) async fn require_viewer(
-    state: &AuthState,
+    state: &AppState,
     headers: &HeaderMap,
     path: &str,
-) -> Result<Result<Viewer, Response>, Problem> {
+) -> Result<Result<Viewer, Response>, AppError> {
     Ok(match viewer(state, headers).await? {
         Some(v) => Ok(v),
         None => Err(Redirect::to(&format!("/?next={path}")).into_response()),
@@ -115,7 +116,7 @@ pub(crate) async fn require_viewer(
 }
 
 /// A whole page around `main`.
-pub(crate) fn page(state: &AuthState, title: &str, viewer: Option<&Viewer>, main: &str) -> Response {
+pub(crate) fn page(state: &AppState, title: &str, viewer: Option<&Viewer>, main: &str) -> Response {
     let hospital = &state.hospital;
     let mut nav = String::new();
     if let Some(v) = viewer {
@@ -235,7 +236,7 @@ signed or declined: sign it, or, if you did not mean to, decline it.</p>
 }
 
 /// A page that says what went wrong, with the problem's status.
-pub(crate) fn error_page(state: &AuthState, viewer: Option<&Viewer>, problem: &Problem) -> Response {
+pub(crate) fn error_page(state: &AppState, viewer: Option<&Viewer>, problem: &AppError) -> Response {
     let body = format!(
         r#"<p class="error">{}</p><p><a href="/">Back to the start</a></p>"#,
         esc(&problem.detail)

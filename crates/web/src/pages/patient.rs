@@ -9,9 +9,8 @@ use medledger_ledger::records::{Proof, ReadEntry};
 
 use super::html::{api_form, input, summary, until};
 use super::{Table, Viewer, error_page, esc, page, require_viewer, short, utc};
-use crate::api::problem;
-use crate::auth::AuthState;
-use crate::problem::Problem;
+use crate::error::AppError;
+use crate::state::AppState;
 
 /// The name of an entry's kind, as a page shows it.
 pub(crate) fn kind_name(kind: u8) -> &'static str {
@@ -145,7 +144,7 @@ pub(crate) fn history_table(entries: &[ReadEntry], amend: bool) -> String {
     table.render("No entries yet.")
 }
 
-pub(super) async fn dashboard(State(state): State<AuthState>, headers: HeaderMap) -> Response {
+pub(super) async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let viewer = match require_viewer(&state, &headers, "/patient_dashboard").await {
         Ok(Ok(v)) => v,
         Ok(Err(redirect)) => return redirect,
@@ -162,16 +161,13 @@ wallet address; ask yours to do so, then sign in again.</p>"#;
     }
 }
 
-async fn render(state: &AuthState, viewer: &Viewer, patient: PatientId) -> Result<String, Problem> {
+async fn render(state: &AppState, viewer: &Viewer, patient: PatientId) -> Result<String, AppError> {
     let records = &state.hospital.records;
-    let history = records.history(viewer.address, patient).await.map_err(problem)?;
-    let grants = records.grants(viewer.address, patient).await.map_err(problem)?;
-    let emergencies = records
-        .emergencies(viewer.address, patient)
-        .await
-        .map_err(problem)?;
-    let doctors = crate::people::directory(state, viewer.address).await?;
-    let audit = records.trail(viewer.address, patient).await.map_err(problem)?;
+    let history = records.history(viewer.address, patient).await?;
+    let grants = records.grants(viewer.address, patient).await?;
+    let emergencies = records.emergencies(viewer.address, patient).await?;
+    let doctors = state.hospital.records.directory(viewer.address).await?;
+    let audit = records.trail(viewer.address, patient).await?;
     let name = |address: &alloy::primitives::Address| -> String {
         doctors
             .iter()

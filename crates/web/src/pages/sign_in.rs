@@ -6,7 +6,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{esc, page, viewer};
-use crate::auth::AuthState;
+use crate::state::AppState;
 
 /// The query of `/`.
 #[derive(Debug, Deserialize)]
@@ -15,7 +15,7 @@ pub(crate) struct Next {
     next: Option<String>,
 }
 
-pub(super) async fn page_of(state: &AuthState, headers: &HeaderMap, next: Option<String>) -> Response {
+pub(super) async fn page_of(state: &AppState, headers: &HeaderMap, next: Option<String>) -> Response {
     let viewer = match viewer(state, headers).await {
         Ok(v) => v,
         Err(p) => return super::error_page(state, None, &p),
@@ -95,7 +95,7 @@ change you make; the hospital relays it to the chain.</p>
 }
 
 pub(super) async fn show(
-    State(state): State<AuthState>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<Next>,
 ) -> Response {

@@ -5,7 +5,7 @@
 
 use alloy::signers::local::PrivateKeySigner;
 use axum::http::{StatusCode, header};
-use medledger_web::auth::Origin;
+use medledger_web::Origin;
 use serde_json::json;
 
 use crate::sign_in::Site;

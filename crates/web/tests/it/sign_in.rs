@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use medledger_hospital::{Config, Hospital};
-use medledger_web::auth::Origin;
+use medledger_web::Origin;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

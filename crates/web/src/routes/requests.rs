@@ -1,0 +1,257 @@
+//! The chain requests users sign: every chain-changing route answers `202 Accepted` with the
+//! request's id and the EIP-712 typed data for the caller's wallet (`eth_signTypedData_v4`); the
+//! signature comes back to `POST /api/v1/requests/{id}/signature`; `GET /api/v1/requests/{id}`
+//! says where it stands, as a long poll with `?wait=`.
+
+use alloy::primitives::{Address, U256};
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use medledger_contracts::forward::{self, ForwardRequest};
+use medledger_ledger::records::PendingWrite;
+use medledger_store::requests::{ChainRequest, RequestStatus};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{AppError, Result};
+use crate::extract::{Json, Path, Query, SignedIn};
+use crate::state::AppState;
+
+/// The longest a status request may wait for its request to settle, in seconds.
+pub const MOST_WAIT_SECS: u64 = 30;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/requests", get(mine))
+        .route("/api/v1/requests/{id}", get(status).delete(decline))
+        .route("/api/v1/requests/{id}/signature", post(sign))
+}
+
+/// The EIP-712 typed data of a forward request, as `eth_signTypedData_v4` takes it.
+pub fn typed_data(request: &ForwardRequest, chain_id: u64, forwarder: Address) -> Value {
+    json!({
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "ForwardRequest": [
+                {"name": "from", "type": "address"},
+                {"name": "to", "type": "address"},
+                {"name": "value", "type": "uint256"},
+                {"name": "gas", "type": "uint256"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint48"},
+                {"name": "data", "type": "bytes"},
+            ],
+        },
+        "primaryType": "ForwardRequest",
+        "domain": {
+            "name": forward::DOMAIN_NAME,
+            "version": forward::DOMAIN_VERSION,
+            "chainId": chain_id,
+            "verifyingContract": forwarder,
+        },
+        "message": {
+            "from": request.from,
+            "to": request.to,
+            "value": request.value.to_string(),
+            "gas": request.gas.to_string(),
+            "nonce": request.nonce.to_string(),
+            "deadline": request.deadline.to::<u64>(),
+            "data": request.data,
+        },
+    })
+}
+
+/// The `202 Accepted` of a chain-changing route: the request to sign, and `extra` fields.
+pub(crate) fn accepted(state: &AppState, write: &PendingWrite, extra: Value) -> Response {
+    let d = state.hospital.deployment;
+    let mut body = json!({
+        "requestId": write.request_id,
+        "status": "awaiting-signature",
+        "signingHash": write.signing_hash,
+        "typedData": typed_data(&write.request, d.chain_id, d.forwarder),
+    });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+/// The body of `POST /api/v1/requests/{id}/signature`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Signature {
+    /// The wallet's EIP-712 signature, 0x-hex (65 bytes).
+    signature: String,
+}
+
+/// `POST /api/v1/requests/{id}/signature`: the wallet's signature; the server relays.
+async fn sign(
+    State(state): State<AppState>,
+    SignedIn(_): SignedIn,
+    Path(id): Path<i64>,
+    Json(body): Json<Signature>,
+) -> Result<Response> {
+    let signature = alloy::hex::decode(body.signature.trim())
+        .map_err(|_| AppError::bad_request("signature must be 0x followed by 130 hexadecimal digits"))?;
+    state.hospital.records.sign(id, &signature).await?;
+    state.hospital.wake.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "requestId": id, "status": "signed" })),
+    )
+        .into_response())
+}
+
+/// The query of `GET /api/v1/requests/{id}`.
+#[derive(Debug, Deserialize)]
+struct StatusQuery {
+    /// Seconds to wait (at most [`MOST_WAIT_SECS`]) for the request to be anchored or refused
+    /// before answering: a long poll, instead of asking again and again.
+    wait: Option<u64>,
+}
+
+/// A request as its signer sees it; with what to sign while it awaits a signature (a request
+/// offered again after an earlier one was declined or refused carries a new forwarder nonce).
+fn answer(state: &AppState, request: &ChainRequest) -> Value {
+    let mut body = json!({
+        "requestId": request.id,
+        "purpose": request.purpose,
+        "status": request.status.as_str(),
+        "txHash": request.tx_hash,
+        "blockNumber": request.block_number,
+        "reason": request.reason,
+    });
+    if request.status == RequestStatus::AwaitingSignature {
+        let d = state.hospital.deployment;
+        let typed = ForwardRequest::new(
+            request.signer,
+            d.ledger,
+            request.calldata.clone().into(),
+            request.gas,
+            U256::from(request.forward_nonce),
+            request.deadline,
+        );
+        body["signingHash"] = json!(typed.signing_hash(&forward::domain(d.chain_id, d.forwarder)));
+        body["typedData"] = typed_data(&typed, d.chain_id, d.forwarder);
+    }
+    body
+}
+
+/// `GET /api/v1/requests/{id}[?wait=SECONDS]`: where a request stands (its signer only). With
+/// `wait`, the answer comes as soon as the request is anchored or rejected, at once while it
+/// awaits its signer's signature, or when the wait is over (or the server is shutting down) with
+/// the status it has then.
+async fn status(
+    State(state): State<AppState>,
+    SignedIn(caller): SignedIn,
+    Path(id): Path<i64>,
+    Query(query): Query<StatusQuery>,
+) -> Result<Json<Value>> {
+    let wait = query.wait.unwrap_or(0);
+    if wait > MOST_WAIT_SECS {
+        return Err(AppError::bad_request(format!(
+            "wait is at most {MOST_WAIT_SECS} seconds; ask again after that"
+        )));
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    // Subscribed before the first read, so that nothing settling between the read and the wait
+    // is missed.
+    let mut settled = state.hospital.settled.subscribe();
+    let mut closing = state.hospital.closing.subscribe();
+    loop {
+        let request = state.hospital.records.request_of(caller, id).await?;
+        // Settled, or waiting for the signer (nothing happens until they sign: say so now).
+        let done = matches!(
+            request.status,
+            RequestStatus::Anchored | RequestStatus::Rejected | RequestStatus::AwaitingSignature
+        );
+        if done || *closing.borrow_and_update() || !settles(id, &mut settled, &mut closing, deadline).await {
+            return Ok(Json(answer(&state, &request)));
+        }
+    }
+}
+
+/// Waits until request `id` is among those settling (true: read it again), or the deadline
+/// passes or the server begins to shut down (false).
+async fn settles(
+    id: i64,
+    settled: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<[i64]>>,
+    closing: &mut tokio::sync::watch::Receiver<bool>,
+    deadline: tokio::time::Instant,
+) -> bool {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        tokio::select! {
+            batch = settled.recv() => match batch {
+                Ok(ids) if ids.contains(&id) => return true,
+                Ok(_) => {}
+                // Fell behind: whatever was missed, the store knows.
+                Err(RecvError::Lagged(_)) => return true,
+                Err(RecvError::Closed) => return false,
+            },
+            _ = closing.changed() => return false,
+            () = tokio::time::sleep_until(deadline) => return false,
+        }
+    }
+}
+
+/// The query of `GET /api/v1/requests`.
+#[derive(Debug, Deserialize)]
+struct MineQuery {
+    /// Which status (default `awaiting-signature`).
+    status: Option<String>,
+}
+
+/// `GET /api/v1/requests[?status=…]`: the caller's own requests in a status, oldest first (at
+/// most 500): what a wallet that reconnects, or an interrupted import, has left to sign or decline.
+async fn mine(
+    State(state): State<AppState>,
+    SignedIn(caller): SignedIn,
+    Query(query): Query<MineQuery>,
+) -> Result<Json<Value>> {
+    let wanted = query.status.as_deref().unwrap_or("awaiting-signature");
+    let status = RequestStatus::from_name(wanted).ok_or_else(|| {
+        AppError::bad_request(format!(
+            "status {wanted:?} is one of awaiting-signature, signed, submitted, included, anchored, rejected"
+        ))
+    })?;
+    let requests = state.hospital.records.requests_of(caller, status, 500).await?;
+    let list: Vec<Value> = requests
+        .iter()
+        .map(|r| {
+            json!({
+                "requestId": r.id,
+                "purpose": r.purpose,
+                "status": r.status.as_str(),
+                "txHash": r.tx_hash,
+                "blockNumber": r.block_number,
+                "reason": r.reason,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "requests": list })))
+}
+
+/// `DELETE /api/v1/requests/{id}`: the signer declines a request awaiting their signature (their
+/// wallet refused it); it ends `rejected`, and their later requests move up in their queue.
+async fn decline(
+    State(state): State<AppState>,
+    SignedIn(caller): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>> {
+    state.hospital.records.request_of(caller, id).await?;
+    let reoffered = state.hospital.records.decline(caller, id).await?;
+    // Nobody waiting is not an error.
+    let changed: Vec<i64> = std::iter::once(id).chain(reoffered).collect();
+    let _ = state.hospital.settled.send(changed.into());
+    Ok(Json(
+        json!({ "requestId": id, "status": "rejected", "reason": "declined: the signer did not sign it" }),
+    ))
+}
