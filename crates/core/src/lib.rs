@@ -9,12 +9,14 @@
 //! - [`access`]: who may read and write a patient's records.
 //! - [`audit`]: the hash-chained audit log.
 //! - [`siwe`]: Sign-In with Ethereum (EIP-4361) messages, checked in full.
+//! - [`calendar`]: dates and times (RFC 3339 instants, how pages print a moment), on jiff.
 //! - [`verify`]: reconciling the store with the chain, entry by entry.
 
 pub mod access;
 pub mod attachment;
 pub mod audit;
 pub mod blind;
+pub mod calendar;
 pub mod crypto;
 pub mod emergency;
 pub mod entry;

@@ -4,6 +4,9 @@
 //! - dateTime: a date, or a full date with `Thh:mm:ss[.fraction]` and a zone (`Z` or `±hh:mm`);
 //! - instant: a dateTime with its time and zone;
 //! - time: `hh:mm:ss[.fraction]`.
+//!
+//! The grammar (FHIR's partial dates and their precision) is here; the calendar (month lengths,
+//! leap years, days since the epoch) is jiff's.
 
 /// How precisely a date or dateTime was given, and the span it covers, in milliseconds since the
 /// Unix epoch (UTC): `[start, end)`.
@@ -19,28 +22,21 @@ fn digits(s: &str, n: usize) -> Option<u32> {
     (s.len() == n && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
 }
 
-fn leap(year: u32) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
+/// Milliseconds from the Unix epoch to the start of a civil day, if it is a real day.
+fn day_start(year: i64, month: u32, day: u32) -> Option<i64> {
+    let date = jiff::civil::Date::new(
+        i16::try_from(year).ok()?,
+        i8::try_from(month).ok()?,
+        i8::try_from(day).ok()?,
+    )
+    .ok()?;
+    let days = date.since(jiff::civil::date(1970, 1, 1)).ok()?.get_days();
+    Some(i64::from(days) * DAY_MS)
 }
 
-fn days_in(year: u32, month: u32) -> u32 {
-    match month {
-        2 if leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to a civil date (proleptic Gregorian).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Whether `day` is a day of `month` in `year`.
+fn real_day(year: u32, month: u32, day: u32) -> bool {
+    day_start(i64::from(year), month, day).is_some()
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -59,31 +55,28 @@ pub fn date(text: &str) -> Result<Span, String> {
     };
     let day = match (month, parts.get(2)) {
         (_, None) => None,
-        (Some(m), Some(d)) => Some(
-            digits(d, 2)
-                .filter(|d| (1..=days_in(year, m)).contains(d))
-                .ok_or_else(bad)?,
-        ),
+        (Some(m), Some(d)) => Some(digits(d, 2).filter(|d| real_day(year, m, *d)).ok_or_else(bad)?),
         (None, Some(_)) => return Err(bad()),
     };
     if parts.len() > 3 {
         return Err(bad());
     }
     let y = i64::from(year);
+    let start_of = |y: i64, m: u32, d: u32| day_start(y, m, d).ok_or_else(bad);
     Ok(match (month, day) {
         (None, _) => Span {
-            start: days_from_civil(y, 1, 1) * DAY_MS,
-            end: days_from_civil(y + 1, 1, 1) * DAY_MS,
+            start: start_of(y, 1, 1)?,
+            end: start_of(y + 1, 1, 1)?,
         },
         (Some(m), None) => {
             let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
             Span {
-                start: days_from_civil(y, m, 1) * DAY_MS,
-                end: days_from_civil(ny, nm, 1) * DAY_MS,
+                start: start_of(y, m, 1)?,
+                end: start_of(ny, nm, 1)?,
             }
         }
         (Some(m), Some(d)) => {
-            let start = days_from_civil(y, m, d) * DAY_MS;
+            let start = start_of(y, m, d)?;
             Span {
                 start,
                 end: start + DAY_MS,
@@ -169,26 +162,10 @@ pub fn instant(text: &str) -> Result<Span, String> {
 /// An instant for milliseconds since the Unix epoch, in UTC with milliseconds:
 /// `2026-11-24T17:10:31.000Z`.
 pub fn instant_of_ms(ms: u64) -> String {
-    let ms = ms as i64;
-    let days = ms.div_euclid(DAY_MS);
-    let in_day = ms.rem_euclid(DAY_MS);
-    // Civil from days (the inverse of days_from_civil).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000
-    )
+    match jiff::Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX)) {
+        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%S.%3fZ").to_string(),
+        Err(_) => "9999-12-31T23:59:59.999Z".into(),
+    }
 }
 
 #[cfg(test)]

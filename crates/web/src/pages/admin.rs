@@ -6,8 +6,10 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::html::{api_form, input};
-use super::{Table, Viewer, error_page, esc, page, require_viewer, short, utc};
+use maud::{Markup, html};
+
+use super::html::{Input, api_form};
+use super::{Table, Viewer, code, error_page, page, require_viewer, short, utc};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -29,16 +31,16 @@ pub(super) async fn show(
         Err(p) => return error_page(&state, None, &p),
     };
     if !viewer.roles.admin {
-        let main = "<p>This page is for the hospital's admins; this address is not one.</p>";
+        let main = html! { p { "This page is for the hospital's admins; this address is not one." } };
         return page(&state, "Admin", Some(&viewer), main);
     }
     match render(&state, &viewer, q.verify.is_some()).await {
-        Ok(main) => page(&state, "Admin", Some(&viewer), &main),
+        Ok(main) => page(&state, "Admin", Some(&viewer), main),
         Err(p) => error_page(&state, Some(&viewer), &p),
     }
 }
 
-async fn render(state: &AppState, viewer: &Viewer, verify: bool) -> Result<String, AppError> {
+async fn render(state: &AppState, viewer: &Viewer, verify: bool) -> Result<Markup, AppError> {
     let doctors = state.hospital.records.directory(viewer.address).await?;
     let mut table = Table::new(
         "Doctors and applicants",
@@ -53,59 +55,27 @@ async fn render(state: &AppState, viewer: &Viewer, verify: bool) -> Result<Strin
         ],
     );
     for d in &doctors {
-        let address = &d.address.to_string();
-        let approved = d.approved;
-        let action = if approved {
-            api_form(
-                "DELETE",
-                &format!("/api/v1/doctors/{address}/approval"),
-                "none",
-                "",
-                "Revoke",
-            )
+        let url = format!("/api/v1/doctors/{}/approval", d.address);
+        let action = if d.approved {
+            api_form("DELETE", &url, "none", html! {}, "Revoke")
         } else {
-            api_form(
-                "POST",
-                &format!("/api/v1/doctors/{address}/approval"),
-                "none",
-                "",
-                "Approve",
-            )
+            api_form("POST", &url, "none", html! {}, "Approve")
         };
         table.row(
-            if approved { "" } else { "pending" },
+            if d.approved { "" } else { "pending" },
             vec![
-                esc(d.name.as_deref().unwrap_or("(no application)")),
-                esc(d.licence.as_deref().unwrap_or("")),
-                esc(d.speciality.as_deref().unwrap_or("")),
-                format!(
-                    r#"<code title="{a}">{s}</code>"#,
-                    a = esc(address),
-                    s = esc(&short(address))
-                ),
-                esc(&d.applied_at.map(utc).unwrap_or_default()),
-                if approved {
-                    "approved"
-                } else {
-                    "waiting for approval"
-                }
-                .into(),
+                html! { (d.name.as_deref().unwrap_or("(no application)")) },
+                html! { (d.licence.as_deref().unwrap_or("")) },
+                html! { (d.speciality.as_deref().unwrap_or("")) },
+                code(&d.address.to_string()),
+                html! { (d.applied_at.map(utc).unwrap_or_default()) },
+                html! { @if d.approved { "approved" } @else { "waiting for approval" } },
                 action,
             ],
         );
     }
-    let audit = state
-        .hospital
-        .store
-        .audit_log_newest(100)
-        .await
-        .map_err(AppError::internal)?;
-    let integrity = state
-        .hospital
-        .records
-        .log_integrity()
-        .await
-        .map_err(AppError::from)?;
+    let audit = state.hospital.store.audit_log_newest(100).await?;
+    let integrity = state.hospital.records.log_integrity().await?;
     let mut trail = Table::new(
         "The newest 100 audit records (hash-chained, anchored on chain)",
         &["#", "When", "Who", "What", "Patient", "Outcome"],
@@ -123,57 +93,58 @@ async fn render(state: &AppState, viewer: &Viewer, verify: bool) -> Result<Strin
         trail.row(
             class,
             vec![
-                r.sequence.to_string(),
-                esc(&utc(e.at)),
-                format!(
-                    r#"<code title="{a}">{s}</code>"#,
-                    a = esc(&e.actor.to_string()),
-                    s = esc(&short(&e.actor.to_string()))
-                ),
-                esc(format!("{} {}", e.action, e.detail).trim()),
-                esc(&e.patient.map(|p| short(&p.to_string())).unwrap_or_default()),
-                esc(&e.outcome),
+                html! { (r.sequence) },
+                html! { (utc(e.at)) },
+                code(&e.actor.to_string()),
+                html! { (format!("{} {}", e.action, e.detail).trim()) },
+                html! { (e.patient.map(|p| short(&p.to_string())).unwrap_or_default()) },
+                html! { (e.outcome) },
             ],
         );
     }
     let report = if verify {
         verification(state, viewer.address).await?
     } else {
-        r#"<p><a href="/admin?verify=1#h-verify">Run the verification report</a>: every stored entry and the audit log,
-checked against the chain (what <code>medledger verify</code> prints).</p>"#
-            .into()
+        html! {
+            p {
+                a href="/admin?verify=1#h-verify" { "Run the verification report" }
+                ": every stored entry and the audit log, checked against the chain (what "
+                code { "medledger verify" } " prints)."
+            }
+        }
     };
-    Ok(format!(
-        r#"<section aria-labelledby="h-doctors"><h2 id="h-doctors">Doctors</h2>{doctors}</section>
-<section aria-labelledby="h-verify"><h2 id="h-verify">Verification</h2>{report}</section>
-<section aria-labelledby="h-audit"><h2 id="h-audit">Audit trail</h2>{banner}{trail}</section>"#,
-        banner = if integrity.intact {
-            format!(
-                r#"<p><span class="badge ok">Intact</span> {} record(s) re-derived{}.</p>"#,
-                integrity.records,
-                integrity
-                    .anchored_through
-                    .map(|n| format!("; anchored on chain through record {n}"))
-                    .unwrap_or_default()
-            )
-        } else {
-            format!(
-                r#"<p class="error"><span class="badge bad">The audit log does not verify</span> {}: the records below may be incomplete or altered.</p>"#,
-                esc(&integrity.describe())
-            )
-        },
-        doctors = table.render("Nobody has applied yet; doctors apply at /register_doctor."),
-        trail = trail.render("The audit log is empty."),
-    ))
+    Ok(html! {
+        section aria-labelledby="h-doctors" {
+            h2 #h-doctors { "Doctors" }
+            (table.render("Nobody has applied yet; doctors apply at /register_doctor."))
+        }
+        section aria-labelledby="h-verify" { h2 #h-verify { "Verification" } (report) }
+        section aria-labelledby="h-audit" {
+            h2 #h-audit { "Audit trail" }
+            @if integrity.intact {
+                p {
+                    span.badge.ok { "Intact" }
+                    " " (integrity.records) " record(s) re-derived"
+                    @if let Some(n) = integrity.anchored_through { "; anchored on chain through record " (n) }
+                    "."
+                }
+            } @else {
+                p.error {
+                    span.badge.bad { "The audit log does not verify" }
+                    " " (integrity.describe()) ": the records below may be incomplete or altered."
+                }
+            }
+            (trail.render("The audit log is empty."))
+        }
+    })
 }
 
-async fn verification(state: &AppState, viewer: alloy::primitives::Address) -> Result<String, AppError> {
+async fn verification(state: &AppState, viewer: alloy::primitives::Address) -> Result<Markup, AppError> {
     let report = state
         .hospital
         .records
         .verify_as(viewer, state.hospital.verify_options())
-        .await
-        .map_err(AppError::from)?;
+        .await?;
     let mut table = Table::new("Findings", &["Finding", "Where"]);
     for e in report.entries.iter().filter(|e| e.verdict.is_finding()) {
         let verdict = serde_json::to_value(e.verdict).map_err(AppError::internal)?;
@@ -184,36 +155,36 @@ async fn verification(state: &AppState, viewer: alloy::primitives::Address) -> R
         if let Some(r) = e.record {
             place += &format!(" record {r} revision {}", e.revision.unwrap_or(0));
         }
-        table.row("rejected", vec![esc(verdict.as_str().unwrap_or("")), esc(&place)]);
+        table.row(
+            "rejected",
+            vec![html! { (verdict.as_str().unwrap_or("")) }, html! { (place) }],
+        );
     }
     for f in &report.audit {
         let text = serde_json::to_string(f).map_err(AppError::internal)?;
-        table.row("rejected", vec!["audit log".into(), esc(&text)]);
+        table.row("rejected", vec![html! { "audit log" }, html! { (text) }]);
     }
     for f in &report.store {
         let text = serde_json::to_string(f).map_err(AppError::internal)?;
         table.row(
             "rejected",
-            vec!["store disagrees with the chain".into(), esc(&text)],
+            vec![html! { "store disagrees with the chain" }, html! { (text) }],
         );
     }
     let findings = report.findings();
-    let verdict = if findings == 0 {
-        r#"<p><span class="badge ok">Clean</span> every entry and the audit log match the chain.</p>"#
-            .to_owned()
-    } else {
-        format!(r#"<p><span class="badge bad">{findings} finding(s)</span></p>"#)
-    };
-    Ok(format!(
-        "{verdict}<p>{} stored entries, {} commitments on chain, {} audit records, {} audit anchors checked; {} audit \
-         record(s) after the last anchor, not yet protected on chain.</p>{}",
-        report.stored_entries,
-        report.chain_entries,
-        report.audit_records,
-        report.audit_anchors,
-        report.audit_unanchored,
-        table.render("No findings."),
-    ))
+    Ok(html! {
+        @if findings == 0 {
+            p { span.badge.ok { "Clean" } " every entry and the audit log match the chain." }
+        } @else {
+            p { span.badge.bad { (findings) " finding(s)" } }
+        }
+        p {
+            (report.stored_entries) " stored entries, " (report.chain_entries) " commitments on chain, "
+            (report.audit_records) " audit records, " (report.audit_anchors) " audit anchors checked; "
+            (report.audit_unanchored) " audit record(s) after the last anchor, not yet protected on chain."
+        }
+        (table.render("No findings."))
+    })
 }
 
 pub(super) async fn apply(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -227,40 +198,43 @@ pub(super) async fn apply(State(state): State<AppState>, headers: HeaderMap) -> 
         Err(e) => return error_page(&state, Some(&viewer), &AppError::internal(e)),
     };
     let status = match (&current, viewer.roles.doctor) {
-        (_, true) => r#"<p class="notice">You are an approved doctor: <a href="/doctor_dashboard">open your dashboard</a>.</p>"#.to_owned(),
-        (Some(a), false) => format!(
-            r#"<p class="notice">Your application as <strong>{}</strong> (licence {}) of {} is waiting for an admin. You may correct it below.</p>"#,
-            esc(&a.name),
-            esc(&a.licence),
-            esc(&utc(a.applied_at))
-        ),
-        (None, false) => String::new(),
+        (_, true) => html! {
+            p.notice { "You are an approved doctor: " a href="/doctor_dashboard" { "open your dashboard" } "." }
+        },
+        (Some(a), false) => html! {
+            p.notice {
+                "Your application as " strong { (a.name) } " (licence " (a.licence) ") of " (utc(a.applied_at))
+                " is waiting for an admin. You may correct it below."
+            }
+        },
+        (None, false) => html! {},
+    };
+    let text = |name, label, maxlength, required| Input {
+        name,
+        label,
+        kind: "text",
+        required,
+        maxlength: Some(maxlength),
+        ..Input::default()
     };
     let form = api_form(
         "POST",
         "/api/v1/doctors/applications",
         "fields",
-        &[
-            input(
-                "name",
-                "Your name, as patients will see it",
-                "text",
-                r#"required maxlength="200""#,
-            ),
-            input("licence", "Licence number", "text", r#"required maxlength="100""#),
-            input(
-                "speciality",
-                "Speciality (optional)",
-                "text",
-                r#"maxlength="100""#,
-            ),
-        ]
-        .concat(),
+        html! {
+            (text("name", "Your name, as patients will see it", 200, true).render())
+            (text("licence", "Licence number", 100, true).render())
+            (text("speciality", "Speciality (optional)", 100, false).render())
+        },
         "Apply",
     );
-    let main = format!(
-        r#"{status}<p>Apply to practise at this hospital. An admin checks your licence and approves your wallet address
-on the chain; then you can register patients and, with their consent, read and write their records.</p>{form}"#
-    );
-    page(&state, "Apply as a doctor", Some(&viewer), &main)
+    let main = html! {
+        (status)
+        p {
+            "Apply to practise at this hospital. An admin checks your licence and approves your wallet address \\
+             on the chain; then you can register patients and, with their consent, read and write their records."
+        }
+        (form)
+    };
+    page(&state, "Apply as a doctor", Some(&viewer), main)
 }

@@ -8,9 +8,11 @@ use medledger_core::blind::Match;
 use medledger_core::entry::PatientId;
 use serde::Deserialize;
 
-use super::html::{api_form, input, until};
+use maud::{Markup, html};
+
+use super::html::{Input, api_form, until};
 use super::patient::history_table;
-use super::{Table, Viewer, error_page, esc, page, require_viewer, short};
+use super::{Table, Viewer, error_page, page, require_viewer, short};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -23,8 +25,14 @@ pub(crate) struct DashboardQuery {
     patient: Option<String>,
 }
 
-const NOT_A_DOCTOR: &str = r#"<p>This address is not an approved doctor here. <a href="/register_doctor">Apply</a>,
-and an admin will approve you.</p>"#;
+fn not_a_doctor() -> Markup {
+    html! {
+        p {
+            "This address is not an approved doctor here. " a href="/register_doctor" { "Apply" }
+            ", and an admin will approve you."
+        }
+    }
+}
 
 pub(super) async fn dashboard(
     State(state): State<AppState>,
@@ -37,10 +45,10 @@ pub(super) async fn dashboard(
         Err(p) => return error_page(&state, None, &p),
     };
     if !viewer.roles.doctor {
-        return page(&state, "Doctor dashboard", Some(&viewer), NOT_A_DOCTOR);
+        return page(&state, "Doctor dashboard", Some(&viewer), not_a_doctor());
     }
     match render(&state, &viewer, &q).await {
-        Ok(main) => page(&state, "Doctor dashboard", Some(&viewer), &main),
+        Ok(main) => page(&state, "Doctor dashboard", Some(&viewer), main),
         Err(p) => error_page(&state, Some(&viewer), &p),
     }
 }
@@ -67,7 +75,7 @@ async fn label(state: &AppState, viewer: &Viewer, id: PatientId) -> (String, Str
     }
 }
 
-async fn render(state: &AppState, viewer: &Viewer, q: &DashboardQuery) -> Result<String, AppError> {
+async fn render(state: &AppState, viewer: &Viewer, q: &DashboardQuery) -> Result<Markup, AppError> {
     let records = &state.hospital.records;
     let mine = records.patients_of(viewer.address).await?;
     let mut list = Table::new(
@@ -84,141 +92,149 @@ async fn render(state: &AppState, viewer: &Viewer, q: &DashboardQuery) -> Result
         list.row(
             "",
             vec![
-                esc(&name),
-                esc(&born),
-                esc(&access),
-                format!(
-                    r#"<a href="/doctor_dashboard?patient={}">Open record</a>"#,
-                    a.patient
-                ),
+                html! { (name) },
+                html! { (born) },
+                html! { (access) },
+                html! { a href=(format!("/doctor_dashboard?patient={}", a.patient)) { "Open record" } },
             ],
         );
     }
-    let mut search = String::new();
+    let mut search = html! {};
     if let Some(name) = q.name.as_deref().filter(|n| !n.trim().is_empty()) {
-        let found = match records.search(viewer.address, name, Match::Prefix).await {
-            Ok(found) => found,
-            Err(e) => return Err(AppError::from(e)),
-        };
+        let found = records.search(viewer.address, name, Match::Prefix).await?;
         let mut results = Table::new(&format!("Patients named like “{name}”"), &["Name", "Born", ""]);
         for id in found {
             let (n, born) = label(state, viewer, id).await;
             results.row(
                 "",
                 vec![
-                    esc(&n),
-                    esc(&born),
-                    format!(r#"<a href="/doctor_dashboard?patient={id}">Open</a>"#),
+                    html! { (n) },
+                    html! { (born) },
+                    html! { a href=(format!("/doctor_dashboard?patient={id}")) { "Open" } },
                 ],
             );
         }
         search = results.render("No patient's name matches.");
     }
     let selected = match q.patient.as_deref() {
-        None => String::new(),
+        None => html! {},
         Some(text) => {
             let id = crate::extract::patient_id(text)?;
             patient_panel(state, viewer, id).await?
         }
     };
-    Ok(format!(
-        r#"<section aria-labelledby="h-mine"><h2 id="h-mine">My patients</h2>{list}
-<p><a href="/register_patient">Register a new patient</a></p></section>
-<section aria-labelledby="h-search"><h2 id="h-search">Find a patient</h2>
-<form method="get" action="/doctor_dashboard" class="inline"><label for="f-name">Name (or its beginning)</label>
-<input id="f-name" name="name" type="search" minlength="2" value="{name}" required><button type="submit">Search</button></form>
-{search}</section>
-{selected}"#,
-        list = list.render("No patient has given you access yet."),
-        name = esc(q.name.as_deref().unwrap_or("")),
-    ))
+    Ok(html! {
+        section aria-labelledby="h-mine" {
+            h2 #h-mine { "My patients" }
+            (list.render("No patient has given you access yet."))
+            p { a href="/register_patient" { "Register a new patient" } }
+        }
+        section aria-labelledby="h-search" {
+            h2 #h-search { "Find a patient" }
+            form.inline method="get" action="/doctor_dashboard" {
+                label for="f-name" { "Name (or its beginning)" }
+                input #f-name name="name" type="search" minlength="2" value=(q.name.as_deref().unwrap_or("")) required;
+                button type="submit" { "Search" }
+            }
+            (search)
+        }
+        (selected)
+    })
 }
 
-const KINDS: &str = r#"<option value="diagnosis">Diagnosis</option><option value="medication">Medication</option>
-<option value="observation">Observation</option><option value="note">Note</option><option value="allergy">Allergy</option>"#;
+/// The kinds of entry a doctor writes here.
+const KINDS: [(&str, &str); 5] = [
+    ("diagnosis", "Diagnosis"),
+    ("medication", "Medication"),
+    ("observation", "Observation"),
+    ("note", "Note"),
+    ("allergy", "Allergy"),
+];
 
-async fn patient_panel(state: &AppState, viewer: &Viewer, id: PatientId) -> Result<String, AppError> {
+async fn patient_panel(state: &AppState, viewer: &Viewer, id: PatientId) -> Result<Markup, AppError> {
     let records = &state.hospital.records;
     let base = format!("/api/v1/patients/{id}");
     let access = records.access_now(viewer.address, id).await?;
     let emergency_open = access.emergency_expires_at > medledger_store::now_ms() / 1000;
-    let close = if emergency_open {
-        format!(
-            "<p>Emergency access open {}.</p>{}",
-            esc(&until(access.emergency_expires_at)),
-            api_form(
-                "DELETE",
-                &format!("{base}/emergency-access"),
-                "none",
-                "",
-                "Close emergency access now"
-            )
-        )
-    } else {
-        String::new()
+    let close = html! {
+        @if emergency_open {
+            p { "Emergency access open " (until(access.emergency_expires_at)) "." }
+            (api_form("DELETE", &format!("{base}/emergency-access"), "none", html! {}, "Close emergency access now"))
+        }
+    };
+    let minutes = Input {
+        name: "minutes",
+        label: "For how many minutes (1 to 1440)",
+        kind: "number",
+        required: true,
+        min: Some(1),
+        max: Some(1440),
+        value: Some("60"),
+        ..Input::default()
     };
     let emergency = api_form(
         "POST",
         &format!("{base}/emergency-access"),
         "emergency",
-        &format!(
-            r#"<label for="f-reason">Reason (the patient will read it)</label><textarea id="f-reason" name="reason" required maxlength="1000"></textarea>
-{}"#,
-            input(
-                "minutes",
-                "For how many minutes (1 to 1440)",
-                "number",
-                r#"min="1" max="1440" value="60" required"#
-            )
-        ),
+        html! {
+            label for="f-reason" { "Reason (the patient will read it)" }
+            textarea #f-reason name="reason" required maxlength="1000" {}
+            (minutes.render())
+        },
         "Open emergency access",
     );
     if !access.open {
-        return Ok(format!(
-            r#"<section aria-labelledby="h-patient"><h2 id="h-patient">Patient <code>{short}</code></h2>
-<p class="error">You have no access to this record: the patient has not given you consent (or withdrew it).</p>
-<h3>Emergency access</h3><p>In an emergency you may open access for up to a day. The patient sees your reason
-and every read you make.</p>{emergency}</section>"#,
-            short = esc(&short(&id.to_string())),
-        ));
+        return Ok(html! {
+            section aria-labelledby="h-patient" {
+                h2 #h-patient { "Patient " code { (short(&id.to_string())) } }
+                p.error { "You have no access to this record: the patient has not given you consent (or withdrew it)." }
+                h3 { "Emergency access" }
+                p {
+                    "In an emergency you may open access for up to a day. The patient sees your reason and every \
+                     read you make."
+                }
+                (emergency)
+            }
+        });
     }
     let (name, born) = label(state, viewer, id).await;
     let history = records.history(viewer.address, id).await?;
+    let title = Input {
+        name: "title",
+        label: "What (diagnosis, medication, observation…)",
+        kind: "text",
+        required: true,
+        maxlength: Some(300),
+        ..Input::default()
+    };
     let add = api_form(
         "POST",
         &format!("{base}/records"),
         "record",
-        &format!(
-            r#"<input type="hidden" name="amends" value="">
-<p class="amending" hidden>Amending <strong data-amending></strong>: the new revision replaces it; the old one stays in the history.
-<button type="button" class="link" data-amend-cancel>Write a new entry instead</button></p>
-<label for="f-kind">Kind</label><select id="f-kind" name="kind">{KINDS}</select>
-{title}
-<label for="f-detail">Detail (dose, value, notes)</label><textarea id="f-detail" name="detail" maxlength="4000"></textarea>"#,
-            title = input(
-                "title",
-                "What (diagnosis, medication, observation…)",
-                "text",
-                r#"required maxlength="300""#
-            ),
-        ),
+        html! {
+            input type="hidden" name="amends" value="";
+            p.amending hidden {
+                "Amending " strong data-amending {} ": the new revision replaces it; the old one stays in the history. "
+                button.link type="button" data-amend-cancel { "Write a new entry instead" }
+            }
+            label for="f-kind" { "Kind" }
+            select #f-kind name="kind" { @for (value, label) in KINDS { option value=(value) { (label) } } }
+            (title.render())
+            label for="f-detail" { "Detail (dose, value, notes)" }
+            textarea #f-detail name="detail" maxlength="4000" {}
+        },
         "Sign and add",
     );
-    Ok(format!(
-        r#"<section aria-labelledby="h-patient"><h2 id="h-patient">{name}{born}</h2>
-<p>Patient id <code>{id}</code>.</p>
-{history}
-<h3 id="h-add">Add an entry</h3>{add}
-{close}
-</section>"#,
-        name = esc(&name),
-        born = if born.is_empty() {
-            String::new()
-        } else {
-            format!(", born {}", esc(&born))
-        },
-        history = history_table(&history, true),
-    ))
+    Ok(html! {
+        section aria-labelledby="h-patient" {
+            h2 #h-patient { (name) @if !born.is_empty() { ", born " (born) } }
+            p { "Patient id " code { (id) } "." }
+            (history_table(&history, true))
+            h3 #h-add { "Add an entry" }
+            (add)
+            (close)
+        }
+    })
 }
 
 pub(super) async fn register(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -228,40 +244,36 @@ pub(super) async fn register(State(state): State<AppState>, headers: HeaderMap) 
         Err(p) => return error_page(&state, None, &p),
     };
     if !viewer.roles.doctor {
-        return page(&state, "Register a patient", Some(&viewer), NOT_A_DOCTOR);
+        return page(&state, "Register a patient", Some(&viewer), not_a_doctor());
     }
+    let private = |name, label, kind, maxlength| Input {
+        name,
+        label,
+        kind,
+        required: true,
+        maxlength,
+        private: true,
+        ..Input::default()
+    };
     let form = api_form(
         "POST",
         "/api/v1/patients",
         "patient",
-        &[
-            input(
-                "wallet",
-                "The patient's wallet address (0x…)",
-                "text",
-                r#"required pattern="0x[0-9a-fA-F]{40}" autocomplete="off""#,
-            ),
-            input(
-                "name",
-                "Full name",
-                "text",
-                r#"required maxlength="200" autocomplete="off""#,
-            ),
-            input("birthDate", "Date of birth", "date", "required"),
-            input(
-                "contact",
-                "Phone or e-mail",
-                "text",
-                r#"required maxlength="200" autocomplete="off""#,
-            ),
-        ]
-        .concat(),
+        html! {
+            (Input { pattern: Some("0x[0-9a-fA-F]{40}"), ..private("wallet", "The patient's wallet address (0x…)", "text", None) }.render())
+            (private("name", "Full name", "text", Some(200)).render())
+            (Input { name: "birthDate", label: "Date of birth", kind: "date", required: true, ..Input::default() }.render())
+            (private("contact", "Phone or e-mail", "text", Some(200)).render())
+        },
         "Sign and register",
     );
-    let main = format!(
-        r#"<p>The patient's record is opened on the chain under their wallet address; you get access to it as the
-registering doctor, and they decide who else does. Name, birth date and contact are stored encrypted, never on
-the chain.</p>{form}"#
-    );
-    page(&state, "Register a patient", Some(&viewer), &main)
+    let main = html! {
+        p {
+            "The patient's record is opened on the chain under their wallet address; you get access to it as \
+             the registering doctor, and they decide who else does. Name, birth date and contact are stored \
+             encrypted, never on the chain."
+        }
+        (form)
+    };
+    page(&state, "Register a patient", Some(&viewer), main)
 }

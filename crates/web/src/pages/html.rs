@@ -1,20 +1,8 @@
-//! Small HTML helpers: escaping, dates, tables, and the forms `wallet.js` sends to the API.
+//! The pages' building blocks, as maud markup (which escapes every value it is given, so that
+//! nothing a user typed or the store holds is ever markup): tables, the forms `wallet.js` sends to
+//! the API, labelled inputs; and how dates, expiries and entries read on a page.
 
-/// Escapes text for HTML content and double-quoted attributes.
-pub(crate) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use maud::{Markup, html};
 
 /// `0x1234…cdef`: an address or hash, shortened for a table (the full value goes in `title`).
 pub(crate) fn short(text: &str) -> String {
@@ -24,12 +12,14 @@ pub(crate) fn short(text: &str) -> String {
     format!("{}…{}", &text[..6], &text[text.len() - 4..])
 }
 
+/// An address or hash in a table: shortened, the whole of it in its title.
+pub(crate) fn code(text: &str) -> Markup {
+    html! { code title=(text) { (short(text)) } }
+}
+
 /// Unix milliseconds as `YYYY-MM-DD HH:MM UTC`.
 pub(crate) fn utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (year, month, d) = medledger_core::siwe::civil_date((secs / 86_400) as i64);
-    let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
-    format!("{year:04}-{month:02}-{d:02} {h:02}:{m:02} UTC")
+    medledger_core::calendar::utc_minutes(ms)
 }
 
 /// An expiry in Unix seconds, as people read it.
@@ -42,71 +32,87 @@ pub(crate) fn until(secs: u64) -> String {
     }
 }
 
-/// A table with a caption and a header row; cells are HTML (escape them first).
+/// A table with a caption and a header row.
 pub(crate) struct Table {
     caption: String,
     head: Vec<&'static str>,
-    rows: Vec<(String, Vec<String>)>,
+    rows: Vec<(&'static str, Vec<Markup>)>,
 }
 
 impl Table {
     pub(crate) fn new(caption: &str, head: &[&'static str]) -> Self {
         Self {
-            caption: esc(caption),
+            caption: caption.to_owned(),
             head: head.to_vec(),
             rows: vec![],
         }
     }
 
     /// Adds a row; `class` styles it (for example `emergency`).
-    pub(crate) fn row(&mut self, class: &str, cells: Vec<String>) {
-        self.rows.push((class.to_owned(), cells));
+    pub(crate) fn row(&mut self, class: &'static str, cells: Vec<Markup>) {
+        self.rows.push((class, cells));
     }
 
-    pub(crate) fn render(&self, empty: &str) -> String {
+    /// The table, or `empty` in words when it has no rows.
+    pub(crate) fn render(&self, empty: &str) -> Markup {
         if self.rows.is_empty() {
-            return format!(r#"<p class="empty">{}</p>"#, esc(empty));
+            return html! { p.empty { (empty) } };
         }
-        let head: String = self
-            .head
-            .iter()
-            .map(|h| format!(r#"<th scope="col">{h}</th>"#))
-            .collect();
-        let rows: String = self
-            .rows
-            .iter()
-            .map(|(class, cells)| {
-                let cells: String = cells.iter().map(|c| format!("<td>{c}</td>")).collect();
-                format!(r#"<tr class="{}">{cells}</tr>"#, esc(class))
-            })
-            .collect();
-        format!(
+        html! {
             // Focusable, so that a keyboard can scroll a table wider than a phone's screen.
-            r#"<div class="scroll" tabindex="0" role="region" aria-label="{c}"><table><caption>{c}</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"#,
-            c = self.caption
-        )
+            div.scroll tabindex="0" role="region" aria-label=(self.caption) {
+                table {
+                    caption { (self.caption) }
+                    thead { tr { @for h in &self.head { th scope="col" { (h) } } } }
+                    tbody {
+                        @for (class, cells) in &self.rows {
+                            tr class=(class) { @for c in cells { td { (c) } } }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
 /// A form that `wallet.js` sends to the API: `method` `url`, body built by `build` (see
 /// wallet.js), then signed by the wallet if the API asks for a signature.
-pub(crate) fn api_form(method: &str, url: &str, build: &str, fields: &str, submit: &str) -> String {
-    format!(
-        r#"<form class="api" data-method="{method}" data-url="{url}" data-build="{build}">{fields}<button type="submit">{submit}</button></form>"#,
-        method = esc(method),
-        url = esc(url),
-        build = esc(build),
-        submit = esc(submit),
-    )
+pub(crate) fn api_form(method: &str, url: &str, build: &str, fields: Markup, submit: &str) -> Markup {
+    html! {
+        form.api data-method=(method) data-url=(url) data-build=(build) {
+            (fields)
+            button type="submit" { (submit) }
+        }
+    }
 }
 
-/// A labelled input.
-pub(crate) fn input(name: &str, label: &str, kind: &str, extra: &str) -> String {
-    let id = format!("f-{name}");
-    format!(
-        r#"<label for="{id}">{label}</label><input id="{id}" name="{name}" type="{kind}" {extra}>"#,
-        label = esc(label)
-    )
+/// A labelled input and what it takes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Input<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) label: &'a str,
+    pub(crate) kind: &'a str,
+    pub(crate) required: bool,
+    pub(crate) maxlength: Option<u32>,
+    pub(crate) pattern: Option<&'a str>,
+    pub(crate) min: Option<u32>,
+    pub(crate) max: Option<u32>,
+    pub(crate) value: Option<&'a str>,
+    /// `autocomplete="off"` (for what a browser must not offer to fill in: a patient's details).
+    pub(crate) private: bool,
+}
+
+impl Input<'_> {
+    /// The label and the input.
+    pub(crate) fn render(&self) -> Markup {
+        let id = format!("f-{}", self.name);
+        html! {
+            label for=(id) { (self.label) }
+            input id=(id) name=(self.name) type=(self.kind) required[self.required]
+                maxlength=[self.maxlength] pattern=[self.pattern] min=[self.min] max=[self.max]
+                value=[self.value] autocomplete=[self.private.then_some("off")];
+        }
+    }
 }
 
 /// A CodeableConcept in words: its text, else its first coding's display, else its code.
@@ -171,11 +177,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            esc(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+    fn values_are_escaped_whatever_they_hold() {
+        let mut table = Table::new("A <caption>", &["Name"]);
+        table.row("", vec![html! { (r#"<a href="x">'&'</a>"#) }]);
+        let out = table.render("").into_string();
+        assert!(
+            out.contains("&lt;a href=&quot;x&quot;&gt;'&amp;'&lt;/a&gt;"),
+            "{out}"
         );
+        assert!(out.contains("A &lt;caption&gt;"), "{out}");
+        let field = Input {
+            name: "n",
+            label: "<b>",
+            kind: "text",
+            value: Some(r#""><script>"#),
+            ..Input::default()
+        };
+        let out = field.render().into_string();
+        assert!(!out.contains("<script>") && !out.contains("<b>"), "{out}");
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! Pages read through the same record flows as the JSON API, with the session cookie. Every
 //! change is a form that `wallet.js` sends to the API (with the CSRF token), has the user's wallet
-//! sign, and follows until it is anchored or rejected, without reloading the page. Every value
-//! from the store or the user is escaped with [`esc`]. Assets are served from this binary.
+//! sign, and follows until it is anchored or rejected, without reloading the page. The markup is
+//! maud's, which escapes every value it is given: nothing from the store or a user is ever markup.
+//! Assets are served from this binary.
 
 mod admin;
 mod doctor;
@@ -17,13 +18,14 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
+use maud::{DOCTYPE, Markup, html};
 use medledger_ledger::directory::Roles;
 use medledger_store::requests::RequestStatus;
 
 use crate::error::AppError;
 use crate::extract::signed_in;
 use crate::state::AppState;
-pub(crate) use html::{Table, esc, short, utc};
+pub(crate) use html::{Table, code, short, utc};
 
 /// The pages and their assets.
 pub(crate) fn router() -> Router<AppState> {
@@ -116,71 +118,42 @@ pub(crate) async fn require_viewer(
 }
 
 /// A whole page around `main`.
-pub(crate) fn page(state: &AppState, title: &str, viewer: Option<&Viewer>, main: &str) -> Response {
+pub(crate) fn page(state: &AppState, title: &str, viewer: Option<&Viewer>, main: Markup) -> Response {
     let hospital = &state.hospital;
-    let mut nav = String::new();
-    if let Some(v) = viewer {
-        let mut links = vec![];
-        if v.roles.admin {
-            links.push(("/admin", "Admin"));
+    let chain_id = hospital.deployment.chain_id;
+    let html = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="csrf-token" content=(viewer.and_then(|v| v.csrf.as_deref()).unwrap_or(""));
+                title { (title) " · MedLedger" }
+                link rel="stylesheet" href="/assets/medledger.css";
+                script src="/assets/wallet.js" defer {}
+                @if hospital.demo { script src="/assets/demo-wallet.js" defer {} }
+            }
+            body data-chain-id=(chain_id) data-rpc=(if hospital.rpc().is_some() { "/rpc" } else { "" })
+                data-demo=(u8::from(hospital.demo))
+                data-address=(viewer.map(|v| v.address.to_string()).unwrap_or_default()) {
+                a.skip href="#main" { "Skip to content" }
+                header {
+                    a.brand href="/" { "MedLedger" }
+                    nav aria-label="Main" { @if let Some(v) = viewer { (navigation(v)) } }
+                }
+                div #flow-status role="status" aria-live="polite" {}
+                main #main {
+                    h1 { (title) }
+                    @if let Some(v) = viewer { (unsigned(&v.unsigned)) }
+                    (main)
+                }
+                footer {
+                    "Records are encrypted here and anchored on chain " (chain_id)
+                    "; every read is checked against it."
+                }
+            }
         }
-        if v.roles.doctor {
-            links.push(("/doctor_dashboard", "Doctor"));
-            links.push(("/register_patient", "Register a patient"));
-        } else {
-            links.push(("/register_doctor", "Apply as a doctor"));
-        }
-        if v.roles.patient.is_some() {
-            links.push(("/patient_dashboard", "My record"));
-        }
-        for (href, label) in links {
-            nav.push_str(&format!(r#"<a href="{href}">{label}</a>"#));
-        }
-        nav.push_str(&format!(
-            r#"<span class="who" title="{a}">Signed in as <code>{s}</code></span>
-<button type="button" class="link" data-sign-out>Sign out</button>"#,
-            a = esc(&v.address.to_string()),
-            s = esc(&short(&v.address.to_string())),
-        ));
-    }
-    let unsigned = viewer.map(|v| unsigned(&v.unsigned)).unwrap_or_default();
-    let csrf = viewer.and_then(|v| v.csrf.as_deref()).unwrap_or("");
-    let address = viewer.map(|v| v.address.to_string()).unwrap_or_default();
-    let demo_script = if hospital.demo {
-        r#"<script src="/assets/demo-wallet.js" defer></script>"#
-    } else {
-        ""
     };
-    let html = format!(
-        r##"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="csrf-token" content="{csrf}">
-<title>{title} · MedLedger</title>
-<link rel="stylesheet" href="/assets/medledger.css">
-<script src="/assets/wallet.js" defer></script>
-{demo_script}
-</head>
-<body data-chain-id="{chain_id}" data-rpc="{rpc}" data-demo="{demo}" data-address="{address}">
-<a class="skip" href="#main">Skip to content</a>
-<header><a class="brand" href="/">MedLedger</a><nav aria-label="Main">{nav}</nav></header>
-<div id="flow-status" role="status" aria-live="polite"></div>
-<main id="main">
-<h1>{title}</h1>
-{unsigned}{main}
-</main>
-<footer>Records are encrypted here and anchored on chain {chain_id}; every read is checked against it.</footer>
-</body>
-</html>"##,
-        csrf = esc(csrf),
-        title = esc(title),
-        chain_id = hospital.deployment.chain_id,
-        rpc = if hospital.rpc().is_some() { "/rpc" } else { "" },
-        demo = u8::from(hospital.demo),
-        address = esc(&address),
-    );
     (
         [
             (header::CACHE_CONTROL, "no-store"),
@@ -192,56 +165,85 @@ pub(crate) fn page(state: &AppState, title: &str, viewer: Option<&Viewer>, main:
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::REFERRER_POLICY, "same-origin"),
         ],
-        Html(html),
+        Html(html.into_string()),
     )
         .into_response()
+}
+
+/// The links a viewer's roles open, and who they are signed in as.
+fn navigation(v: &Viewer) -> Markup {
+    let mut links = vec![];
+    if v.roles.admin {
+        links.push(("/admin", "Admin"));
+    }
+    if v.roles.doctor {
+        links.push(("/doctor_dashboard", "Doctor"));
+        links.push(("/register_patient", "Register a patient"));
+    } else {
+        links.push(("/register_doctor", "Apply as a doctor"));
+    }
+    if v.roles.patient.is_some() {
+        links.push(("/patient_dashboard", "My record"));
+    }
+    let address = v.address.to_string();
+    html! {
+        @for (href, label) in links { a href=(href) { (label) } }
+        span.who title=(address) { "Signed in as " code { (short(&address)) } }
+        button.link type="button" data-sign-out { "Sign out" }
+    }
 }
 
 /// The viewer's requests that wait for their signature, each with a Sign and a Decline button. A
 /// request left unsigned (a tab closed while the wallet asked, or one re-offered with a new nonce
 /// after an earlier one was declined or refused) holds its forwarder nonce, so the signer's later
 /// requests wait behind it until it is signed, declined, or past its deadline.
-fn unsigned(requests: &[(i64, String)]) -> String {
+fn unsigned(requests: &[(i64, String)]) -> Markup {
     if requests.is_empty() {
-        return String::new();
+        return html! {};
     }
     let mut table = Table::new(
         "Your requests waiting for your signature, oldest first",
         &["Request", "What", "Action"],
     );
     for (id, purpose) in requests {
+        let url = format!("/api/v1/requests/{id}");
         table.row(
             "",
             vec![
-                id.to_string(),
-                esc(&purpose.replace('-', " ")),
-                format!(
-                    r#"<form class="api inline" data-method="GET" data-url="/api/v1/requests/{id}" data-build="none"><button type="submit">Sign request {id}</button></form>
-<form class="api inline" data-method="DELETE" data-url="/api/v1/requests/{id}" data-build="none" data-done="Declined request {id}: nothing of it was sent to the chain."><button type="submit">Decline request {id}</button></form>"#
-                ),
+                html! { (id) },
+                html! { (purpose.replace('-', " ")) },
+                html! {
+                    form.api.inline data-method="GET" data-url=(url) data-build="none" {
+                        button type="submit" { "Sign request " (id) }
+                    }
+                    form.api.inline data-method="DELETE" data-url=(url) data-build="none"
+                        data-done=(format!("Declined request {id}: nothing of it was sent to the chain.")) {
+                        button type="submit" { "Decline request " (id) }
+                    }
+                },
             ],
         );
     }
-    format!(
-        r#"<section class="unsigned" aria-labelledby="h-unsigned">
-<h2 id="h-unsigned">Waiting for your signature</h2>
-<p>Your wallet was asked to sign these and has not (or must sign again: an earlier request was
-declined or refused, so they moved up in your queue). Each holds up your later requests until it is
-signed or declined: sign it, or, if you did not mean to, decline it.</p>
-{}
-</section>
-"#,
-        table.render("")
-    )
+    html! {
+        section.unsigned aria-labelledby="h-unsigned" {
+            h2 #h-unsigned { "Waiting for your signature" }
+            p {
+                "Your wallet was asked to sign these and has not (or must sign again: an earlier request was \
+                 declined or refused, so they moved up in your queue). Each holds up your later requests until \
+                 it is signed or declined: sign it, or, if you did not mean to, decline it."
+            }
+            (table.render(""))
+        }
+    }
 }
 
-/// A page that says what went wrong, with the problem's status.
-pub(crate) fn error_page(state: &AppState, viewer: Option<&Viewer>, problem: &AppError) -> Response {
-    let body = format!(
-        r#"<p class="error">{}</p><p><a href="/">Back to the start</a></p>"#,
-        esc(&problem.detail)
-    );
-    let mut response = page(state, problem.title, viewer, &body);
-    *response.status_mut() = problem.status;
+/// A page that says what went wrong, with the error's status.
+pub(crate) fn error_page(state: &AppState, viewer: Option<&Viewer>, error: &AppError) -> Response {
+    let body = html! {
+        p.error { (error.detail) }
+        p { a href="/" { "Back to the start" } }
+    };
+    let mut response = page(state, error.title, viewer, body);
+    *response.status_mut() = error.status;
     response
 }

@@ -7,8 +7,10 @@ use medledger_contracts::history::EntryKind;
 use medledger_core::entry::PatientId;
 use medledger_ledger::records::{Proof, ReadEntry};
 
-use super::html::{api_form, input, summary, until};
-use super::{Table, Viewer, error_page, esc, page, require_viewer, short, utc};
+use maud::{Markup, html};
+
+use super::html::{Input, api_form, summary, until};
+use super::{Table, Viewer, code, error_page, page, require_viewer, short, utc};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -27,7 +29,7 @@ pub(crate) fn kind_name(kind: u8) -> &'static str {
 
 /// The proof column: verified (block, transaction, commitment), pending, rejected, tampered or
 /// missing from this store.
-fn proof(p: &Proof) -> (String, &'static str) {
+fn proof(p: &Proof) -> (Markup, &'static str) {
     match p {
         Proof::Verified {
             version,
@@ -35,27 +37,21 @@ fn proof(p: &Proof) -> (String, &'static str) {
             block_number,
             commitment,
         } => (
-            format!(
-                r#"<span class="badge ok">Verified</span> version {version}, block {block_number}<br>
-tx <code title="{tx}">{tx_s}</code><br>commitment <code title="{c}">{c_s}</code>"#,
-                tx = esc(&tx_hash.to_string()),
-                tx_s = esc(&short(&tx_hash.to_string())),
-                c = esc(&commitment.to_string()),
-                c_s = esc(&short(&commitment.to_string())),
-            ),
+            html! {
+                span.badge.ok { "Verified" } " version " (version) ", block " (block_number) br;
+                "tx " (code(&tx_hash.to_string())) br;
+                "commitment " (code(&commitment.to_string()))
+            },
             "",
         ),
-        Proof::Pending => (r#"<span class="badge pending">Pending</span>"#.into(), "pending"),
-        Proof::Rejected { reason } => (
-            format!(r#"<span class="badge bad">Rejected</span> {}"#, esc(reason)),
-            "rejected",
-        ),
+        Proof::Pending => (html! { span.badge.pending { "Pending" } }, "pending"),
+        Proof::Rejected { reason } => (html! { span.badge.bad { "Rejected" } " " (reason) }, "rejected"),
         Proof::Tampered { why, version } => (
-            format!(
-                r#"<span class="badge bad">Does not verify</span>{} {}; its content is withheld"#,
-                version.map(|v| format!(" version {v}:")).unwrap_or_default(),
-                esc(why)
-            ),
+            html! {
+                span.badge.bad { "Does not verify" }
+                @if let Some(v) = version { " version " (v) ":" }
+                " " (why) "; its content is withheld"
+            },
             "tampered",
         ),
         Proof::Missing {
@@ -64,17 +60,14 @@ tx <code title="{tx}">{tx_s}</code><br>commitment <code title="{c}">{c_s}</code>
             why,
             ..
         } => (
-            format!(
-                r#"<span class="badge bad">Missing</span> version {version}, block {block_number}: {}"#,
-                esc(why)
-            ),
+            html! { span.badge.bad { "Missing" } " version " (version) ", block " (block_number) ": " (why) },
             "tampered",
         ),
     }
 }
 
 /// A patient's history as a table; `amend` adds an "Amend" button per entry (for doctors).
-pub(crate) fn history_table(entries: &[ReadEntry], amend: bool) -> String {
+pub(crate) fn history_table(entries: &[ReadEntry], amend: bool) -> Markup {
     let mut table = Table::new(
         "History, newest first, each entry checked against the chain",
         &["Recorded", "Kind", "Entry", "Author", "Proof"],
@@ -99,44 +92,32 @@ pub(crate) fn history_table(entries: &[ReadEntry], amend: bool) -> String {
             (_, Some(_)) => summary(content.as_ref()),
         };
         let (proof, class) = proof(&e.proof);
-        let mut entry = format!("<strong>{}</strong>", esc(&what));
-        if !detail.is_empty() {
-            entry.push_str(&format!("<br>{}", esc(&detail)));
-        }
-        if let Some(revision) = e.revision.filter(|r| *r > 1) {
-            entry.push_str(&format!(r#"<br><small>revision {revision}</small>"#));
-        }
         let record = e.record.as_deref().unwrap_or_default();
-        if e.proof.is_verified() && outdated.contains(&record) {
-            entry.push_str(
-                r#"<br><span class="badge bad">Not current</span> a newer revision is held on chain and missing from this store"#,
-            );
-        }
-        if amend
+        let not_current = e.proof.is_verified() && outdated.contains(&record);
+        let amendable = amend
             && e.proof.is_verified()
             && e.kind != EntryKind::Demographics as u8
-            && !outdated.contains(&record)
-        {
-            entry.push_str(&format!(
-                r#"<br><button type="button" class="link" data-amend="{record}" data-kind="{kind}" data-what="{what}">Amend</button>"#,
-                record = esc(record),
-                kind = kind_name(e.kind).to_ascii_lowercase(),
-                what = esc(&what),
-            ));
-        }
+            && !outdated.contains(&record);
+        let entry = html! {
+            strong { (what) }
+            @if !detail.is_empty() { br; (detail) }
+            @if let Some(revision) = e.revision.filter(|r| *r > 1) { br; small { "revision " (revision) } }
+            @if not_current {
+                br; span.badge.bad { "Not current" } " a newer revision is held on chain and missing from this store"
+            }
+            @if amendable {
+                br;
+                button.link type="button" data-amend=(record)
+                    data-kind=(kind_name(e.kind).to_ascii_lowercase()) data-what=(what) { "Amend" }
+            }
+        };
         table.row(
             class,
             vec![
-                e.recorded_at
-                    .map(|at| esc(&utc(at)))
-                    .unwrap_or_else(|| "—".into()),
-                kind_name(e.kind).into(),
+                html! { (e.recorded_at.map(utc).unwrap_or_else(|| "—".into())) },
+                html! { (kind_name(e.kind)) },
                 entry,
-                format!(
-                    r#"<code title="{a}">{s}</code>"#,
-                    a = esc(&e.author.to_string()),
-                    s = esc(&short(&e.author.to_string()))
-                ),
+                code(&e.author.to_string()),
                 proof,
             ],
         );
@@ -151,44 +132,41 @@ pub(super) async fn dashboard(State(state): State<AppState>, headers: HeaderMap)
         Err(p) => return error_page(&state, None, &p),
     };
     let Some(patient) = viewer.roles.patient else {
-        let main = r#"<p>This address has no patient record here. A doctor opens your record by registering your
-wallet address; ask yours to do so, then sign in again.</p>"#;
+        let main = html! {
+            p {
+                "This address has no patient record here. A doctor opens your record by registering your \
+                 wallet address; ask yours to do so, then sign in again."
+            }
+        };
         return page(&state, "My record", Some(&viewer), main);
     };
     match render(&state, &viewer, patient).await {
-        Ok(main) => page(&state, "My record", Some(&viewer), &main),
+        Ok(main) => page(&state, "My record", Some(&viewer), main),
         Err(p) => error_page(&state, Some(&viewer), &p),
     }
 }
 
-async fn render(state: &AppState, viewer: &Viewer, patient: PatientId) -> Result<String, AppError> {
+async fn render(state: &AppState, viewer: &Viewer, patient: PatientId) -> Result<Markup, AppError> {
     let records = &state.hospital.records;
     let history = records.history(viewer.address, patient).await?;
     let grants = records.grants(viewer.address, patient).await?;
     let emergencies = records.emergencies(viewer.address, patient).await?;
     let doctors = state.hospital.records.directory(viewer.address).await?;
     let audit = records.trail(viewer.address, patient).await?;
-    let name = |address: &alloy::primitives::Address| -> String {
-        doctors
+    let who = |address: &alloy::primitives::Address| -> Markup {
+        let name = doctors
             .iter()
             .find(|d| d.address == *address)
             .and_then(|d| d.name.clone())
-            .unwrap_or_default()
-    };
-    let who = |address: &alloy::primitives::Address| -> String {
-        let n = name(address);
+            .unwrap_or_default();
         let label = if *address == viewer.address {
             "you".to_owned()
-        } else if n.is_empty() {
+        } else if name.is_empty() {
             short(&address.to_string())
         } else {
-            n
+            name
         };
-        format!(
-            r#"<span title="{}">{}</span>"#,
-            esc(&address.to_string()),
-            esc(&label)
-        )
+        html! { span title=(address) { (label) } }
     };
     let base = format!("/api/v1/patients/{patient}");
 
@@ -201,7 +179,7 @@ async fn render(state: &AppState, viewer: &Viewer, patient: PatientId) -> Result
             "DELETE",
             &format!("{base}/consents/{}", g.doctor),
             "none",
-            "",
+            html! {},
             "Revoke",
         );
         let class = if g.emergency_expires_at > medledger_store::now_ms() / 1000 {
@@ -213,38 +191,37 @@ async fn render(state: &AppState, viewer: &Viewer, patient: PatientId) -> Result
             class,
             vec![
                 who(&g.doctor),
-                esc(&until(g.consent_expires_at)),
-                esc(&until(g.emergency_expires_at)),
+                html! { (until(g.consent_expires_at)) },
+                html! { (until(g.emergency_expires_at)) },
                 revoke,
             ],
         );
     }
-    let options: String = doctors
-        .iter()
-        .map(|d| {
-            let address = d.address.to_string();
-            let label = match (d.name.as_deref(), d.speciality.as_deref()) {
-                (Some(n), Some(s)) if !s.is_empty() => format!("{n} ({s})"),
-                (Some(n), _) => n.to_owned(),
-                _ => address.clone(),
-            };
-            format!(r#"<option value="{}">{}</option>"#, esc(&address), esc(&label))
-        })
-        .collect();
+    let until_field = Input {
+        name: "expiresAt",
+        label: "Until (optional; empty: until I revoke it)",
+        kind: "date",
+        ..Input::default()
+    };
     let grant = api_form(
         "POST",
         &format!("{base}/consents"),
         "consent",
-        &format!(
-            r#"<label for="f-doctor">Doctor</label><select id="f-doctor" name="doctor" required>{options}</select>
-{}"#,
-            input(
-                "expiresAt",
-                "Until (optional; empty: until I revoke it)",
-                "date",
-                ""
-            )
-        ),
+        html! {
+            label for="f-doctor" { "Doctor" }
+            select #f-doctor name="doctor" required {
+                @for d in &doctors {
+                    option value=(d.address) {
+                        @match (d.name.as_deref(), d.speciality.as_deref()) {
+                            (Some(n), Some(s)) if !s.is_empty() => { (n) " (" (s) ")" }
+                            (Some(n), _) => { (n) }
+                            _ => { (d.address) }
+                        }
+                    }
+                }
+            }
+            (until_field.render())
+        },
         "Give access",
     );
 
@@ -281,7 +258,12 @@ async fn render(state: &AppState, viewer: &Viewer, patient: PatientId) -> Result
         };
         trail.row(
             class,
-            vec![esc(&utc(e.at)), who(&e.actor), esc(&what), esc(&outcome)],
+            vec![
+                html! { (utc(e.at)) },
+                who(&e.actor),
+                html! { (what) },
+                html! { (outcome) },
+            ],
         );
     }
     let mut breaks = Table::new(
@@ -292,34 +274,38 @@ async fn render(state: &AppState, viewer: &Viewer, patient: PatientId) -> Result
         breaks.row(
             "emergency",
             vec![
-                esc(&utc(e.opened_at)),
+                html! { (utc(e.opened_at)) },
                 who(&e.doctor),
-                esc(e.reason.as_deref().unwrap_or("(reason does not decrypt)")),
-                esc(&e.status),
+                html! { (e.reason.as_deref().unwrap_or("(reason does not decrypt)")) },
+                html! { (e.status) },
             ],
         );
     }
-    Ok(format!(
-        r#"<p>Patient id <code>{patient}</code>. Every entry below was decrypted for you and checked against the
-chain's copy of your history.</p>
-<section aria-labelledby="h-history"><h2 id="h-history">My history</h2>{history}</section>
-<section aria-labelledby="h-access"><h2 id="h-access">Who may read it</h2>{access}
-<h3>Give a doctor access</h3>{grant}</section>
-<section aria-labelledby="h-emergency"><h2 id="h-emergency">Emergency accesses</h2>{breaks}</section>
-<section aria-labelledby="h-audit"><h2 id="h-audit">Who read or changed it</h2>{integrity}{trail}</section>"#,
-        integrity = if audit.integrity.intact {
-            String::new()
-        } else {
-            format!(
-                r#"<p class="error"><span class="badge bad">The audit log does not verify</span> {}: this list may be incomplete or altered.</p>"#,
-                esc(&audit.integrity.describe())
-            )
-        },
-        history = history_table(&history, false),
-        access = access.render(
-            "Only you (and the doctors you give access) can read your record; nobody has access now."
-        ),
-        breaks = breaks.render("No emergency access has been opened to your record."),
-        trail = trail.render("Nobody has read or changed your record yet."),
-    ))
+    Ok(html! {
+        p {
+            "Patient id " code { (patient) } ". Every entry below was decrypted for you and checked against the \
+             chain's copy of your history."
+        }
+        section aria-labelledby="h-history" { h2 #h-history { "My history" } (history_table(&history, false)) }
+        section aria-labelledby="h-access" {
+            h2 #h-access { "Who may read it" }
+            (access.render("Only you (and the doctors you give access) can read your record; nobody has access now."))
+            h3 { "Give a doctor access" }
+            (grant)
+        }
+        section aria-labelledby="h-emergency" {
+            h2 #h-emergency { "Emergency accesses" }
+            (breaks.render("No emergency access has been opened to your record."))
+        }
+        section aria-labelledby="h-audit" {
+            h2 #h-audit { "Who read or changed it" }
+            @if !audit.integrity.intact {
+                p.error {
+                    span.badge.bad { "The audit log does not verify" }
+                    " " (audit.integrity.describe()) ": this list may be incomplete or altered."
+                }
+            }
+            (trail.render("Nobody has read or changed your record yet."))
+        }
+    })
 }

@@ -5,7 +5,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{esc, page, viewer};
+use maud::html;
+
+use super::{page, viewer};
 use crate::state::AppState;
 
 /// The query of `/`.
@@ -26,72 +28,60 @@ pub(super) async fn page_of(state: &AppState, headers: &HeaderMap, next: Option<
     let next = next
         .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
         .unwrap_or_default();
-    let demo = if hospital.demo {
-        r#"<p class="notice"><strong>Demo setup.</strong> The public development accounts are funded and the first of
-them is the admin: their keys are public, so never use this setup for real records. The demo wallet below keeps
-keys in this browser only; the server never sees them.</p>"#
-    } else {
-        ""
-    };
     let body = match &viewer {
-        Some(v) => {
-            let mut go = String::new();
-            if v.roles.admin {
-                go.push_str(r#"<li><a href="/admin">Admin: doctors, audit trail, verification</a></li>"#);
+        Some(v) => html! {
+            p { "You are signed in as " code { (v.address) } "." }
+            ul.go {
+                @if v.roles.admin { li { a href="/admin" { "Admin: doctors, audit trail, verification" } } }
+                @if v.roles.doctor { li { a href="/doctor_dashboard" { "Doctor dashboard" } } }
+                @if v.roles.patient.is_some() { li { a href="/patient_dashboard" { "My record" } } }
+                @if !v.roles.doctor { li { a href="/register_doctor" { "Apply to practise here as a doctor" } } }
             }
-            if v.roles.doctor {
-                go.push_str(r#"<li><a href="/doctor_dashboard">Doctor dashboard</a></li>"#);
+            p {
+                "A patient's record is opened by the doctor who registers them: if you are a patient and see \
+                 no record, ask your doctor to register this address."
             }
-            if v.roles.patient.is_some() {
-                go.push_str(r#"<li><a href="/patient_dashboard">My record</a></li>"#);
+        },
+        None => html! {
+            @if hospital.demo {
+                p.notice {
+                    strong { "Demo setup." }
+                    " The public development accounts are funded and the first of them is the admin: their keys \
+                     are public, so never use this setup for real records. The demo wallet below keeps keys in \
+                     this browser only; the server never sees them."
+                }
             }
-            if !v.roles.doctor {
-                go.push_str(r#"<li><a href="/register_doctor">Apply to practise here as a doctor</a></li>"#);
+            section #sign-in aria-labelledby="sign-in-title" data-next=(next) {
+                h2 #sign-in-title { "Sign in with your wallet" }
+                p {
+                    "MedLedger never asks for your private key. Your wallet signs a sign-in message (EIP-4361) \
+                     and, later, each change you make; the hospital relays it to the chain."
+                }
+                div #wallets .wallets { p.empty { "Looking for wallets in this browser…" } }
+                noscript { p.error { "Signing in needs JavaScript: your wallet lives in the browser." } }
             }
-            format!(
-                r#"<p>You are signed in as <code>{}</code>.</p><ul class="go">{go}</ul>
-<p>A patient's record is opened by the doctor who registers them: if you are a patient and see no record, ask
-your doctor to register this address.</p>"#,
-                esc(&v.address.to_string())
-            )
+        },
+    };
+    let main = html! {
+        (body)
+        details.deployment {
+            summary { "This hospital's contracts" }
+            dl {
+                dt { "MedLedger contract" } dd { code { (d.ledger) } }
+                dt { "Forwarder (signed requests, gas paid by the hospital)" } dd { code { (d.forwarder) } }
+                dt { "Admin" } dd { code { (hospital.admin) } }
+                dt { "Relayer" } dd { code { (hospital.relayer_account) } }
+            }
+            @if hospital.rpc().is_some() {
+                p {
+                    "This hospital runs its own chain: Ethereum JSON-RPC at " code { "/rpc" } ", chain id "
+                    (d.chain_id) ". Add it to a wallet as a network, or point " code { "cast" } " at it."
+                }
+            }
         }
-        None => format!(
-            r#"{demo}
-<section id="sign-in" aria-labelledby="sign-in-title" data-next="{next}">
-<h2 id="sign-in-title">Sign in with your wallet</h2>
-<p>MedLedger never asks for your private key. Your wallet signs a sign-in message (EIP-4361) and, later, each
-change you make; the hospital relays it to the chain.</p>
-<div id="wallets" class="wallets"><p class="empty">Looking for wallets in this browser…</p></div>
-<noscript><p class="error">Signing in needs JavaScript: your wallet lives in the browser.</p></noscript>
-</section>"#,
-            next = esc(&next),
-        ),
     };
-    let rpc = if hospital.rpc().is_some() {
-        format!(
-            "<p>This hospital runs its own chain: Ethereum JSON-RPC at <code>/rpc</code>, chain id {}. Add it to \
-             a wallet as a network, or point <code>cast</code> at it.</p>",
-            d.chain_id
-        )
-    } else {
-        String::new()
-    };
-    let main = format!(
-        r#"{body}
-<details class="deployment"><summary>This hospital's contracts</summary>
-<dl>
-<dt>MedLedger contract</dt><dd><code>{ledger}</code></dd>
-<dt>Forwarder (signed requests, gas paid by the hospital)</dt><dd><code>{forwarder}</code></dd>
-<dt>Admin</dt><dd><code>{admin}</code></dd>
-<dt>Relayer</dt><dd><code>{relayer}</code></dd>
-</dl>{rpc}</details>"#,
-        ledger = esc(&d.ledger.to_string()),
-        forwarder = esc(&d.forwarder.to_string()),
-        admin = esc(&hospital.admin.to_string()),
-        relayer = esc(&hospital.relayer_account.to_string()),
-    );
     let title = if viewer.is_some() { "Welcome" } else { "Sign in" };
-    page(state, title, viewer.as_ref(), &main)
+    page(state, title, viewer.as_ref(), main)
 }
 
 pub(super) async fn show(
