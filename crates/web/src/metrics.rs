@@ -1,24 +1,41 @@
-//! `/metrics`: Prometheus text exposition of what an operator watches.
+//! `/metrics`: what an operator watches, in the Prometheus/OpenMetrics text format
+//! (`prometheus-client`, the Prometheus project's own Rust client), for the operator alone.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use alloy::providers::Provider;
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
-/// HTTP responses counted by status class.
+/// A response's status class (`2xx`, …).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Class {
+    class: String,
+}
+
+/// A chain request's status.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Status {
+    status: String,
+}
+
+/// HTTP responses counted by status class, since the server started.
 #[derive(Debug, Default)]
 pub struct HttpCounters {
-    classes: [AtomicU64; 5],
+    responses: Family<Class, Counter>,
 }
 
 impl HttpCounters {
     fn count(&self, status: u16) {
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        self.classes[class].fetch_add(1, Ordering::Relaxed);
+        let class = format!("{}xx", (status / 100).clamp(1, 5));
+        self.responses.get_or_create(&Class { class }).inc();
     }
 }
 
@@ -27,6 +44,13 @@ pub async fn count(State(counters): State<Arc<HttpCounters>>, request: Request, 
     let response = next.run(request).await;
     counters.count(response.status().as_u16());
     response
+}
+
+/// A gauge set to `value`.
+fn gauge(value: u64) -> Gauge {
+    let g = Gauge::default();
+    g.set(i64::try_from(value).unwrap_or(i64::MAX));
+    g
 }
 
 /// `GET /metrics`, for the operator alone: `Authorization: Bearer` the token in the data
@@ -51,41 +75,63 @@ pub async fn render(State(state): State<crate::state::AppState>, headers: axum::
         );
         return response;
     }
-    let mut out = String::new();
-    out.push_str("# HELP medledger_http_responses_total HTTP responses by status class.\n");
-    out.push_str("# TYPE medledger_http_responses_total counter\n");
-    for (i, class) in counters.classes.iter().enumerate() {
-        out.push_str(&format!(
-            "medledger_http_responses_total{{class=\"{}xx\"}} {}\n",
-            i + 1,
-            class.load(Ordering::Relaxed)
-        ));
-    }
+    let mut registry = Registry::with_prefix("medledger");
+    registry.register(
+        "http_responses",
+        "HTTP responses by status class",
+        counters.responses.clone(),
+    );
     if let Ok(block) = hospital.provider.get_block_number().await {
-        out.push_str("# HELP medledger_chain_head_block The chain's latest block.\n# TYPE medledger_chain_head_block gauge\n");
-        out.push_str(&format!("medledger_chain_head_block {block}\n"));
+        registry.register("chain_head_block", "The chain's latest block", gauge(block));
     }
     if let Ok(cursor) = hospital.store.cursor().await {
-        out.push_str("# HELP medledger_indexer_block The last block the indexer applied.\n# TYPE medledger_indexer_block gauge\n");
-        out.push_str(&format!(
-            "medledger_indexer_block {}\n",
-            cursor.map_or(0, |(n, _)| n)
-        ));
+        registry.register(
+            "indexer_block",
+            "The last block the indexer applied",
+            gauge(cursor.map_or(0, |(n, _)| n)),
+        );
     }
     if let Ok(counts) = hospital.store.request_counts().await {
-        out.push_str("# HELP medledger_requests Chain requests in the outbox by status.\n# TYPE medledger_requests gauge\n");
-        for (status, n) in counts {
-            out.push_str(&format!("medledger_requests{{status=\"{status}\"}} {n}\n"));
+        let requests = Family::<Status, Gauge>::default();
+        // Every status, at zero unless counted, so that a dashboard sees each from the start.
+        for status in [
+            "awaiting-signature",
+            "signed",
+            "submitted",
+            "included",
+            "anchored",
+            "rejected",
+        ] {
+            requests.get_or_create(&Status {
+                status: status.to_owned(),
+            });
         }
+        for (status, n) in counts {
+            requests
+                .get_or_create(&Status { status })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        registry.register("requests", "Chain requests in the outbox by status", requests);
     }
     if let Ok(head) = hospital.store.audit_head().await {
-        out.push_str("# HELP medledger_audit_records Records in the audit log.\n# TYPE medledger_audit_records gauge\n");
-        out.push_str(&format!(
-            "medledger_audit_records {}\n",
-            head.map_or(0, |(n, _)| n)
-        ));
+        registry.register(
+            "audit_records",
+            "Records in the audit log",
+            gauge(head.map_or(0, |(n, _)| n)),
+        );
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+        return crate::error::AppError::internal(e).into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
 }
 
 /// Compares two secrets in time that does not depend on where they differ.
