@@ -102,9 +102,11 @@ pub async fn render(State(state): State<crate::state::AppState>, headers: axum::
             "anchored",
             "rejected",
         ] {
-            requests.get_or_create(&Status {
-                status: status.to_owned(),
-            });
+            requests
+                .get_or_create(&Status {
+                    status: status.to_owned(),
+                })
+                .set(0);
         }
         for (status, n) in counts {
             requests
