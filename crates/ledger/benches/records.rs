@@ -8,13 +8,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::rpc::client::RpcClient;
 use alloy::signers::local::PrivateKeySigner;
 use medledger_chain::rpc::EthApi;
-use medledger_chain::transport::InProcess;
 use medledger_chain::{Chain, ChainConfig};
 use medledger_contracts::MedLedger;
 use medledger_contracts::history::EntryKind;
@@ -28,6 +24,7 @@ use medledger_store::entries::NewEntry;
 use medledger_store::mirror::Deployment;
 use medledger_store::patients::NewPatient;
 use medledger_store::requests::NewRequest;
+use medledger_testkit::doctors::{approve, provider};
 use sqlx::{AnyPool, Row};
 
 fn env(name: &str, default: usize) -> usize {
@@ -185,17 +182,6 @@ async fn register(b: &Bench, wallets: &[Address], doctor: Address, batch: usize)
     ids
 }
 
-fn provider(api: &Arc<EthApi>, signer: Option<&PrivateKeySigner>) -> DynProvider {
-    let client = RpcClient::new(InProcess::new(api.clone()), true);
-    match signer {
-        Some(s) => ProviderBuilder::new()
-            .wallet(EthereumWallet::from(s.clone()))
-            .connect_client(client)
-            .erased(),
-        None => ProviderBuilder::new().connect_client(client).erased(),
-    }
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let patients = env("PATIENTS", 200);
@@ -211,20 +197,13 @@ async fn main() {
     config.funded = vec![admin.address(), doctor.address()];
     let chain = Chain::open(config).unwrap();
     let api = Arc::new(EthApi::new(chain.clone()));
-    let as_admin = provider(&api, Some(&admin));
-    let as_doctor = provider(&api, Some(&doctor));
-    let reader = provider(&api, None);
+    let as_admin = provider(api.clone(), Some(&admin));
+    let as_doctor = provider(api.clone(), Some(&doctor));
+    let reader = provider(api.clone(), None);
     let deployed = medledger_contracts::deploy(&as_admin, admin.address(), 0)
         .await
         .unwrap();
-    MedLedger::new(deployed.ledger, as_admin)
-        .registerDoctor(doctor.address())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    approve(&as_admin, deployed.ledger, &[doctor.address()]).await;
     b.store
         .set_deployment(&Deployment {
             chain_id: chain.chain_id(),

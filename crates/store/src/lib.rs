@@ -23,7 +23,6 @@ pub mod mirror;
 pub mod patients;
 pub mod requests;
 pub mod sessions;
-pub mod testing;
 
 mod error;
 mod quick;

@@ -85,17 +85,12 @@ async fn open_clinic(url: &str, signers: &[PrivateKeySigner]) -> anyhow::Result<
     let ledger = medledger_contracts::deploy(&provider, admin, 3 * 24 * 3600)
         .await?
         .ledger;
+    let doctors: Vec<_> = signers[1..=SENDERS]
+        .iter()
+        .map(PrivateKeySigner::address)
+        .collect();
+    medledger_testkit::doctors::approve(&provider, ledger, &doctors).await;
     let ledger = MedLedger::new(ledger, provider.clone());
-    for doctor in &signers[1..=SENDERS] {
-        let receipt = ledger
-            .registerDoctor(doctor.address())
-            .from(admin)
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-        ensure!(receipt.status(), "approving {}", doctor.address());
-    }
     for (doctor, patient) in signers[1..=SENDERS].iter().zip(&signers[SENDERS + 1..]) {
         let add = ledger.addPatient(patient.address()).from(doctor.address());
         ensure!(

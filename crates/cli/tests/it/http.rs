@@ -2,12 +2,13 @@
 //! kept whole (status, JSON, text), users who sign in with their own wallets (EIP-4361) and sign
 //! their own requests (EIP-712).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use alloy::primitives::{Address, B256};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, bail, ensure};
+use medledger_testkit::wallets::sign_in_message;
 use serde_json::{Value, json};
 
 /// The JSON API of a running server.
@@ -92,19 +93,9 @@ impl User {
             .send(api.http.get(format!("{}/api/v1/auth/nonce", api.url)))
             .await?
             .body;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        let time = medledger_core::siwe::rfc3339;
-        let message = format!(
-            "{} wants you to sign in with your Ethereum account:\n{}\n\nSign in to MedLedger.\n\nURI: {}/\nVersion: 1\n\
-             Chain ID: {}\nNonce: {}\nIssued At: {}\nExpiration Time: {}",
-            api.url.trim_start_matches("http://"),
-            self.address().to_checksum(None),
-            api.url,
-            nonce["chainId"],
-            nonce["nonce"].as_str().context("a nonce")?,
-            time(now - 5),
-            time(now + 3600),
-        );
+        let chain_id = nonce["chainId"].as_u64().context("a chain id")?;
+        let nonce = nonce["nonce"].as_str().context("a nonce")?;
+        let message = sign_in_message(&api.url, self.address(), chain_id, nonce, 3600);
         let signature =
             alloy::hex::encode_prefixed(self.key.sign_message_sync(message.as_bytes())?.as_bytes());
         let login = api

@@ -6,11 +6,12 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
-use medledger_contracts::MedLedger;
+use medledger_testkit::doctors::approve;
+use medledger_testkit::wallets::sign_in_message;
 use serde_json::{Value, json};
 
 use crate::serve::Server;
@@ -65,17 +66,12 @@ async fn sign_in(http: &reqwest::Client, url: &str, wallet: &PrivateKeySigner) -
         .json()
         .await
         .unwrap();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let time = medledger_core::siwe::rfc3339;
-    let message = format!(
-        "{} wants you to sign in with your Ethereum account:\n{}\n\nSign in to MedLedger.\n\nURI: {url}/\nVersion: 1\n\
-         Chain ID: {}\nNonce: {}\nIssued At: {}\nExpiration Time: {}",
-        url.trim_start_matches("http://"),
-        wallet.address().to_checksum(None),
-        nonce["chainId"],
+    let message = sign_in_message(
+        url,
+        wallet.address(),
+        nonce["chainId"].as_u64().unwrap(),
         nonce["nonce"].as_str().unwrap(),
-        time(now - 5),
-        time(now + 600),
+        600,
     );
     let signature =
         alloy::hex::encode_prefixed(wallet.sign_message_sync(message.as_bytes()).unwrap().as_bytes());
@@ -107,14 +103,7 @@ async fn an_interrupted_import_resumes_and_every_entry_is_anchored_once() {
     let server = Server::start(&dir);
     let doctor = PrivateKeySigner::random();
     let admin = provider(&format!("{}/rpc", server.url), &dev_signers()[..1]);
-    MedLedger::new(server.ledger.parse().unwrap(), admin)
-        .registerDoctor(doctor.address())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    approve(&admin, server.ledger.parse().unwrap(), &[doctor.address()]).await;
     let key = dir.root().join("doctor.key");
     std::fs::write(&key, alloy::hex::encode_prefixed(doctor.to_bytes())).unwrap();
     let input = dir.root().join("synthea");

@@ -1386,7 +1386,7 @@ async fn an_insider_on_sqlite_is_named_by_verify_and_shown_by_every_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_insider_on_postgres_is_named_by_verify_and_shown_by_every_read() {
-    let Some(db) = medledger_store::testing::postgres().await else {
+    let Some(db) = medledger_testkit::db::postgres().await else {
         return;
     };
     let mut checks = Checks::new("postgres");

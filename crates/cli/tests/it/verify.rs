@@ -4,21 +4,17 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use alloy::network::EthereumWallet;
-use alloy::providers::{Provider, ProviderBuilder};
-use alloy::rpc::client::RpcClient;
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use medledger_chain::rpc::EthApi;
-use medledger_chain::transport::InProcess;
 use medledger_chain::{Chain, ChainConfig};
-use medledger_contracts::MedLedger;
 use medledger_contracts::history::EntryKind;
 use medledger_ledger::indexer::Indexer;
 use medledger_ledger::records::{Demographics, Records};
 use medledger_ledger::relayer::Relayer;
 use medledger_store::Store;
 use medledger_store::mirror::Deployment;
+use medledger_testkit::doctors;
 use serde_json::{Value, json};
 
 use crate::util::DataDir;
@@ -38,25 +34,12 @@ async fn a_day_at_the_hospital(dir: &std::path::Path) {
     config.funded = vec![admin.address(), relayer.address()];
     let chain = Chain::open(config).unwrap();
     let api = Arc::new(EthApi::new(chain.clone()));
-    let as_admin = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(admin.clone()))
-        .connect_client(RpcClient::new(InProcess::new(api.clone()), true))
-        .erased();
+    let as_admin = doctors::provider(api.clone(), Some(&admin));
     let deployed = medledger_contracts::deploy(&as_admin, admin.address(), 0)
         .await
         .unwrap();
-    let ledger = MedLedger::new(deployed.ledger, as_admin.clone());
-    ledger
-        .registerDoctor(doctor.address())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let provider = ProviderBuilder::new()
-        .connect_client(RpcClient::new(InProcess::new(api), true))
-        .erased();
+    doctors::approve(&as_admin, deployed.ledger, &[doctor.address()]).await;
+    let provider = doctors::provider(api, None);
     let deployment = Deployment {
         chain_id: chain.chain_id(),
         ledger: deployed.ledger,
@@ -126,7 +109,7 @@ async fn a_day_at_the_hospital(dir: &std::path::Path) {
             .all(|e| matches!(e.anchoring, medledger_store::entries::Anchoring::Anchored { .. }))
     );
     store.close().await;
-    drop((records, relayer, indexer, provider, as_admin, ledger));
+    drop((records, relayer, indexer, provider, as_admin));
     chain.shutdown();
 }
 

@@ -3,13 +3,10 @@
 
 use std::sync::Arc;
 
-use alloy::network::EthereumWallet;
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::rpc::client::RpcClient;
+use alloy::providers::{DynProvider, Provider};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use medledger_chain::rpc::EthApi;
-use medledger_chain::transport::InProcess;
 use medledger_chain::{Chain, ChainConfig};
 use medledger_contracts::MedLedger;
 use medledger_core::crypto::{Keyring, MasterKey};
@@ -18,7 +15,8 @@ use medledger_ledger::records::{PendingWrite, Records};
 use medledger_ledger::relayer::Relayer;
 use medledger_store::mirror::Deployment;
 use medledger_store::requests::RequestStatus;
-use medledger_store::testing::Fresh;
+use medledger_testkit as testkit;
+use medledger_testkit::db::Fresh;
 
 pub(crate) struct Hospital {
     pub(crate) db: Fresh,
@@ -32,17 +30,6 @@ pub(crate) struct Hospital {
     pub(crate) relayer_key: PrivateKeySigner,
     pub(crate) doctors: Vec<PrivateKeySigner>,
     pub(crate) deployment: Deployment,
-}
-
-pub(crate) fn provider_for(api: Arc<EthApi>, signer: Option<&PrivateKeySigner>) -> DynProvider {
-    let client = RpcClient::new(InProcess::new(api), true);
-    match signer {
-        Some(s) => ProviderBuilder::new()
-            .wallet(EthereumWallet::from(s.clone()))
-            .connect_client(client)
-            .erased(),
-        None => ProviderBuilder::new().connect_client(client).erased(),
-    }
 }
 
 impl Hospital {
@@ -59,21 +46,13 @@ impl Hospital {
         config.funded = vec![admin.address(), relayer_key.address()];
         let chain = Chain::open(config).expect("the chain opens");
         let api = Arc::new(EthApi::new(chain.clone()));
-        let as_admin = provider_for(api.clone(), Some(&admin));
+        let as_admin = testkit::doctors::provider(api.clone(), Some(&admin));
         let deployed = medledger_contracts::deploy(&as_admin, admin.address(), 0)
             .await
             .expect("deploy");
         let ledger = MedLedger::new(deployed.ledger, as_admin.clone());
-        for doctor in &doctors[..2] {
-            ledger
-                .registerDoctor(doctor.address())
-                .send()
-                .await
-                .unwrap()
-                .get_receipt()
-                .await
-                .unwrap();
-        }
+        let approved: Vec<_> = doctors[..2].iter().map(PrivateKeySigner::address).collect();
+        testkit::doctors::approve(&as_admin, deployed.ledger, &approved).await;
         let auditor = ledger.AUDITOR_ROLE().call().await.unwrap();
         ledger
             .grantRole(auditor, relayer_key.address())
@@ -84,7 +63,7 @@ impl Hospital {
             .await
             .unwrap();
 
-        let provider = provider_for(api, None);
+        let provider = testkit::doctors::provider(api, None);
         let deployment = Deployment {
             chain_id: provider.get_chain_id().await.unwrap(),
             ledger: deployed.ledger,
@@ -169,14 +148,13 @@ macro_rules! hospital_story {
         mod $story {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let hospital =
-                    $crate::hospital::Hospital::open(medledger_store::testing::sqlite().await).await;
+                let hospital = $crate::hospital::Hospital::open(medledger_testkit::db::sqlite().await).await;
                 super::$story(hospital).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if let Some(db) = medledger_store::testing::postgres().await {
+                if let Some(db) = medledger_testkit::db::postgres().await {
                     super::$story($crate::hospital::Hospital::open(db).await).await;
                 }
             }

@@ -68,7 +68,7 @@ async fn the_mirror_follows_the_chain_through_reorganisations() {
         .await
         .unwrap();
     let start = admin.get_block_number().await.unwrap() - 1;
-    let db = medledger_store::testing::sqlite().await;
+    let db = medledger_testkit::db::sqlite().await;
     let store = db.store.clone();
     let [a, b, c, d] = [1u8, 2, 3, 4].map(Address::repeat_byte);
 

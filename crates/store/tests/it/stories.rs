@@ -14,8 +14,8 @@ use medledger_store::patients::NewPatient;
 use medledger_store::requests::{NewRequest, RequestStatus};
 use medledger_store::{Error, Store};
 
-use medledger_store::on_both;
-use medledger_store::testing::Fresh;
+use medledger_testkit::db::Fresh;
+use medledger_testkit::on_both;
 
 const DOCTOR: Address = Address::repeat_byte(0xd0);
 

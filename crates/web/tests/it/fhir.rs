@@ -5,18 +5,12 @@
 //! OperationOutcome that says what is wrong, storing nothing.
 
 use alloy::dyn_abi::TypedData;
-use alloy::network::EthereumWallet;
 use alloy::primitives::B256;
-use alloy::providers::{Provider, ProviderBuilder};
-use alloy::rpc::client::RpcClient;
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use axum::http::StatusCode;
-use medledger_chain::transport::InProcess;
-use medledger_contracts::MedLedger;
 use serde_json::{Value, json};
 
-use crate::records::DEMO_ADMIN_KEY;
 use crate::sign_in::Site;
 
 const FHIR_JSON: &str = "application/fhir+json";
@@ -116,23 +110,8 @@ impl Clinic {
         let site = Site::open().await;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let loops = site.hospital.spawn_loops(stopped);
-        let admin: PrivateKeySigner = DEMO_ADMIN_KEY.parse().unwrap();
         let [doctor, stranger_doctor, patient] = std::array::from_fn(|_| PrivateKeySigner::random());
-        let as_admin = ProviderBuilder::new()
-            .wallet(EthereumWallet::from(admin))
-            .connect_client(RpcClient::new(InProcess::new(site.hospital.rpc().unwrap()), true))
-            .erased();
-        let ledger = MedLedger::new(site.hospital.deployment.ledger, as_admin);
-        for d in [&doctor, &stranger_doctor] {
-            ledger
-                .registerDoctor(d.address())
-                .send()
-                .await
-                .unwrap()
-                .get_receipt()
-                .await
-                .unwrap();
-        }
+        site.approve(&[doctor.address(), stranger_doctor.address()]).await;
         let token = site.sign_in(&doctor).await;
         let stranger = site.sign_in(&stranger_doctor).await;
         Self {

@@ -1,13 +1,8 @@
 //! The authorisation matrix: every API route against anonymous, the patient, another patient, a
 //! doctor with consent, a doctor without, a doctor whose consent was withdrawn, and the admin.
 
-use alloy::network::EthereumWallet;
-use alloy::providers::{Provider, ProviderBuilder};
-use alloy::rpc::client::RpcClient;
 use alloy::signers::local::PrivateKeySigner;
 use axum::http::StatusCode;
-use medledger_chain::transport::InProcess;
-use medledger_contracts::MedLedger;
 use serde_json::{Value, json};
 
 use crate::records::{DEMO_ADMIN_KEY, sign_and_follow};
@@ -30,21 +25,7 @@ async fn every_route_answers_each_caller_as_it_should() {
     let loops = site.hospital.spawn_loops(stopped);
     let admin: PrivateKeySigner = DEMO_ADMIN_KEY.parse().unwrap();
     let [patient, other, d1, d2, d3] = std::array::from_fn(|_| PrivateKeySigner::random());
-    let as_admin = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(admin.clone()))
-        .connect_client(RpcClient::new(InProcess::new(site.hospital.rpc().unwrap()), true))
-        .erased();
-    let ledger = MedLedger::new(site.hospital.deployment.ledger, as_admin);
-    for doctor in [&d1, &d2, &d3] {
-        ledger
-            .registerDoctor(doctor.address())
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-    }
+    site.approve(&[d1.address(), d2.address(), d3.address()]).await;
     let mut tokens = vec![None];
     for wallet in [&patient, &other, &d1, &d2, &d3, &admin] {
         tokens.push(Some(site.sign_in(wallet).await));

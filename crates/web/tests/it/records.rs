@@ -4,21 +4,16 @@
 use std::time::Duration;
 
 use alloy::dyn_abi::TypedData;
-use alloy::network::EthereumWallet;
 use alloy::primitives::B256;
-use alloy::providers::{Provider, ProviderBuilder};
-use alloy::rpc::client::RpcClient;
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use axum::http::StatusCode;
-use medledger_chain::transport::InProcess;
-use medledger_contracts::MedLedger;
 use serde_json::{Value, json};
 
 use crate::sign_in::Site;
 
 /// The public development account 0, the demo's admin (its key is public: anvil's first key).
-pub(crate) const DEMO_ADMIN_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+pub(crate) const DEMO_ADMIN_KEY: &str = medledger_testkit::wallets::DEV_KEYS[0];
 
 /// Signs what a 202 handed over, posts the signature, and waits until the request is anchored.
 pub(crate) async fn sign_and_follow(
@@ -70,19 +65,7 @@ async fn a_doctor_writes_through_the_api_and_the_patient_reads_it_verified() {
 
     // The demo admin approves the doctor, from their own wallet, straight to the contract.
     let admin: PrivateKeySigner = DEMO_ADMIN_KEY.parse().unwrap();
-    let rpc = site.hospital.rpc().unwrap();
-    let as_admin = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(admin.clone()))
-        .connect_client(RpcClient::new(InProcess::new(rpc), true))
-        .erased();
-    MedLedger::new(site.hospital.deployment.ledger, as_admin)
-        .registerDoctor(doctor.address())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    site.approve(&[doctor.address()]).await;
 
     let doctor_token = site.sign_in(&doctor).await;
     // An impossible birth date is refused with a 422 that says so, and nothing is stored.

@@ -7,7 +7,7 @@ use alloy::signers::local::PrivateKeySigner;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use medledger_hospital::{Config, Hospital};
+use medledger_hospital::Hospital;
 use medledger_web::Origin;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -16,6 +16,7 @@ pub(crate) struct Site {
     app: Router,
     pub(crate) hospital: Arc<Hospital>,
     pub(crate) dir: std::path::PathBuf,
+    temp: medledger_testkit::hospital::TempHospital,
 }
 
 impl Site {
@@ -39,18 +40,18 @@ impl Site {
 
     /// A site browsers reach at `origin`.
     pub(crate) async fn open_at(origin: Origin) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("medledger-web-{}", PrivateKeySigner::random().address()));
-        let hospital = Arc::new(
-            Hospital::open(&Config::new(&dir))
-                .await
-                .expect("the hospital opens"),
-        );
+        let temp = medledger_testkit::hospital::TempHospital::open().await;
         Self {
-            app: medledger_web::routes::router(hospital.clone(), origin),
-            hospital,
-            dir,
+            app: medledger_web::routes::router(temp.hospital.clone(), origin),
+            hospital: temp.hospital.clone(),
+            dir: temp.dir.clone(),
+            temp,
         }
+    }
+
+    /// The demo's admin approves `doctors` on chain, from their own wallet.
+    pub(crate) async fn approve(&self, doctors: &[alloy::primitives::Address]) {
+        self.temp.approve(doctors).await;
     }
 
     pub(crate) async fn call(
@@ -167,8 +168,7 @@ impl Site {
     }
 
     pub(crate) async fn close(self) {
-        self.hospital.close().await;
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.temp.close().await;
     }
 }
 

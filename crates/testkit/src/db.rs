@@ -1,4 +1,4 @@
-//! Fresh databases for tests, this crate's and its users': a SQLite file in a temporary directory, or a new PostgreSQL
+//! Fresh databases for tests: a SQLite file in a temporary directory, or a new PostgreSQL
 //! database on the local server (`MEDLEDGER_TEST_POSTGRES`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`). Without a reachable PostgreSQL the PostgreSQL
 //! half is skipped locally and fails under `CI=true`.
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use sqlx::Connection;
 
-use crate::Store;
+use medledger_store::Store;
 
 /// A fresh database, removed when the test is done.
 #[derive(Debug)]
@@ -151,14 +151,14 @@ macro_rules! on_both {
         mod $story {
             #[tokio::test]
             async fn sqlite() {
-                let db = medledger_store::testing::sqlite().await;
+                let db = medledger_testkit::db::sqlite().await;
                 super::$story(&db).await;
                 db.remove().await;
             }
 
             #[tokio::test]
             async fn postgres() {
-                if let Some(db) = medledger_store::testing::postgres().await {
+                if let Some(db) = medledger_testkit::db::postgres().await {
                     super::$story(&db).await;
                     db.remove().await;
                 }
