@@ -2,14 +2,13 @@
 //! `/register_doctor` (apply).
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 
 use maud::{Markup, html};
 
 use super::html::{Input, api_form};
-use super::{Table, Viewer, code, error_page, page, require_viewer, short, utc};
+use super::{Table, Viewer, code, error_page, page, short, utc};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -22,14 +21,9 @@ pub(crate) struct AdminQuery {
 
 pub(super) async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    viewer: Viewer,
     Query(q): Query<AdminQuery>,
 ) -> Response {
-    let viewer = match require_viewer(&state, &headers, "/admin").await {
-        Ok(Ok(v)) => v,
-        Ok(Err(redirect)) => return redirect,
-        Err(p) => return error_page(&state, None, &p),
-    };
     if !viewer.roles.admin {
         let main = html! { p { "This page is for the hospital's admins; this address is not one." } };
         return page(&state, "Admin", Some(&viewer), main);
@@ -187,12 +181,7 @@ async fn verification(state: &AppState, viewer: alloy::primitives::Address) -> R
     })
 }
 
-pub(super) async fn apply(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let viewer = match require_viewer(&state, &headers, "/register_doctor").await {
-        Ok(Ok(v)) => v,
-        Ok(Err(redirect)) => return redirect,
-        Err(p) => return error_page(&state, None, &p),
-    };
+pub(super) async fn apply(State(state): State<AppState>, viewer: Viewer) -> Response {
     let current = match state.hospital.store.doctor_application(viewer.address).await {
         Ok(a) => a,
         Err(e) => return error_page(&state, Some(&viewer), &AppError::internal(e)),

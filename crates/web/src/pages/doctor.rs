@@ -2,7 +2,6 @@
 //! `/register_patient`.
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use medledger_core::blind::Match;
 use medledger_core::entry::PatientId;
@@ -12,7 +11,7 @@ use maud::{Markup, html};
 
 use super::html::{Input, api_form, until};
 use super::patient::history_table;
-use super::{Table, Viewer, error_page, page, require_viewer, short};
+use super::{Table, Viewer, error_page, page, short};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -36,14 +35,9 @@ fn not_a_doctor() -> Markup {
 
 pub(super) async fn dashboard(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    viewer: Viewer,
     Query(q): Query<DashboardQuery>,
 ) -> Response {
-    let viewer = match require_viewer(&state, &headers, "/doctor_dashboard").await {
-        Ok(Ok(v)) => v,
-        Ok(Err(redirect)) => return redirect,
-        Err(p) => return error_page(&state, None, &p),
-    };
     if !viewer.roles.doctor {
         return page(&state, "Doctor dashboard", Some(&viewer), not_a_doctor());
     }
@@ -237,12 +231,7 @@ async fn patient_panel(state: &AppState, viewer: &Viewer, id: PatientId) -> Resu
     })
 }
 
-pub(super) async fn register(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let viewer = match require_viewer(&state, &headers, "/register_patient").await {
-        Ok(Ok(v)) => v,
-        Ok(Err(redirect)) => return redirect,
-        Err(p) => return error_page(&state, None, &p),
-    };
+pub(super) async fn register(State(state): State<AppState>, viewer: Viewer) -> Response {
     if !viewer.roles.doctor {
         return page(&state, "Register a patient", Some(&viewer), not_a_doctor());
     }

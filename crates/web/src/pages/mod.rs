@@ -15,6 +15,8 @@ mod sign_in;
 
 use alloy::primitives::Address;
 use axum::Router;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -71,7 +73,7 @@ pub(crate) struct Viewer {
 const UNSIGNED_SHOWN: usize = 20;
 
 /// The signed-in viewer, or `None` (no session, or it ended).
-pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>, AppError> {
+async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>, AppError> {
     let address = match signed_in(state, headers).await {
         Ok(address) => address,
         Err(p) if p.status == StatusCode::UNAUTHORIZED => return Ok(None),
@@ -105,16 +107,28 @@ pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Opti
     }))
 }
 
-/// The viewer, or a redirect to sign in and come back to `path`.
-pub(crate) async fn require_viewer(
-    state: &AppState,
-    headers: &HeaderMap,
-    path: &str,
-) -> Result<Result<Viewer, Response>, AppError> {
-    Ok(match viewer(state, headers).await? {
-        Some(v) => Ok(v),
-        None => Err(Redirect::to(&format!("/?next={path}")).into_response()),
-    })
+/// A page for a signed-in viewer: one who is not is sent to sign in and brought back to this page.
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match viewer(state, &parts.headers).await {
+            Ok(Some(viewer)) => Ok(viewer),
+            Ok(None) => Err(Redirect::to(&format!("/?next={}", parts.uri.path())).into_response()),
+            Err(e) => Err(error_page(state, None, &e)),
+        }
+    }
+}
+
+/// A page for anyone, which greets a signed-in viewer.
+impl OptionalFromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Response> {
+        viewer(state, &parts.headers)
+            .await
+            .map_err(|e| error_page(state, None, &e))
+    }
 }
 
 /// A whole page around `main`.

@@ -1,7 +1,6 @@
 //! `/patient_dashboard`: my history with its proofs, who may read it, and who did.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use medledger_contracts::history::EntryKind;
 use medledger_core::entry::PatientId;
@@ -10,7 +9,7 @@ use medledger_ledger::records::{Proof, ReadEntry};
 use maud::{Markup, html};
 
 use super::html::{Input, api_form, summary, until};
-use super::{Table, Viewer, code, error_page, page, require_viewer, short, utc};
+use super::{Table, Viewer, code, error_page, page, short, utc};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -125,12 +124,7 @@ pub(crate) fn history_table(entries: &[ReadEntry], amend: bool) -> Markup {
     table.render("No entries yet.")
 }
 
-pub(super) async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let viewer = match require_viewer(&state, &headers, "/patient_dashboard").await {
-        Ok(Ok(v)) => v,
-        Ok(Err(redirect)) => return redirect,
-        Err(p) => return error_page(&state, None, &p),
-    };
+pub(super) async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> Response {
     let Some(patient) = viewer.roles.patient else {
         let main = html! {
             p {

@@ -1,13 +1,12 @@
 //! `/`: what this hospital is, and sign-in with a wallet (or, signed in, where to go).
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 
 use maud::html;
 
-use super::{page, viewer};
+use super::{Viewer, page};
 use crate::state::AppState;
 
 /// The query of `/`.
@@ -17,11 +16,7 @@ pub(crate) struct Next {
     next: Option<String>,
 }
 
-pub(super) async fn page_of(state: &AppState, headers: &HeaderMap, next: Option<String>) -> Response {
-    let viewer = match viewer(state, headers).await {
-        Ok(v) => v,
-        Err(p) => return super::error_page(state, None, &p),
-    };
+pub(super) async fn page_of(state: &AppState, viewer: Option<Viewer>, next: Option<String>) -> Response {
     let hospital = &state.hospital;
     let d = hospital.deployment;
     // Only a path on this site, so that sign-in cannot be made to send anyone elsewhere.
@@ -86,8 +81,8 @@ pub(super) async fn page_of(state: &AppState, headers: &HeaderMap, next: Option<
 
 pub(super) async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    viewer: Option<Viewer>,
     Query(q): Query<Next>,
 ) -> Response {
-    page_of(&state, &headers, q.next).await
+    page_of(&state, viewer, q.next).await
 }
