@@ -1,7 +1,8 @@
 //! Every route of the server, one router per resource, and the layers they share.
 //!
 //! - the JSON API under `/api/v1`: [`auth`] (sign-in and sessions), [`patients`], [`records`],
-//!   [`requests`] (the signed requests every change goes through), [`consents`], [`doctors`],
+//!   [`attachments`] (files an entry cites), [`requests`] (the signed requests every change goes
+//!   through), [`consents`], [`doctors`],
 //!   [`emergency`] access, [`audit`] (the patient's trail, verification);
 //! - FHIR R4 under `/fhir` ([`crate::fhir`]) and the pages ([`crate::pages`]);
 //! - [`health`] for operators; the embedded chain's JSON-RPC at `/rpc`.
@@ -9,6 +10,7 @@
 //! Who is asking is an extractor ([`crate::extract`]); what they may do is the ledger's to decide;
 //! every error is the one [`AppError`], made where it happens in the form its route speaks.
 
+mod attachments;
 mod audit;
 pub mod auth;
 mod consents;
@@ -40,7 +42,8 @@ use crate::limits::SignInLimits;
 use crate::metrics::{self, HttpCounters};
 use crate::state::{AppState, Origin};
 
-/// The largest request body the API accepts (JSON; attachments will get their own limit).
+/// The largest request body the API accepts (JSON; an attachment's file has its own limit,
+/// [`medledger_core::attachment::MAX_ATTACHMENT`]).
 pub const MAX_BODY: usize = 256 * 1024;
 
 /// How long a client may take to send a request's body.
@@ -71,6 +74,7 @@ pub fn router_with(
         .merge(auth::router())
         .merge(patients::router())
         .merge(records::router())
+        .merge(attachments::router())
         .merge(requests::router())
         .merge(consents::router())
         .merge(doctors::router())

@@ -1,5 +1,6 @@
 //! The server's HTTP routes, driven as a browser or script drives them.
 
+mod attachments;
 mod contract;
 mod fhir;
 mod matrix;
