@@ -3,12 +3,13 @@
 //! the user's own key, which never leaves this machine.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use alloy::dyn_abi::TypedData;
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, bail};
+use medledger_core::siwe::SiweMessage;
 use serde_json::{Value, json};
 
 /// A signed-in user of one server.
@@ -51,11 +52,9 @@ impl Client {
     /// Signs in to the server at `base` (`http://host:port`) with `wallet`.
     pub(crate) async fn sign_in(base: &str, wallet: PrivateKeySigner) -> anyhow::Result<Self> {
         let base = base.trim_end_matches('/').to_owned();
-        let host = base
-            .split_once("://")
-            .map(|(_, rest)| rest)
-            .context("the server URL starts with http://")?
-            .to_owned();
+        if !base.starts_with("http://") && !base.starts_with("https://") {
+            bail!("the server URL starts with http:// or https://");
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
@@ -67,17 +66,9 @@ impl Client {
             token: String::new(),
         };
         let nonce = client.expect("GET", "/api/v1/auth/nonce", None, 200).await?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        let time = medledger_core::siwe::rfc3339;
-        let message = format!(
-            "{host} wants you to sign in with your Ethereum account:\n{}\n\nSign in to MedLedger.\n\nURI: {base}/\n\
-             Version: 1\nChain ID: {}\nNonce: {}\nIssued At: {}\nExpiration Time: {}",
-            client.wallet.address().to_checksum(None),
-            nonce["chainId"],
-            nonce["nonce"].as_str().context("the server gave no nonce")?,
-            time(now.saturating_sub(5)),
-            time(now + 600),
-        );
+        let chain_id = nonce["chainId"].as_u64().context("the server gave no chain id")?;
+        let nonce = nonce["nonce"].as_str().context("the server gave no nonce")?;
+        let message = SiweMessage::sign_in(&base, client.wallet.address(), chain_id, nonce, 600).to_string();
         let signature = client.wallet.sign_message_sync(message.as_bytes())?;
         let body =
             json!({"message": message, "signature": alloy::hex::encode_prefixed(signature.as_bytes())});

@@ -3,9 +3,6 @@
 /// What can go wrong interpreting or deploying MedLedger's contracts.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An entry kind byte outside 0..=5.
-    #[error("unknown entry kind {0}: expected 0 (diagnosis) to 5 (demographics)")]
-    UnknownEntryKind(u8),
     /// A call or deployment the chain refused or could not be reached for.
     #[error("contract call failed: {0}")]
     Contract(#[from] alloy::contract::Error),

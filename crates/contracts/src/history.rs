@@ -11,52 +11,16 @@
 use alloy::primitives::{Address, B256, FixedBytes, U256, keccak256};
 use alloy::sol_types::SolValue;
 
-use crate::{Error, Result};
-
 /// A history head: the top 24 bytes of the link hash.
 pub type Head = FixedBytes<24>;
-
-/// What an entry records (its content stays off-chain; only the kind is public).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum EntryKind {
-    /// A diagnosis (FHIR Condition).
-    Diagnosis = 0,
-    /// A medication (FHIR MedicationStatement).
-    Medication = 1,
-    /// An observation (FHIR Observation).
-    Observation = 2,
-    /// A free-text clinical note.
-    Note = 3,
-    /// An allergy or intolerance (FHIR AllergyIntolerance).
-    Allergy = 4,
-    /// The patient's demographics record (name, birth date, contact), so edits to it are caught too.
-    Demographics = 5,
-}
-
-impl TryFrom<u8> for EntryKind {
-    type Error = Error;
-
-    fn try_from(value: u8) -> Result<Self> {
-        Ok(match value {
-            0 => Self::Diagnosis,
-            1 => Self::Medication,
-            2 => Self::Observation,
-            3 => Self::Note,
-            4 => Self::Allergy,
-            5 => Self::Demographics,
-            other => return Err(Error::UnknownEntryKind(other)),
-        })
-    }
-}
 
 /// One appended entry, as the contract's events report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Link {
     /// The salted commitment to the entry's content.
     pub commitment: B256,
-    /// What the entry records.
-    pub kind: EntryKind,
+    /// What the entry records: its kind's number (`medledger_core::entry::EntryKind`).
+    pub kind: u8,
     /// The version this entry amends, or 0.
     pub supersedes: u64,
     /// The doctor who wrote it (the signer, never the relayer).
@@ -71,7 +35,7 @@ impl Link {
         let words = (
             prev,
             self.commitment,
-            U256::from(self.kind as u8),
+            U256::from(self.kind),
             U256::from(self.supersedes),
             self.author,
             U256::from(self.version),
@@ -92,21 +56,13 @@ mod tests {
     use super::*;
     use alloy::primitives::{address, b256, fixed_bytes};
 
-    #[test]
-    fn kinds_round_trip_and_unknown_kinds_are_named() {
-        for k in 0..=5u8 {
-            assert_eq!(EntryKind::try_from(k).map(|kind| kind as u8).ok(), Some(k));
-        }
-        assert!(matches!(EntryKind::try_from(6), Err(Error::UnknownEntryKind(6))));
-    }
-
     /// A fixed vector, so another implementation can check its own link function against ours
     /// (the same value is asserted against the deployed contract's `linkHead` in the it tests).
     #[test]
     fn head_rule_fixed_vector() {
         let link = Link {
             commitment: b256!("0x1111111111111111111111111111111111111111111111111111111111111111"),
-            kind: EntryKind::Medication,
+            kind: 1, // a medication
             supersedes: 0,
             author: address!("0x00000000000000000000000000000000000d0c00"),
             version: 1,

@@ -4,6 +4,11 @@
 
 use jiff::Timestamp;
 
+/// Now, in Unix seconds.
+pub fn now_secs() -> u64 {
+    u64::try_from(Timestamp::now().as_second()).unwrap_or(0)
+}
+
 /// Unix seconds as RFC 3339 in UTC (`2026-11-24T13:09:49Z`), as SIWE messages carry them.
 pub fn rfc3339(secs: u64) -> String {
     match Timestamp::from_second(i64::try_from(secs).unwrap_or(i64::MAX)) {

@@ -15,11 +15,49 @@
 //! diagnosis cannot be found by hashing guesses. docs/store.md has fixed vectors.
 
 use alloy::primitives::{Address, B256, keccak256};
-use medledger_contracts::history::EntryKind;
 use zeroize::Zeroizing;
 
 use crate::crypto::random_bytes;
 use crate::{Error, Result};
+
+/// What an entry records. The chain sees this kind (as its number) and nothing else of the entry:
+/// its content stays off-chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum EntryKind {
+    /// A diagnosis (FHIR Condition).
+    Diagnosis = 0,
+    /// A medication (FHIR MedicationStatement).
+    Medication = 1,
+    /// An observation (FHIR Observation).
+    Observation = 2,
+    /// A free-text clinical note.
+    Note = 3,
+    /// An allergy or intolerance (FHIR AllergyIntolerance).
+    Allergy = 4,
+    /// The patient's demographics record (name, birth date, contact), so edits to it are caught too.
+    Demographics = 5,
+}
+
+impl TryFrom<u8> for EntryKind {
+    type Error = Error;
+
+    fn try_from(value: u8) -> Result<Self> {
+        Ok(match value {
+            0 => Self::Diagnosis,
+            1 => Self::Medication,
+            2 => Self::Observation,
+            3 => Self::Note,
+            4 => Self::Allergy,
+            5 => Self::Demographics,
+            other => {
+                return Err(Error::Invalid(format!(
+                    "unknown entry kind {other}: expected 0 (diagnosis) to 5 (demographics)"
+                )));
+            }
+        })
+    }
+}
 
 /// Declares a 16-byte random identifier type, shown and parsed as 32 hex digits.
 macro_rules! id16 {
@@ -155,6 +193,15 @@ pub fn split_payload(payload: &[u8]) -> Result<(Salt, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_round_trip_and_unknown_kinds_are_named() {
+        for k in 0..=5u8 {
+            assert_eq!(EntryKind::try_from(k).map(|kind| kind as u8).ok(), Some(k));
+        }
+        let unknown = EntryKind::try_from(6).unwrap_err().to_string();
+        assert!(unknown.contains("unknown entry kind 6"), "{unknown}");
+    }
 
     /// The fixed vector in docs/store.md (the commitment recomputed with `cast keccak`): another
     /// implementation must reproduce it.

@@ -103,7 +103,7 @@ fn malformed(what: impl Into<String>) -> SiweError {
 
 const PREAMBLE: &str = " wants you to sign in with your Ethereum account:";
 
-pub use crate::calendar::{parse_rfc3339, rfc3339};
+use crate::calendar::{parse_rfc3339, rfc3339};
 
 impl SiweMessage {
     /// Parses a message exactly as EIP-4361 lays it out.
@@ -232,6 +232,38 @@ impl SiweMessage {
         })
     }
 
+    /// A sign-in to MedLedger at `url` (`http[s]://host[:port]`) for `address` on `chain_id`, with
+    /// the server's `nonce`, issued now (less a few seconds of clock allowance) and valid for
+    /// `valid_secs`: what a wallet outside a browser (the CLI, a script, a test) signs.
+    pub fn sign_in(url: &str, address: Address, chain_id: u64, nonce: &str, valid_secs: u64) -> Self {
+        let now = crate::calendar::now_secs();
+        let (scheme, domain) = match url.split_once("://") {
+            Some((scheme, rest)) => (Some(scheme), rest),
+            None => (None, url),
+        };
+        Self {
+            // The domain is the origin's host and port; the scheme is left implicit (https is
+            // assumed, an http origin is accepted for its loopback development servers).
+            scheme: None,
+            domain: domain.trim_end_matches('/').to_owned(),
+            address,
+            statement: Some("Sign in to MedLedger.".to_owned()),
+            uri: format!(
+                "{}://{}/",
+                scheme.unwrap_or("https"),
+                domain.trim_end_matches('/')
+            ),
+            version: "1".to_owned(),
+            chain_id,
+            nonce: nonce.to_owned(),
+            issued_at: now.saturating_sub(5),
+            expiration_time: Some(now + valid_secs),
+            not_before: None,
+            request_id: None,
+            resources: Vec::new(),
+        }
+    }
+
     /// Checks every field against `expected`, and `signature` (65 bytes) over `text` (the exact
     /// message that was parsed) against the address. Returns the signed-in address.
     pub fn verify(
@@ -304,12 +336,71 @@ impl SiweMessage {
     }
 }
 
+/// The message as EIP-4361 lays it out, the text a wallet signs ([`SiweMessage::parse`] reads it
+/// back to the same message).
+impl std::fmt::Display for SiweMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(scheme) = &self.scheme {
+            write!(f, "{scheme}://")?;
+        }
+        writeln!(f, "{}{PREAMBLE}", self.domain)?;
+        writeln!(f, "{}", self.address.to_checksum(None))?;
+        writeln!(f)?;
+        if let Some(statement) = &self.statement {
+            writeln!(f, "{statement}")?;
+        }
+        writeln!(f)?;
+        writeln!(f, "URI: {}", self.uri)?;
+        writeln!(f, "Version: {}", self.version)?;
+        writeln!(f, "Chain ID: {}", self.chain_id)?;
+        writeln!(f, "Nonce: {}", self.nonce)?;
+        write!(f, "Issued At: {}", rfc3339(self.issued_at))?;
+        if let Some(at) = self.expiration_time {
+            write!(f, "\nExpiration Time: {}", rfc3339(at))?;
+        }
+        if let Some(at) = self.not_before {
+            write!(f, "\nNot Before: {}", rfc3339(at))?;
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, "\nRequest ID: {id}")?;
+        }
+        if !self.resources.is_empty() {
+            write!(f, "\nResources:")?;
+            for resource in &self.resources {
+                write!(f, "\n- {resource}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use alloy::signers::SignerSync;
     use alloy::signers::local::PrivateKeySigner;
 
     use super::*;
+
+    #[test]
+    fn a_message_written_reads_back_the_same() {
+        let wallet = PrivateKeySigner::random();
+        let mut message = SiweMessage::sign_in(
+            "http://127.0.0.1:8080",
+            wallet.address(),
+            19788,
+            "abcdefgh1234",
+            600,
+        );
+        let text = message.to_string();
+        assert!(text.starts_with("127.0.0.1:8080 wants you to sign in"), "{text}");
+        assert_eq!(SiweMessage::parse(&text).unwrap(), message);
+        message.statement = None;
+        message.scheme = Some("https".into());
+        message.not_before = Some(message.issued_at);
+        message.request_id = Some("r-1".into());
+        message.resources = vec!["https://example.org/a".into(), "ipfs://b".into()];
+        assert_eq!(SiweMessage::parse(&message.to_string()).unwrap(), message);
+    }
 
     const NOW: u64 = 1_795_503_600; // 2026-11-24T07:00:00Z
 

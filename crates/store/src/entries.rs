@@ -1,8 +1,8 @@
 //! Entries: each revision of each record, sealed, with its commitment and anchoring state.
 
 use alloy::primitives::{Address, B256};
-use medledger_contracts::history::EntryKind;
 use medledger_core::audit::AuditEvent;
+use medledger_core::entry::EntryKind;
 use medledger_core::entry::{PatientId, RecordId};
 use sqlx::{Any, Row, Transaction};
 

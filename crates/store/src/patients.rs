@@ -1,9 +1,9 @@
 //! Patients: who they are on-chain, their wrapped data key and their blind-index tags.
 
 use alloy::primitives::Address;
-use medledger_contracts::history::EntryKind;
 use medledger_core::blind::Tag;
 use medledger_core::crypto::{KeyId, WrappedKey};
+use medledger_core::entry::EntryKind;
 use medledger_core::entry::PatientId;
 use sqlx::{Any, Row, Transaction};
 

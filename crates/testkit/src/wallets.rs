@@ -22,16 +22,5 @@ pub const DEV_KEYS: [&str; 10] = [
 /// (`http://host:port`), with the server's `nonce` and `chain_id`, issued now and valid for
 /// `valid_secs`.
 pub fn sign_in_message(url: &str, address: Address, chain_id: u64, nonce: &str, valid_secs: u64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let time = medledger_core::calendar::rfc3339;
-    let host = url.trim_start_matches("https://").trim_start_matches("http://");
-    format!(
-        "{host} wants you to sign in with your Ethereum account:\n{}\n\nSign in to MedLedger.\n\nURI: {url}/\n\
-         Version: 1\nChain ID: {chain_id}\nNonce: {nonce}\nIssued At: {}\nExpiration Time: {}",
-        address.to_checksum(None),
-        time(now - 5),
-        time(now + valid_secs),
-    )
+    medledger_core::siwe::SiweMessage::sign_in(url, address, chain_id, nonce, valid_secs).to_string()
 }

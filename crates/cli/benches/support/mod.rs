@@ -6,13 +6,13 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use alloy::dyn_abi::TypedData;
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, bail};
-use medledger_core::siwe::rfc3339;
+use medledger_core::siwe::SiweMessage;
 use serde_json::{Value, json};
 
 /// The demo admin: public development account 0 (anvil's first key).
@@ -143,18 +143,9 @@ impl Api {
 
     pub async fn sign_in(&self, wallet: PrivateKeySigner) -> anyhow::Result<User> {
         let nonce = self.expect("GET", "/api/v1/auth/nonce", None, None, 200).await?;
-        let host = self.base.trim_start_matches("http://");
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        let message = format!(
-            "{host} wants you to sign in with your Ethereum account:\n{}\n\nSign in to MedLedger.\n\nURI: {}/\n\
-             Version: 1\nChain ID: {}\nNonce: {}\nIssued At: {}\nExpiration Time: {}",
-            wallet.address().to_checksum(None),
-            self.base,
-            nonce["chainId"],
-            nonce["nonce"].as_str().context("nonce")?,
-            rfc3339(now - 5),
-            rfc3339(now + 600),
-        );
+        let chain_id = nonce["chainId"].as_u64().context("chain id")?;
+        let nonce = nonce["nonce"].as_str().context("nonce")?;
+        let message = SiweMessage::sign_in(&self.base, wallet.address(), chain_id, nonce, 600).to_string();
         let signature = wallet.sign_message_sync(message.as_bytes())?;
         let body =
             json!({"message": message, "signature": alloy::hex::encode_prefixed(signature.as_bytes())});

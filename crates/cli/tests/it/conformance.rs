@@ -22,8 +22,8 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use anyhow::Context;
 use medledger_contracts::forward::{ForwardRequest, domain};
-use medledger_contracts::history::EntryKind;
 use medledger_contracts::{Deployment, MedLedger, MedLedgerForwarder};
+use medledger_core::entry::EntryKind;
 use serde_json::{Value, json};
 
 use transcript::Transcript;

@@ -15,7 +15,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use anyhow::{Context, ensure};
 use medledger_contracts::MedLedger;
-use medledger_contracts::history::EntryKind;
+use medledger_core::entry::EntryKind;
 use serde_json::{Value, json};
 
 use crate::util::{DataDir, Node, Rpc, SignedTx, dev_signers, jitter, provider, quantity, sign};

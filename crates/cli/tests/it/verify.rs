@@ -8,7 +8,7 @@ use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use medledger_chain::rpc::EthApi;
 use medledger_chain::{Chain, ChainConfig};
-use medledger_contracts::history::EntryKind;
+use medledger_core::entry::EntryKind;
 use medledger_ledger::indexer::Indexer;
 use medledger_ledger::records::{Demographics, Records};
 use medledger_ledger::relayer::Relayer;

@@ -4,7 +4,7 @@
 use alloy::primitives::{Address, B256, U256, keccak256};
 use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::SolEvent;
-use medledger_contracts::history::{EntryKind, Head, Link, head_of};
+use medledger_contracts::history::{Head, Link, head_of};
 use medledger_contracts::{MedLedger, revert};
 
 use crate::chain::Chain;
@@ -37,12 +37,13 @@ async fn relayed_writes_act_as_their_signer_and_link_the_history() -> anyhow::Re
     );
 
     let mut links = Vec::new();
-    for (version, kind) in [(1u64, EntryKind::Diagnosis), (2, EntryKind::Medication)] {
+    for (version, kind) in [(1u64, 0u8), (2, 1)] {
+        // A diagnosis (kind 0), then a medication (kind 1).
         let commitment = keccak256(format!("salt and entry {version}"));
         let call = MedLedger::updateMedicalHistoryCall {
             patientId: U256::from(1),
             commitment,
-            kind: kind as u8,
+            kind,
             supersedes: 0,
         };
         let receipt = chain.relay(&chain.doctor, call).await?;
@@ -81,7 +82,7 @@ async fn contract_link_matches_the_documented_fixed_vector() -> anyhow::Result<(
     };
     let link = Link {
         commitment: B256::repeat_byte(0x11),
-        kind: EntryKind::Medication,
+        kind: 1, // a medication
         supersedes: 0,
         author: "0x00000000000000000000000000000000000d0c00".parse::<Address>()?,
         version: 1,
@@ -91,7 +92,7 @@ async fn contract_link_matches_the_documented_fixed_vector() -> anyhow::Result<(
         .linkHead(
             Head::ZERO,
             link.commitment,
-            link.kind as u8,
+            link.kind,
             link.supersedes,
             link.author,
             link.version,

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use alloy::primitives::{Address, B256};
-use medledger_contracts::history::{EntryKind, Head, Link};
+use medledger_contracts::history::{Head, Link};
+use medledger_core::entry::EntryKind;
 use medledger_store::entries::{Anchoring, StoredEntry};
 use medledger_store::mirror::MirroredLink;
 
@@ -45,7 +46,7 @@ pub(crate) fn head_of(links: &[ChainLink]) -> Option<Head> {
         }
         head = Link {
             commitment: l.commitment,
-            kind: EntryKind::try_from(l.kind).ok()?,
+            kind: EntryKind::try_from(l.kind).ok()? as u8,
             supersedes: l.supersedes,
             author: l.author,
             version: l.version,

@@ -10,7 +10,8 @@ use super::Records;
 use crate::{Error, Result};
 
 impl Records {
-    /// A doctor who may read a patient's records attaches a file to them (a scan, a letter). The
+    /// A doctor who may write to a patient's record (the chain's `hasAccess`: consent or emergency
+    /// access) attaches a file to it (a scan, a letter). The
     /// returned reference goes into the content of the entry that cites it (for example a FHIR
     /// DocumentReference), so the entry's commitment covers the attachment's digest.
     pub async fn attach(
@@ -20,8 +21,8 @@ impl Records {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<AttachmentRef> {
-        let (standing, _) = self.readable(author, patient, "attach").await?;
-        let key = self.keyring.data_key(patient, &standing.stored().data_key)?;
+        let (stored, _) = self.writable(author, patient).await?;
+        let key = self.keyring.data_key(patient, &stored.data_key)?;
         let id = AttachmentId::random()?;
         let (sealed, reference) = attachment::seal(&key, patient, id, media_type, bytes)
             .map_err(|e| Error::InvalidEntry(e.to_string()))?;

@@ -4,8 +4,8 @@
 use alloy::primitives::{Address, Bytes};
 use alloy::sol_types::SolCall;
 use medledger_contracts::MedLedger;
-use medledger_contracts::history::EntryKind;
 use medledger_core::blind::Match;
+use medledger_core::entry::EntryKind;
 use medledger_core::entry::{Entry, PatientId, RecordId};
 use medledger_store::now_ms;
 use medledger_store::patients::NewPatient;

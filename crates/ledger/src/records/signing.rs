@@ -1,14 +1,79 @@
-//! Signatures: a wallet's signature of a request, checked to be its signer's; a signer's decline;
+//! Signatures: what a wallet is asked to sign (EIP-712 typed data); a wallet's signature of a request, checked to be its signer's; a signer's decline;
 //! the end of requests left unsigned past their deadline. Each keeps the signer's forwarder nonces
 //! without gaps (see [`crate::nonces`]).
 
 use alloy::primitives::{Address, Bytes, U256};
 use medledger_contracts::forward::{self, ForwardRequest};
 
-use super::{Records, now_secs};
+use medledger_store::requests::ChainRequest;
+use serde_json::{Value, json};
+
+use super::{PendingWrite, Records, now_secs};
 use crate::{Error, Result};
 
 impl Records {
+    /// What the signer of a stored `request` signs: the forward request (with the forwarder nonce
+    /// it holds now, which a re-offer changes) and its EIP-712 hash.
+    pub fn to_sign(&self, request: &ChainRequest) -> PendingWrite {
+        let forward = ForwardRequest::new(
+            request.signer,
+            self.deployment.ledger,
+            Bytes::from(request.calldata.clone()),
+            request.gas,
+            U256::from(request.forward_nonce),
+            request.deadline,
+        );
+        let signing_hash = forward.signing_hash(&forward::domain(
+            self.deployment.chain_id,
+            self.deployment.forwarder,
+        ));
+        PendingWrite {
+            request_id: request.id,
+            request: forward,
+            signing_hash,
+        }
+    }
+
+    /// The EIP-712 typed data of a forward request to this hospital's forwarder, as a wallet's
+    /// `eth_signTypedData_v4` takes it.
+    pub fn typed_data(&self, request: &ForwardRequest) -> Value {
+        json!({
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "ForwardRequest": [
+                    {"name": "from", "type": "address"},
+                    {"name": "to", "type": "address"},
+                    {"name": "value", "type": "uint256"},
+                    {"name": "gas", "type": "uint256"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint48"},
+                    {"name": "data", "type": "bytes"},
+                ],
+            },
+            "primaryType": "ForwardRequest",
+            "domain": {
+                "name": forward::DOMAIN_NAME,
+                "version": forward::DOMAIN_VERSION,
+                "chainId": self.deployment.chain_id,
+                "verifyingContract": self.deployment.forwarder,
+            },
+            "message": {
+                "from": request.from,
+                "to": request.to,
+                "value": request.value.to_string(),
+                "gas": request.gas.to_string(),
+                "nonce": request.nonce.to_string(),
+                "deadline": request.deadline.to::<u64>(),
+                "data": request.data,
+            },
+        })
+    }
+
     /// `caller`'s request `id`; [`Error::UnknownRecord`] if there is none of theirs (another's
     /// request is not told apart from none).
     pub async fn request_of(
@@ -81,18 +146,7 @@ impl Records {
             .request(request_id)
             .await?
             .ok_or(Error::NotAwaitingSignature(request_id))?;
-        let typed = ForwardRequest::new(
-            request.signer,
-            self.deployment.ledger,
-            Bytes::from(request.calldata.clone()),
-            request.gas,
-            U256::from(request.forward_nonce),
-            request.deadline,
-        );
-        let hash = typed.signing_hash(&forward::domain(
-            self.deployment.chain_id,
-            self.deployment.forwarder,
-        ));
+        let hash = self.to_sign(&request).signing_hash;
         let parsed = parse_signature(signature)?;
         let actual = parsed
             .recover_address_from_prehash(&hash)

@@ -4,7 +4,7 @@
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::sol_types::SolCall;
 use medledger_contracts::MedLedger;
-use medledger_contracts::history::EntryKind;
+use medledger_core::entry::EntryKind;
 use medledger_core::entry::{Entry, PatientId, RecordId};
 use medledger_store::entries::Anchoring;
 use medledger_store::now_ms;
@@ -101,7 +101,7 @@ impl Records {
 
     /// The patient, and their on-chain id, if `author` may write to their record now (the
     /// contract decides when the request executes; asking it now spares a doomed signature).
-    async fn writable(
+    pub(super) async fn writable(
         &self,
         author: Address,
         patient: PatientId,

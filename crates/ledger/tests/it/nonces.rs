@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
-use medledger_contracts::history::EntryKind;
+use medledger_core::entry::EntryKind;
 use medledger_core::entry::PatientId;
 use medledger_ledger::records::{Action, PendingWrite, Records};
 use medledger_store::entries::Anchoring;

@@ -2,8 +2,8 @@
 
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
-use medledger_contracts::history::EntryKind;
 use medledger_core::blind::Match;
+use medledger_core::entry::EntryKind;
 use medledger_core::entry::PatientId;
 use medledger_ledger::Error;
 use medledger_ledger::records::{Action, Demographics, Proof};

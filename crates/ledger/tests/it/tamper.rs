@@ -1,8 +1,8 @@
 //! Tampering with the store, every way the issue lists, and `verify` naming each.
 
 use alloy::primitives::U256;
-use medledger_contracts::history::EntryKind;
 use medledger_core::audit::AuditFinding;
+use medledger_core::entry::EntryKind;
 use medledger_core::entry::PatientId;
 use medledger_core::verify::Verdict;
 use medledger_ledger::verify::{self, Options};

@@ -1,12 +1,12 @@
 //! What the store must do, told as the server uses it.
 
 use alloy::primitives::{Address, B256};
-use medledger_contracts::history::EntryKind;
 use medledger_core::attachment::{self, AttachmentId};
 use medledger_core::audit::{self, AuditEvent};
 use medledger_core::blind::{BlindIndexKey, Match};
 use medledger_core::crypto::{Binding, DataKey, Keyring, MasterKey};
 use medledger_core::emergency::{self, ReasonId};
+use medledger_core::entry::EntryKind;
 use medledger_core::entry::{self, Entry, PatientId, RecordId};
 use medledger_store::entries::{Anchoring, NewEntry};
 use medledger_store::mirror::{ChainEvent, LoggedEvent};

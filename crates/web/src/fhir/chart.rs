@@ -10,7 +10,7 @@ use alloy::primitives::{Address, B256};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use medledger_contracts::history::EntryKind;
+use medledger_core::entry::EntryKind;
 use medledger_core::entry::{PatientId, RecordId};
 use medledger_fhir::bundle::{self, Entry, Mode};
 use medledger_fhir::time::instant_of_ms;

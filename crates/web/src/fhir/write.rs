@@ -35,8 +35,7 @@ pub(crate) fn accepted_many(
     written: &[(ResourceType, String, u32)],
     write: &PendingWrite,
 ) -> Response {
-    let d = state.hospital.deployment;
-    let typed_data = crate::routes::requests::typed_data(&write.request, d.chain_id, d.forwarder);
+    let typed_data = state.hospital.records.typed_data(&write.request);
     let locations: Vec<String> = written
         .iter()
         .map(|(ty, id, revision)| format!("{}/{}/{id}/_history/{revision}", base(state), ty.name()))
@@ -275,7 +274,7 @@ pub(crate) async fn update(
 /// resource the kind is stored as, valid as [`medledger_fhir::validate`] checks, and about this
 /// patient; its patient reference is filled in when left out.
 pub(crate) fn checked_entry(
-    kind: medledger_contracts::history::EntryKind,
+    kind: medledger_core::entry::EntryKind,
     patient: PatientId,
     content: Value,
 ) -> Result<Value, medledger_fhir::Outcome> {

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use medledger_contracts::history::EntryKind;
+use medledger_core::entry::EntryKind;
 use medledger_core::entry::PatientId;
 use medledger_ledger::records::{Proof, ReadEntry};
 

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
-use medledger_contracts::history::EntryKind;
+use medledger_core::entry::EntryKind;
 use medledger_core::entry::RecordId;
 use medledger_ledger::records::ReadEntry;
 use serde::{Deserialize, Serialize};

@@ -3,13 +3,11 @@
 //! signature comes back to `POST /api/v1/requests/{id}/signature`; `GET /api/v1/requests/{id}`
 //! says where it stands, as a long poll with `?wait=`.
 
-use alloy::primitives::{Address, U256};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use medledger_contracts::forward::{self, ForwardRequest};
 use medledger_ledger::records::PendingWrite;
 use medledger_store::requests::{ChainRequest, RequestStatus};
 use serde::Deserialize;
@@ -29,53 +27,13 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/v1/requests/{id}/signature", post(sign))
 }
 
-/// The EIP-712 typed data of a forward request, as `eth_signTypedData_v4` takes it.
-pub fn typed_data(request: &ForwardRequest, chain_id: u64, forwarder: Address) -> Value {
-    json!({
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "ForwardRequest": [
-                {"name": "from", "type": "address"},
-                {"name": "to", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "gas", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint48"},
-                {"name": "data", "type": "bytes"},
-            ],
-        },
-        "primaryType": "ForwardRequest",
-        "domain": {
-            "name": forward::DOMAIN_NAME,
-            "version": forward::DOMAIN_VERSION,
-            "chainId": chain_id,
-            "verifyingContract": forwarder,
-        },
-        "message": {
-            "from": request.from,
-            "to": request.to,
-            "value": request.value.to_string(),
-            "gas": request.gas.to_string(),
-            "nonce": request.nonce.to_string(),
-            "deadline": request.deadline.to::<u64>(),
-            "data": request.data,
-        },
-    })
-}
-
 /// The `202 Accepted` of a chain-changing route: the request to sign, and `extra` fields.
 pub(crate) fn accepted(state: &AppState, write: &PendingWrite, extra: Value) -> Response {
-    let d = state.hospital.deployment;
     let mut body = json!({
         "requestId": write.request_id,
         "status": "awaiting-signature",
         "signingHash": write.signing_hash,
-        "typedData": typed_data(&write.request, d.chain_id, d.forwarder),
+        "typedData": state.hospital.records.typed_data(&write.request),
     });
     if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
         body.extend(extra.clone());
@@ -129,17 +87,10 @@ fn answer(state: &AppState, request: &ChainRequest) -> Value {
         "reason": request.reason,
     });
     if request.status == RequestStatus::AwaitingSignature {
-        let d = state.hospital.deployment;
-        let typed = ForwardRequest::new(
-            request.signer,
-            d.ledger,
-            request.calldata.clone().into(),
-            request.gas,
-            U256::from(request.forward_nonce),
-            request.deadline,
-        );
-        body["signingHash"] = json!(typed.signing_hash(&forward::domain(d.chain_id, d.forwarder)));
-        body["typedData"] = typed_data(&typed, d.chain_id, d.forwarder);
+        let records = &state.hospital.records;
+        let to_sign = records.to_sign(request);
+        body["signingHash"] = json!(to_sign.signing_hash);
+        body["typedData"] = records.typed_data(&to_sign.request);
     }
     body
 }

@@ -73,6 +73,13 @@ async fn every_route_answers_each_caller_as_it_should() {
     let note_id = accepted["recordId"].as_str().unwrap().to_owned();
     sign_and_follow(&site, &d1, &token(3), &accepted).await;
     let newcomer = PrivateKeySigner::random().address();
+    let attachments = format!("/api/v1/patients/{p}/attachments");
+    let scan = json!({"a": "scan"});
+    let (status, attached, _) = site
+        .call("POST", &attachments, Some(scan.clone()), Some(&token(3)))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{attached}");
+    let attachment = format!("{attachments}/{}", attached["id"].as_str().unwrap());
 
     // Expected status per caller, in the order of WHO. 202 is a write prepared for signing.
     type Body = Box<dyn Fn() -> Option<Value>>;
@@ -95,6 +102,18 @@ async fn every_route_answers_each_caller_as_it_should() {
             records.clone(),
             Box::new(move || Some(note.clone())),
             [401, 403, 403, 202, 403, 403, 403],
+        ),
+        (
+            "POST",
+            attachments,
+            Box::new(move || Some(scan.clone())),
+            [401, 403, 403, 201, 403, 403, 403],
+        ),
+        (
+            "GET",
+            attachment,
+            Box::new(none),
+            [401, 200, 403, 200, 403, 403, 403],
         ),
         (
             "GET",
@@ -355,6 +374,8 @@ async fn the_openapi_document_describes_every_route() {
         ("get", "/api/v1/patients"),
         ("post", "/api/v1/patients/{id}/records"),
         ("get", "/api/v1/patients/{id}/records"),
+        ("post", "/api/v1/patients/{id}/attachments"),
+        ("get", "/api/v1/patients/{id}/attachments/{attachment}"),
         ("get", "/api/v1/patients/{id}/audit"),
         ("post", "/api/v1/patients/{id}/consents"),
         ("delete", "/api/v1/patients/{id}/consents/{doctor}"),

@@ -177,7 +177,7 @@ pub(crate) fn message(wallet: &PrivateKeySigner, nonce: &str, edit: impl FnOnce(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let time = medledger_core::siwe::rfc3339;
+    let time = medledger_core::calendar::rfc3339;
     edit(format!(
         "127.0.0.1:8080 wants you to sign in with your Ethereum account:\n{}\n\nSign in to MedLedger.\n\n\
          URI: http://127.0.0.1:8080/\nVersion: 1\nChain ID: 19788\nNonce: {nonce}\nIssued At: {}\nExpiration Time: {}",

@@ -4,7 +4,7 @@
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy::sol_types::{SolCall, SolEvent};
 use medledger_contracts::MedLedger;
-use medledger_contracts::history::EntryKind;
+use medledger_core::entry::EntryKind;
 use serde_json::{Value, json};
 
 use super::Story;
