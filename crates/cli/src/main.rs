@@ -59,12 +59,23 @@ fn main() -> std::process::ExitCode {
     // folders) is its owner's alone: 0600 files in 0700 folders.
     #[cfg(unix)]
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    // Settings may come from a `.env` file (see `.env.sample`); what the environment already sets
+    // wins over it, and a flag over both.
+    let dotenv = dotenvy::dotenv();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
+    match dotenv {
+        Ok(path) => tracing::info!("settings read from {}", path.display()),
+        Err(e) if e.not_found() => {}
+        Err(e) => {
+            eprintln!("error: the .env file could not be read: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    }
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(err) => {

@@ -67,7 +67,7 @@ pub(crate) struct ServeArgs {
     public_url: Option<String>,
     /// Blocks an event must be buried under before it is trusted (default: 0 on the embedded
     /// chain, which never reorganises; 12 on an external one).
-    #[arg(long, value_name = "BLOCKS")]
+    #[arg(long, env = "MEDLEDGER_CONFIRMATIONS", value_name = "BLOCKS")]
     confirmations: Option<u64>,
 }
 

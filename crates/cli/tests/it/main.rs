@@ -13,6 +13,7 @@ mod insider;
 mod limits;
 mod schemathesis;
 mod serve;
+mod settings;
 mod util;
 mod verify;
 mod wallet_session;
