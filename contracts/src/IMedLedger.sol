@@ -73,7 +73,7 @@ interface IMedLedger {
     error NothingToRevoke(uint256 patientId, address doctor);
     /// A commitment must not be zero.
     error EmptyCommitment();
-    /// `kind` is not one of the entry kinds (0 to 5).
+    /// `kind` is not one of the entry kinds (0 to 63).
     error UnknownEntryKind(uint8 kind);
     /// `supersedes` must name an earlier entry: 1 to `entryCount`, or 0 for none.
     error InvalidSupersedes(uint64 supersedes, uint64 entryCount);

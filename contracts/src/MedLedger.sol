@@ -32,8 +32,10 @@ contract MedLedger is IMedLedger, AccessControlDefaultAdminRules, ERC2771Context
     uint64 public constant MAX_EMERGENCY_DURATION = 1 days;
     /// The most entries one batch appends.
     uint256 public constant MAX_BATCH = 512;
-    /// Entry kinds: 0 diagnosis, 1 medication, 2 observation, 3 note, 4 allergy, 5 demographics.
-    uint8 public constant MAX_KIND = 5;
+    /// Entry kinds: one FHIR R4 resource type each (0 diagnosis, 1 medication, 2 observation,
+    /// 3 note, 4 allergy, 5 demographics, 6 to 45 the rest of the chart: docs/fhir.md
+    /// lists them). Up to 63 are accepted, so that a resource type added later needs no new contract.
+    uint8 public constant MAX_KIND = 63;
 
     /// A consent that lasts until the patient revokes it.
     uint64 private constant FOREVER = type(uint64).max;

@@ -108,7 +108,7 @@ contract LedgerHandler is Test {
         uint256 id = modelPatientId[patients[p % 3]];
         uint64 count = modelCount[id];
         bytes32 c = keccak256(abi.encode(seed, count));
-        uint8 kind = uint8(seed % 6);
+        uint8 kind = uint8(seed % 64);
         uint64 supersedes = uint64(seed % (uint256(count) + 1));
         bytes memory call = abi.encodeCall(IMedLedger.updateMedicalHistory, (id, c, kind, supersedes));
         (bool ok, bytes memory ret) = call_(doc, call);
@@ -129,7 +129,7 @@ contract LedgerHandler is Test {
         bytes memory kinds = new bytes(n);
         for (uint256 i; i < n; i++) {
             cs[i] = keccak256(abi.encode(seed, i));
-            kinds[i] = bytes1(uint8((seed >> i) % 6));
+            kinds[i] = bytes1(uint8((seed >> i) % 64));
         }
         bytes memory call = abi.encodeCall(IMedLedger.updateMedicalHistoryBatch, (id, cs, kinds));
         bool ok = as_(doc, call);

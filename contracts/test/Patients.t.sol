@@ -100,8 +100,9 @@ contract PatientsTest is Fixture {
         vm.startPrank(doctor);
         vm.expectRevert(IMedLedger.EmptyCommitment.selector);
         ledger.updateMedicalHistory(id, bytes32(0), 0, 0);
-        vm.expectRevert(abi.encodeWithSelector(IMedLedger.UnknownEntryKind.selector, 6));
-        ledger.updateMedicalHistory(id, commitment(1), 6, 0);
+        vm.expectRevert(abi.encodeWithSelector(IMedLedger.UnknownEntryKind.selector, 64));
+        ledger.updateMedicalHistory(id, commitment(1), 64, 0);
+        ledger.updateMedicalHistory(id, commitment(1), 63, 0);
         vm.stopPrank();
     }
 
@@ -165,8 +166,8 @@ contract PatientsTest is Fixture {
         ledger.updateMedicalHistoryBatch(id, one, hex"0000");
         vm.expectRevert(abi.encodeWithSelector(IMedLedger.InvalidBatch.selector, max + 1, max + 1, max));
         ledger.updateMedicalHistoryBatch(id, new bytes32[](max + 1), new bytes(max + 1));
-        vm.expectRevert(abi.encodeWithSelector(IMedLedger.UnknownEntryKind.selector, 9));
-        ledger.updateMedicalHistoryBatch(id, one, hex"09");
+        vm.expectRevert(abi.encodeWithSelector(IMedLedger.UnknownEntryKind.selector, 200));
+        ledger.updateMedicalHistoryBatch(id, one, hex"c8");
         vm.stopPrank();
     }
 

@@ -3,7 +3,8 @@
 //!
 //! - the Solidity toolchain (forge, anvil, cast, solcjs, OpenZeppelin) from `contracts/`'s npm
 //!   lockfile, and the browser and FHIR client stories' packages from `e2e/`'s;
-//! - Slither and schemathesis from PyPI (`contracts/requirements.txt`, `e2e/requirements.txt`);
+//! - Slither, schemathesis and carebundle from PyPI (`contracts/requirements.txt`,
+//!   `e2e/requirements.txt`);
 //! - Debian's Chromium for the browser test, and Node.js, npm and Python if the machine has none,
 //!   where the machine allows (as root, with apt-get);
 //!
@@ -11,11 +12,17 @@
 //! installed already is left alone, so a second run starts the tests at once. PostgreSQL is the
 //! machine's (`MEDLEDGER_TEST_POSTGRES`); nothing here installs a database server.
 //!
-//! A plain program with no dependencies, so it builds in seconds before anything else; it runs the
-//! same commands `DEVELOPERS.md` lists, in order, and stops at the first that fails.
+//! A plain program (its one dependency is serde_json), so it builds in seconds before anything
+//! else; it runs the same commands `DEVELOPERS.md` lists, in order, and stops at the first that
+//! fails.
+//!
+//! `cargo xtask fhir-model` regenerates the FHIR crate's R4 model from HL7's definitions
+//! ([`fhir_model`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+mod fhir_model;
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -27,9 +34,16 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("fhir-model") => match fhir_model_write() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(why) => {
+                eprintln!("xtask: {why}");
+                ExitCode::from(2)
+            }
+        },
         _ => {
             eprintln!(
-                "usage: cargo xtask test [CARGO TEST ARGS]\n  installs what the tests need (npm, PyPI, Chromium), then runs every test"
+                "usage: cargo xtask test [CARGO TEST ARGS]\n  installs what the tests need (npm, PyPI, Chromium), then runs every test\n       cargo xtask fhir-model\n  regenerates crates/fhir/src/model/r4.json from HL7's R4 definitions"
             );
             ExitCode::from(2)
         }
@@ -42,6 +56,14 @@ fn root() -> PathBuf {
         .parent()
         .expect("xtask lives in the repository")
         .to_path_buf()
+}
+
+fn fhir_model_write() -> Result<(), String> {
+    let root = root();
+    let text = fhir_model::generate(&fhir_model::definitions(&root)?)?;
+    std::fs::write(root.join(fhir_model::OUTPUT), text).map_err(|e| e.to_string())?;
+    say(&format!("wrote {}", fhir_model::OUTPUT));
+    Ok(())
 }
 
 fn test(cargo_args: Vec<String>) -> Result<ExitCode, String> {
@@ -111,14 +133,15 @@ fn npm_install(dir: &Path) -> Result<(), String> {
     )
 }
 
-/// Slither and schemathesis, installed from PyPI at the pinned versions unless both are on the
-/// PATH already; returns a folder to put on the PATH when pip installed for this user.
+/// Slither, schemathesis and carebundle (the synthetic patients' generator), installed from PyPI
+/// at the pinned versions unless all are on the PATH already; returns a folder to put on the PATH
+/// when pip installed for this user.
 fn python_tools(root: &Path) -> Result<Option<PathBuf>, String> {
-    if on_path("slither") && on_path("schemathesis") {
+    if on_path("slither") && on_path("schemathesis") && on_path("carebundle") {
         return Ok(None);
     }
     if !on_path("python3") {
-        say("Slither and schemathesis: python3 is missing; the tests that need them will say so");
+        say("Slither, schemathesis and carebundle: python3 is missing; the tests that need them will say so");
         return Ok(None);
     }
     let requirements = [
@@ -130,7 +153,8 @@ fn python_tools(root: &Path) -> Result<Option<PathBuf>, String> {
     for file in &requirements {
         pip.arg("-r").arg(file);
     }
-    let what = "installing Slither and schemathesis (pinned in contracts/ and e2e/requirements.txt)";
+    let what =
+        "installing Slither, schemathesis and carebundle (pinned in contracts/ and e2e/requirements.txt)";
     if run(&mut pip, what).is_ok() {
         return Ok(None);
     }

@@ -59,10 +59,7 @@ fn describe_ledger(error: E) -> String {
         }
         E::EmptyCommitment(_) => "the entry's commitment must not be zero".into(),
         E::UnknownEntryKind(e) => {
-            format!(
-                "unknown entry kind {}: expected 0 (diagnosis) to 5 (demographics)",
-                e.kind
-            )
+            format!("unknown entry kind {}: the contract takes 0 to 63", e.kind)
         }
         E::InvalidSupersedes(e) => format!(
             "an amendment must name an earlier entry (1 to {}), not {}",

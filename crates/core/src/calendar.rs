@@ -36,6 +36,15 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
     u64::try_from(t.as_second()).ok()
 }
 
+/// Unix milliseconds as an HTTP date (RFC 9110's IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`),
+/// as `Last-Modified` carries it.
+pub fn http_date(ms: u64) -> String {
+    match Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX)) {
+        Ok(t) => t.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+        Err(_) => "Fri, 31 Dec 9999 23:59:59 GMT".into(),
+    }
+}
+
 /// Unix milliseconds as `YYYY-MM-DD HH:MM UTC`, as pages show a moment.
 pub fn utc_minutes(ms: u64) -> String {
     match Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX)) {
@@ -57,6 +66,7 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-11-25T18:10:31+01:00"), Some(1_795_626_631));
         assert_eq!(parse_rfc3339("2026-11-25T17:10:31.500Z"), Some(1_795_626_631));
         assert_eq!(utc_minutes(951_782_400_000), "2000-02-29 00:00 UTC");
+        assert_eq!(http_date(784_111_777_000), "Sun, 06 Nov 1994 08:49:37 GMT");
     }
 
     #[test]

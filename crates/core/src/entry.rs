@@ -20,43 +20,155 @@ use zeroize::Zeroizing;
 use crate::crypto::random_bytes;
 use crate::{Error, Result};
 
-/// What an entry records. The chain sees this kind (as its number) and nothing else of the entry:
-/// its content stays off-chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum EntryKind {
-    /// A diagnosis (FHIR Condition).
-    Diagnosis = 0,
-    /// A medication (FHIR MedicationStatement).
-    Medication = 1,
-    /// An observation (FHIR Observation).
-    Observation = 2,
-    /// A free-text clinical note.
-    Note = 3,
-    /// An allergy or intolerance (FHIR AllergyIntolerance).
-    Allergy = 4,
-    /// The patient's demographics record (name, birth date, contact), so edits to it are caught too.
-    Demographics = 5,
+/// Declares the entry kinds: each with its number on the chain, the FHIR R4 resource type it
+/// holds, and the name a page shows.
+macro_rules! entry_kinds {
+    ($($(#[$doc:meta])* $name:ident = $n:literal, $fhir:literal, $label:literal;)*) => {
+        /// What an entry records: one FHIR R4 resource type each. The chain sees this kind (as its
+        /// number) and nothing else of the entry: its content stays off-chain. The numbers are
+        /// fixed for ever (the chain holds them); docs/fhir.md lists them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum EntryKind {
+            $($(#[$doc])* $name = $n,)*
+        }
+
+        impl EntryKind {
+            /// Every kind, by number.
+            pub const ALL: &[Self] = &[$(Self::$name,)*];
+
+            /// The FHIR R4 resource type an entry of this kind holds.
+            pub fn fhir_type(self) -> &'static str {
+                match self {
+                    $(Self::$name => $fhir,)*
+                }
+            }
+
+            /// What a page calls it.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(Self::$name => $label,)*
+                }
+            }
+
+            /// The kind that holds resources of this FHIR type.
+            pub fn of_fhir_type(name: &str) -> Option<Self> {
+                match name {
+                    $($fhir => Some(Self::$name),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl TryFrom<u8> for EntryKind {
+            type Error = Error;
+
+            fn try_from(value: u8) -> Result<Self> {
+                match value {
+                    $($n => Ok(Self::$name),)*
+                    other => Err(Error::Invalid(format!(
+                        "unknown entry kind {other}: expected 0 to {}",
+                        Self::ALL.len() - 1
+                    ))),
+                }
+            }
+        }
+    };
 }
 
-impl TryFrom<u8> for EntryKind {
-    type Error = Error;
-
-    fn try_from(value: u8) -> Result<Self> {
-        Ok(match value {
-            0 => Self::Diagnosis,
-            1 => Self::Medication,
-            2 => Self::Observation,
-            3 => Self::Note,
-            4 => Self::Allergy,
-            5 => Self::Demographics,
-            other => {
-                return Err(Error::Invalid(format!(
-                    "unknown entry kind {other}: expected 0 (diagnosis) to 5 (demographics)"
-                )));
-            }
-        })
-    }
+entry_kinds! {
+    /// A diagnosis.
+    Diagnosis = 0, "Condition", "Diagnosis";
+    /// A medication taken.
+    Medication = 1, "MedicationStatement", "Medication";
+    /// A measurement or finding.
+    Observation = 2, "Observation", "Observation";
+    /// A free-text clinical note.
+    Note = 3, "Basic", "Note";
+    /// An allergy or intolerance.
+    Allergy = 4, "AllergyIntolerance", "Allergy";
+    /// The patient's demographics record (name, birth date, contact), so edits to it are caught too.
+    Demographics = 5, "Patient", "Demographics";
+    /// A visit or stay.
+    Encounter = 6, "Encounter", "Encounter";
+    /// A prescription.
+    MedicationRequest = 7, "MedicationRequest", "Prescription";
+    /// A medication given.
+    MedicationAdministration = 8, "MedicationAdministration", "Medication given";
+    /// A medication dispensed.
+    MedicationDispense = 9, "MedicationDispense", "Medication dispensed";
+    /// A vaccination.
+    Immunization = 10, "Immunization", "Immunization";
+    /// A procedure.
+    Procedure = 11, "Procedure", "Procedure";
+    /// A report of results.
+    DiagnosticReport = 12, "DiagnosticReport", "Report";
+    /// An order.
+    ServiceRequest = 13, "ServiceRequest", "Order";
+    /// A sample.
+    Specimen = 14, "Specimen", "Specimen";
+    /// A document.
+    DocumentReference = 15, "DocumentReference", "Document";
+    /// A composed document.
+    Composition = 16, "Composition", "Composition";
+    /// A plan of care.
+    CarePlan = 17, "CarePlan", "Care plan";
+    /// A care team.
+    CareTeam = 18, "CareTeam", "Care team";
+    /// A clinical assessment.
+    ClinicalImpression = 19, "ClinicalImpression", "Assessment";
+    /// A relative's history.
+    FamilyMemberHistory = 20, "FamilyMemberHistory", "Family history";
+    /// An imaging study.
+    ImagingStudy = 21, "ImagingStudy", "Imaging study";
+    /// Insurance cover.
+    Coverage = 22, "Coverage", "Coverage";
+    /// A device used by or implanted in the patient.
+    Device = 23, "Device", "Device";
+    /// A goal of care.
+    Goal = 24, "Goal", "Goal";
+    /// A risk assessment.
+    RiskAssessment = 25, "RiskAssessment", "Risk assessment";
+    /// A diet order.
+    NutritionOrder = 26, "NutritionOrder", "Diet order";
+    /// A claim.
+    Claim = 27, "Claim", "Claim";
+    /// An insurer's explanation of benefit.
+    ExplanationOfBenefit = 28, "ExplanationOfBenefit", "Explanation of benefit";
+    /// A device ordered.
+    DeviceRequest = 29, "DeviceRequest", "Device order";
+    /// Answers to a questionnaire.
+    QuestionnaireResponse = 30, "QuestionnaireResponse", "Questionnaire answers";
+    /// A photo, video or recording.
+    Media = 31, "Media", "Media";
+    /// A warning.
+    Flag = 32, "Flag", "Flag";
+    /// An adverse event.
+    AdverseEvent = 33, "AdverseEvent", "Adverse event";
+    /// An episode of care.
+    EpisodeOfCare = 34, "EpisodeOfCare", "Episode of care";
+    /// A supply delivered.
+    SupplyDelivery = 35, "SupplyDelivery", "Supply delivered";
+    /// A clinical issue detected.
+    DetectedIssue = 36, "DetectedIssue", "Detected issue";
+    /// A list.
+    List = 37, "List", "List";
+    /// A device in use.
+    DeviceUseStatement = 38, "DeviceUseStatement", "Device in use";
+    /// A communication.
+    Communication = 39, "Communication", "Communication";
+    /// A body structure.
+    BodyStructure = 40, "BodyStructure", "Body structure";
+    /// A clinician the chart refers to.
+    Practitioner = 41, "Practitioner", "Clinician";
+    /// A clinician's role at an organisation the chart refers to.
+    PractitionerRole = 42, "PractitionerRole", "Clinician's role";
+    /// An organisation the chart refers to.
+    Organization = 43, "Organization", "Organisation";
+    /// A place the chart refers to.
+    Location = 44, "Location", "Location";
+    /// A medication's definition the chart refers to.
+    MedicationDefinition = 45, "Medication", "Medication definition";
 }
 
 /// Declares a 16-byte random identifier type, shown and parsed as 32 hex digits.
@@ -196,11 +308,16 @@ mod tests {
 
     #[test]
     fn kinds_round_trip_and_unknown_kinds_are_named() {
-        for k in 0..=5u8 {
-            assert_eq!(EntryKind::try_from(k).map(|kind| kind as u8).ok(), Some(k));
+        for (n, kind) in EntryKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, n, "the kinds are numbered without gaps");
+            assert_eq!(EntryKind::try_from(n as u8).ok(), Some(*kind));
+            assert_eq!(EntryKind::of_fhir_type(kind.fhir_type()), Some(*kind));
         }
-        let unknown = EntryKind::try_from(6).unwrap_err().to_string();
-        assert!(unknown.contains("unknown entry kind 6"), "{unknown}");
+        let unknown = EntryKind::try_from(46).unwrap_err().to_string();
+        assert!(
+            unknown.contains("unknown entry kind 46: expected 0 to 45"),
+            "{unknown}"
+        );
     }
 
     /// The fixed vector in docs/store.md (the commitment recomputed with `cast keccak`): another

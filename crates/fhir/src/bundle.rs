@@ -102,7 +102,9 @@ fn search_params(ty: ResourceType) -> Vec<(&'static str, &'static str, &'static 
             if ty.code_element().is_some() {
                 out.push(("code", "token", "A code ([system]|code) or words of its text"));
             }
-            out.push(("date", "date", "The clinical date (ge, gt, le, lt, eq prefixes)"));
+            if !ty.date_elements().is_empty() {
+                out.push(("date", "date", "The clinical date (ge, gt, le, lt, eq prefixes)"));
+            }
         }
     }
     out
@@ -132,7 +134,7 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                     .map(|(name, kind, doc)| json!({"name": name, "type": kind, "documentation": doc}))
                     .collect::<Vec<_>>(),
             });
-            if ty != ResourceType::Patient {
+            if ty.patient_element().is_some() {
                 resource["searchInclude"] =
                     json!([format!("{}:patient", ty.name()), format!("{}:subject", ty.name())]);
             } else {

@@ -1,11 +1,17 @@
-//! Checks a resource against [`crate::model`], reporting every problem (up to
-//! [`MOST_ISSUES`]) with its path.
+//! Checks a resource against R4 ([`crate::model::r4`]), reporting every problem (up to
+//! [`MOST_ISSUES`]) with its path: unknown elements, wrong types, cardinality, choices given twice,
+//! codes outside a required code set, impossible dates, bad ids, empty or control-character
+//! strings, missing required elements. Primitive extensions (`_birthDate`) and `contained`
+//! resources are checked as R4 defines them. Modifier extensions are refused: MedLedger cannot know
+//! what a modifier changes, and a reader that ignores one misreads the record. R4's invariants
+//! written in FHIRPath (`con-3`, `obs-6`, …) are not evaluated.
 
 use std::fmt::Write;
 
 use serde_json::{Map, Value};
 
-use crate::model::{Def, El, ResourceType, Ty};
+use crate::model::ResourceType;
+use crate::model::r4::{Def, El, Model, Prim, Ty};
 use crate::outcome::{Issue, IssueCode, Outcome};
 use crate::time;
 
@@ -14,6 +20,21 @@ pub const MOST_ISSUES: usize = 50;
 
 /// Checks `value` as one of the resources MedLedger stores, returning its type.
 pub fn resource(value: &Value) -> crate::Result<ResourceType> {
+    let name = any(value)?;
+    ResourceType::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = ResourceType::ALL.iter().map(|t| t.name()).collect();
+        Outcome::one(
+            IssueCode::NotSupported,
+            format!(
+                "{name} is an R4 resource this server does not store as a record yet ({})",
+                names.join(", ")
+            ),
+        )
+    })
+}
+
+/// Checks `value` as any R4 resource, returning its type's name.
+pub fn any(value: &Value) -> crate::Result<&str> {
     let Some(object) = value.as_object() else {
         return Err(Outcome::one(IssueCode::Structure, "a resource is a JSON object"));
     };
@@ -23,90 +44,30 @@ pub fn resource(value: &Value) -> crate::Result<ResourceType> {
             "the resource has no resourceType: say which resource it is",
         ));
     };
-    let Some(ty) = ResourceType::from_name(name) else {
-        let names: Vec<&str> = ResourceType::ALL.iter().map(|t| t.name()).collect();
+    let Some(def) = Model::get().resource(name) else {
         return Err(Outcome::one(
             IssueCode::NotSupported,
-            format!(
-                "resourceType {name:?} is not one this server stores ({})",
-                names.join(", ")
-            ),
+            format!("resourceType {name:?} is not a FHIR R4 resource"),
         ));
     };
     let mut issues = Vec::new();
     let mut path = name.to_owned();
-    walk(ty.def(), object, &mut path, true, &mut issues);
+    walk(def, object, &mut path, Nesting::Top, &mut issues);
     if issues.is_empty() {
-        Ok(ty)
+        Ok(name)
     } else {
         issues.truncate(MOST_ISSUES);
         Err(Outcome { issues })
     }
 }
 
-/// Elements every resource may have (besides `resourceType`).
-const RESOURCE_BASE: [El; 6] = [
-    El {
-        name: "id",
-        ty: Ty::Id,
-        required: false,
-        many: false,
-        choice: None,
-    },
-    El {
-        name: "meta",
-        ty: Ty::Of(crate::model::Complex::Meta),
-        required: false,
-        many: false,
-        choice: None,
-    },
-    El {
-        name: "implicitRules",
-        ty: Ty::Uri,
-        required: false,
-        many: false,
-        choice: None,
-    },
-    El {
-        name: "language",
-        ty: Ty::Code,
-        required: false,
-        many: false,
-        choice: None,
-    },
-    El {
-        name: "text",
-        ty: Ty::Of(crate::model::Complex::Narrative),
-        required: false,
-        many: false,
-        choice: None,
-    },
-    El {
-        name: "extension",
-        ty: Ty::Of(crate::model::Complex::Extension),
-        required: false,
-        many: true,
-        choice: None,
-    },
-];
-
-/// Elements every data type and backbone element may have.
-const ELEMENT_BASE: [El; 2] = [
-    El {
-        name: "id",
-        ty: Ty::String,
-        required: false,
-        many: false,
-        choice: None,
-    },
-    El {
-        name: "extension",
-        ty: Ty::Of(crate::model::Complex::Extension),
-        required: false,
-        many: true,
-        choice: None,
-    },
-];
+/// Where an object is: a resource at the top, a contained resource, or an element.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Nesting {
+    Top,
+    Contained,
+    Element,
+}
 
 /// Checks an object's elements; `path` is where it is, extended in place for each element so that
 /// a clean resource costs no allocation per element.
@@ -114,83 +75,141 @@ fn walk(
     def: &Def,
     object: &Map<String, Value>,
     path: &mut String,
-    is_resource: bool,
+    nesting: Nesting,
     issues: &mut Vec<Issue>,
 ) {
     if issues.len() >= MOST_ISSUES {
         return;
     }
-    let base: &[El] = if is_resource {
-        &RESOURCE_BASE
-    } else {
-        &ELEMENT_BASE
-    };
     let mut chosen: Vec<(&str, &str)> = Vec::new();
     for (key, value) in object {
-        if is_resource && key == "resourceType" {
+        if nesting != Nesting::Element && key == "resourceType" {
             continue;
         }
         let len = path.len();
         path.push('.');
         path.push_str(key);
-        let Some(el) = def.elements.iter().chain(base).find(|e| e.name == key) else {
-            let why = match key.as_str() {
-                "contained" => {
-                    "contained resources are not supported: send each resource on its own".to_owned()
-                }
-                "modifierExtension" => {
-                    "modifier extensions are not supported: this server cannot know what they change"
-                        .to_owned()
-                }
-                k if k.starts_with('_') => "extensions on primitive values are not supported".to_owned(),
-                _ => format!(
-                    "{key:?} is not an element of {} that this server supports",
-                    def.name
-                ),
-            };
-            let code = if key == "contained" || key == "modifierExtension" || key.starts_with('_') {
-                IssueCode::NotSupported
-            } else {
-                IssueCode::Structure
-            };
-            issues.push(Issue::at(code, path, why));
-            path.truncate(len);
-            continue;
-        };
-        if let Some(group) = el.choice {
-            if let Some((_, other)) = chosen.iter().find(|(g, _)| *g == group) {
-                issues.push(Issue::at(
+        if key == "modifierExtension" {
+            issues.push(Issue::at(
+                IssueCode::NotSupported,
+                path,
+                "modifier extensions are not supported: this server cannot know what they change, and a reader that ignored one would misread the record",
+            ));
+        } else if key == "contained" && nesting == Nesting::Contained {
+            issues.push(Issue::at(
+                IssueCode::Structure,
+                path,
+                "a contained resource may not contain resources (dom-2)",
+            ));
+        } else if let Some(base) = key.strip_prefix('_') {
+            match def.key(base) {
+                Some((el, Ty::Prim(_))) => primitive_extension(el, value, object.get(base), path, issues),
+                Some(_) => issues.push(Issue::at(
                     IssueCode::Structure,
                     path,
-                    format!("{group}[x] is given twice ({other} and {key}): give one"),
-                ));
+                    format!("{base:?} is not a primitive element, so it has no {key:?}"),
+                )),
+                None => issues.push(unknown(def, key, path)),
             }
-            chosen.push((group, key));
+        } else if let Some((el, ty)) = def.key(key) {
+            if el.choice {
+                if let Some((_, other)) = chosen.iter().find(|(g, _)| *g == el.name) {
+                    issues.push(Issue::at(
+                        IssueCode::Structure,
+                        path,
+                        format!("{}[x] is given twice ({other} and {key}): give one", el.name),
+                    ));
+                }
+                chosen.push((&el.name, key));
+            }
+            let extended = object.get(&format!("_{key}"));
+            check(el, ty, value, extended, path, issues);
+        } else {
+            issues.push(unknown(def, key, path));
         }
-        check(el, value, path, issues);
         path.truncate(len);
     }
-    for el in def.elements {
-        if el.required && !object.contains_key(el.name) {
+    for el in &def.elements {
+        if el.required && !def.holds(el, object) {
+            let name = if el.choice {
+                format!("{}[x]", el.name)
+            } else {
+                el.name.clone()
+            };
             issues.push(Issue::at(
                 IssueCode::Required,
-                &format!("{path}.{}", el.name),
-                format!("{} requires {}", def.name, el.name),
-            ));
-        }
-    }
-    for group in def.required_choices {
-        if !chosen.iter().any(|(g, _)| g == group) {
-            issues.push(Issue::at(
-                IssueCode::Required,
-                &format!("{path}.{group}[x]"),
-                format!("{} requires one {group}[x]", def.name),
+                &format!("{path}.{name}"),
+                format!(
+                    "{} requires {}{name}",
+                    def.name,
+                    if el.choice { "one " } else { "" }
+                ),
             ));
         }
     }
 }
 
-fn check(el: &El, value: &Value, path: &mut String, issues: &mut Vec<Issue>) {
+fn unknown(def: &Def, key: &str, path: &str) -> Issue {
+    Issue::at(
+        IssueCode::Structure,
+        path,
+        format!("{key:?} is not an element of {} in FHIR R4", def.name),
+    )
+}
+
+/// `_name`: the id and extensions of a primitive value, or of each value of a repeating one
+/// (an array as long as the values', `null` where a value has none).
+fn primitive_extension(
+    el: &El,
+    value: &Value,
+    values: Option<&Value>,
+    path: &mut String,
+    issues: &mut Vec<Issue>,
+) {
+    let element = |v: &Value, path: &mut String, issues: &mut Vec<Issue>| match v.as_object() {
+        Some(object) if !object.is_empty() => {
+            let def = Model::get().element();
+            walk(def, object, path, Nesting::Element, issues);
+        }
+        _ => issues.push(Issue::at(
+            IssueCode::Structure,
+            path,
+            "must be an object with an id or extensions",
+        )),
+    };
+    match (el.many, value) {
+        (true, Value::Array(items)) => {
+            if let Some(Value::Array(given)) = values
+                && given.len() != items.len()
+            {
+                issues.push(Issue::at(
+                    IssueCode::Structure,
+                    path,
+                    "must be as long as the array of values it extends (null where a value has no extension)",
+                ));
+            }
+            for (n, item) in items.iter().enumerate() {
+                if !item.is_null() {
+                    let len = path.len();
+                    let _ = write!(path, "[{n}]");
+                    element(item, path, issues);
+                    path.truncate(len);
+                }
+            }
+        }
+        (true, _) => issues.push(Issue::at(IssueCode::Structure, path, "must be an array")),
+        (false, v) => element(v, path, issues),
+    }
+}
+
+fn check(
+    el: &El,
+    ty: Ty,
+    value: &Value,
+    extended: Option<&Value>,
+    path: &mut String,
+    issues: &mut Vec<Issue>,
+) {
     if el.many {
         match value {
             Value::Array(items) if items.is_empty() => issues.push(Issue::at(
@@ -202,7 +221,12 @@ fn check(el: &El, value: &Value, path: &mut String, issues: &mut Vec<Issue>) {
                 for (n, item) in items.iter().enumerate() {
                     let len = path.len();
                     let _ = write!(path, "[{n}]");
-                    one_value(el.ty, item, path, issues);
+                    // A repeating primitive's value may be null where its `_name` entry holds an
+                    // extension instead.
+                    let has_extension = extended.and_then(|e| e.get(n)).is_some_and(|e| !e.is_null());
+                    if !(item.is_null() && has_extension) {
+                        one_value(el, ty, item, path, issues);
+                    }
                     path.truncate(len);
                 }
             }
@@ -215,7 +239,7 @@ fn check(el: &El, value: &Value, path: &mut String, issues: &mut Vec<Issue>) {
             "is a single value, not an array",
         ));
     } else {
-        one_value(el.ty, value, path, issues);
+        one_value(el, ty, value, path, issues);
     }
 }
 
@@ -233,27 +257,75 @@ fn is_id(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
+fn is_uri(text: &str) -> bool {
+    !text.is_empty() && !text.chars().any(char::is_whitespace)
+}
+
+fn is_base64(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b' ' | b'\n' | b'\r' | b'\t'))
+}
+
 /// Whether `text` is a FHIR id (`[A-Za-z0-9-.]{1,64}`).
 pub fn id(text: &str) -> bool {
     is_id(text)
 }
 
-fn one_value(ty: Ty, value: &Value, path: &mut String, issues: &mut Vec<Issue>) {
-    if let (Ty::Of(complex), Some(object)) = (ty, value.as_object())
-        && !object.is_empty()
-    {
-        walk(complex.def(), object, path, false, issues);
-        return;
-    }
-    let path: &str = path;
+fn one_value(el: &El, ty: Ty, value: &Value, path: &mut String, issues: &mut Vec<Issue>) {
     if value.is_null() {
         issues.push(Issue::at(
             IssueCode::Structure,
-            path,
+            &*path,
             "null is not a value: leave the element out",
         ));
         return;
     }
+    let prim = match ty {
+        Ty::Complex(index) => {
+            let def = Model::get().def(index);
+            match value.as_object() {
+                Some(object) if object.is_empty() => issues.push(Issue::at(
+                    IssueCode::Structure,
+                    &*path,
+                    "an empty object: leave the element out instead",
+                )),
+                Some(object) => walk(def, object, path, Nesting::Element, issues),
+                None => issues.push(Issue::at(
+                    IssueCode::Value,
+                    &*path,
+                    format!("must be an object (a {})", def.name),
+                )),
+            }
+            return;
+        }
+        Ty::Resource => {
+            match value.as_object() {
+                Some(object) => match object.get("resourceType").and_then(Value::as_str) {
+                    Some(name) => match Model::get().resource(name) {
+                        Some(def) => walk(def, object, path, Nesting::Contained, issues),
+                        None => issues.push(Issue::at(
+                            IssueCode::Value,
+                            &*path,
+                            format!("resourceType {name:?} is not a FHIR R4 resource"),
+                        )),
+                    },
+                    None => issues.push(Issue::at(
+                        IssueCode::Required,
+                        &*path,
+                        "a resource needs its resourceType",
+                    )),
+                },
+                None => issues.push(Issue::at(
+                    IssueCode::Value,
+                    &*path,
+                    "must be a resource (an object)",
+                )),
+            }
+            return;
+        }
+        Ty::Prim(prim) => prim,
+    };
+    let path: &str = path;
     let wrong = |what: &str| Issue::at(IssueCode::Value, path, format!("must be {what}"));
     let text = value.as_str();
     // R4: strings SHALL NOT contain characters below U+0020 but tab, carriage return and line feed.
@@ -268,17 +340,8 @@ fn one_value(ty: Ty, value: &Value, path: &mut String, issues: &mut Vec<Issue>) 
         ));
         return;
     }
-    let problem: Option<Issue> = match ty {
-        Ty::Of(complex) => match value.as_object() {
-            Some(object) if object.is_empty() => Some(Issue::at(
-                IssueCode::Structure,
-                path,
-                "an empty object: leave the element out instead",
-            )),
-            Some(_) => None,
-            None => Some(wrong(&format!("an object (a {})", complex.def().name))),
-        },
-        Ty::String | Ty::Markdown => match text {
+    let problem: Option<Issue> = match prim {
+        Prim::String | Prim::Markdown => match text {
             None => Some(wrong("a string")),
             Some(t) if t.trim().is_empty() => Some(Issue::at(
                 IssueCode::Value,
@@ -287,21 +350,28 @@ fn one_value(ty: Ty, value: &Value, path: &mut String, issues: &mut Vec<Issue>) 
             )),
             Some(_) => None,
         },
-        Ty::Code => {
-            (!text.is_some_and(is_code)).then(|| wrong("a code (no leading, trailing or double spaces)"))
-        }
-        Ty::OneOf(codes) => match text {
-            Some(t) if codes.contains(&t) => None,
-            _ => Some(wrong(&format!("one of {}", codes.join(", ")))),
+        Prim::Code => match (&el.codes, text) {
+            (Some(codes), Some(t)) if codes.iter().any(|c| c == t) => None,
+            (Some(codes), _) if codes.len() <= 12 => Some(wrong(&format!("one of {}", codes.join(", ")))),
+            (Some(_), _) => Some(wrong("a code of the value set R4 requires here")),
+            (None, t) => {
+                (!t.is_some_and(is_code)).then(|| wrong("a code (no leading, trailing or double spaces)"))
+            }
         },
-        Ty::Id => (!text.is_some_and(is_id)).then(|| wrong("an id: 1 to 64 letters, digits, '-' or '.'")),
-        Ty::Uri => (!text.is_some_and(|t| !t.is_empty() && !t.chars().any(char::is_whitespace)))
-            .then(|| wrong("a URI (no spaces)")),
-        Ty::Boolean => (!value.is_boolean()).then(|| wrong("true or false")),
-        Ty::Integer | Ty::UnsignedInt | Ty::PositiveInt => {
-            let least = match ty {
-                Ty::UnsignedInt => 0,
-                Ty::PositiveInt => 1,
+        Prim::Id => (!text.is_some_and(is_id)).then(|| wrong("an id: 1 to 64 letters, digits, '-' or '.'")),
+        Prim::Uri | Prim::Url | Prim::Canonical => {
+            (!text.is_some_and(is_uri)).then(|| wrong("a URI (no spaces)"))
+        }
+        Prim::Oid => (!text.is_some_and(|t| t.starts_with("urn:oid:") && is_uri(t)))
+            .then(|| wrong("an OID (urn:oid:…)")),
+        Prim::Uuid => (!text.is_some_and(|t| t.starts_with("urn:uuid:") && is_uri(t)))
+            .then(|| wrong("a UUID (urn:uuid:…)")),
+        Prim::Base64Binary => (!text.is_some_and(is_base64)).then(|| wrong("base64")),
+        Prim::Boolean => (!value.is_boolean()).then(|| wrong("true or false")),
+        Prim::Integer | Prim::UnsignedInt | Prim::PositiveInt => {
+            let least = match prim {
+                Prim::UnsignedInt => 0,
+                Prim::PositiveInt => 1,
                 _ => i64::from(i32::MIN),
             };
             match value.as_i64() {
@@ -311,17 +381,17 @@ fn one_value(ty: Ty, value: &Value, path: &mut String, issues: &mut Vec<Issue>) 
                 _ => Some(wrong("a whole number of 32 bits")),
             }
         }
-        Ty::Decimal => (!value.is_number()).then(|| wrong("a number")),
-        Ty::Date => date_like(text, time::date, path),
-        Ty::DateTime => date_like(text, time::date_time, path),
-        Ty::Instant => date_like(text, time::instant, path),
-        Ty::Time => match text {
+        Prim::Decimal => (!value.is_number()).then(|| wrong("a number")),
+        Prim::Date => date_like(text, time::date, path),
+        Prim::DateTime => date_like(text, time::date_time, path),
+        Prim::Instant => date_like(text, time::instant, path),
+        Prim::Time => match text {
             Some(t) => time::time(t)
                 .err()
                 .map(|why| Issue::at(IssueCode::Value, path, why)),
             None => Some(wrong("a time string")),
         },
-        Ty::Xhtml => (!text
+        Prim::Xhtml => (!text
             .is_some_and(|t| t.starts_with("<div") && t.contains("xmlns=\"http://www.w3.org/1999/xhtml\"")))
         .then(|| wrong("XHTML: a <div xmlns=\"http://www.w3.org/1999/xhtml\"> element")),
     };
@@ -424,7 +494,18 @@ mod tests {
         );
         assert!(found.contains("requires one medication[x]"), "{found}");
         let found = issues(json!({"resourceType": "Encounter"})).join("\n");
-        assert!(found.contains("not one this server stores"), "{found}");
+        assert!(
+            found.contains("Encounter.status Encounter requires status"),
+            "{found}"
+        );
+        let encounter = json!({"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}});
+        assert_eq!(resource(&encounter).map(ResourceType::name), Ok("Encounter"));
+        let organization = json!({"resourceType": "Questionnaire", "status": "draft"});
+        assert!(any(&organization).is_ok());
+        let err = resource(&organization).unwrap_err().to_string();
+        assert!(err.contains("does not store as a record yet"), "{err}");
+        let err = any(&json!({"resourceType": "Patientt"})).unwrap_err().to_string();
+        assert!(err.contains("\"Patientt\" is not a FHIR R4 resource"), "{err}");
     }
 
     #[test]
@@ -436,7 +517,7 @@ mod tests {
             "name": {"text": "Ann"},
             "multipleBirthInteger": 1.5,
             "telecom": [{"system": "pigeon", "value": "x"}],
-            "contained": [{"resourceType": "Patient"}],
+            "contained": [{"resourceType": "Patient", "contained": [{"resourceType": "Basic", "code": {"text": "x"}}]}],
         }))
         .join("\n");
         for expected in [
@@ -445,7 +526,64 @@ mod tests {
             "Patient.name must be an array",
             "Patient.multipleBirthInteger must be a whole number",
             "Patient.telecom[0].system must be one of",
-            "Patient.contained contained resources are not supported",
+            "Patient.contained[0].contained a contained resource may not contain resources",
+        ] {
+            assert!(found.contains(expected), "{expected} missing from\n{found}");
+        }
+    }
+
+    /// A Patient as a synthetic-patient generator writes it: identifiers with assigners, next of
+    /// kin, extensions on primitives, a contained resource, every one of them R4.
+    #[test]
+    fn what_r4_allows_is_accepted() {
+        let patient = json!({
+            "resourceType": "Patient",
+            "id": "f1",
+            "extension": [{"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex", "valueCode": "F"}],
+            "identifier": [{
+                "use": "usual",
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
+                "system": "urn:oid:1.2.36.146.595.217.0.1",
+                "value": "12345",
+                "assigner": {"display": "Acme Healthcare"},
+            }],
+            "name": [{"family": "Chalmers", "given": ["Peter", "James"], "_given": [null, {"extension": [{"url": "http://example.org/nickname", "valueString": "Jim"}]}]}],
+            "gender": "male",
+            "birthDate": "1974-12-25",
+            "_birthDate": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/patient-birthTime", "valueDateTime": "1974-12-25T14:35:45-05:00"}]},
+            "deceasedBoolean": false,
+            "contact": [{
+                "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "N"}]}],
+                "name": {"family": "du Marché", "given": ["Bénédicte"]},
+                "telecom": [{"system": "phone", "value": "+33 (237) 998327"}],
+                "gender": "female",
+                "organization": {"reference": "#org"},
+            }],
+            "contained": [{"resourceType": "Organization", "id": "org", "name": "Acme"}],
+            "managingOrganization": {"reference": "Organization/1"},
+        });
+        assert_eq!(issues(patient), Vec::<String>::new());
+    }
+
+    #[test]
+    fn modifier_extensions_unknown_elements_and_codes_are_named_wherever_they_are() {
+        let found = issues(json!({
+            "resourceType": "Patient",
+            "modifierExtension": [{"url": "http://example.org/x", "valueBoolean": true}],
+            "contact": [{"colour": "red", "gender": "mostly", "modifierExtension": [{"url": "http://example.org/y", "valueBoolean": true}]}],
+            "name": [{"given": ["Ann", "Bo"], "_given": [null]}],
+            "_gender": {},
+            "_name": {"extension": []},
+        }))
+        .join("\n");
+        for expected in [
+            "Patient.modifierExtension modifier extensions are not supported",
+            "Patient.contact[0].modifierExtension modifier extensions are not supported",
+            "Patient.contact[0].colour \"colour\" is not an element of Patient.contact in FHIR R4",
+            "Patient.contact[0].gender must be one of female, male, other, unknown",
+            "Patient.name[0]._given must be as long as the array of values it extends",
+            "Patient._gender must be an object with an id or extensions",
+            "Patient._name \"name\" is not a primitive element",
         ] {
             assert!(found.contains(expected), "{expected} missing from\n{found}");
         }

@@ -222,6 +222,17 @@ impl<S: Send + Sync> FromRequest<S> for Body {
         let path = request.uri().path().to_owned();
         match axum::body::Bytes::from_request(request, state).await {
             Ok(bytes) => Ok(Self(bytes)),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE && crate::fhir::is_transaction(&path) => {
+                Err(AppError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Payload too large",
+                    format!(
+                        "the Bundle is larger than this server takes in one transaction ({} MiB): split it",
+                        crate::fhir::MAX_TRANSACTION >> 20
+                    ),
+                )
+                .for_path(&path))
+            }
             Err(r) => Err(rejected(r.status(), &r.body_text()).for_path(&path)),
         }
     }

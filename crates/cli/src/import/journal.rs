@@ -14,6 +14,9 @@ pub(super) enum Line {
         request: i64,
         typed_data: Value,
         patient: String,
+        /// Where the server put the transaction's entries (its 202's locations, in order).
+        #[serde(default)]
+        locations: Vec<String>,
     },
     /// It was anchored.
     Anchored { file: String, chunk: usize },
@@ -21,10 +24,19 @@ pub(super) enum Line {
     Failed { file: String, reason: String },
 }
 
+/// A transaction requested: its request, what to sign, its patient, where its entries went.
+#[derive(Debug, Clone)]
+pub(super) struct Requested {
+    pub(super) request: i64,
+    pub(super) typed_data: Value,
+    pub(super) patient: String,
+    pub(super) locations: Vec<String>,
+}
+
 /// The journal: what earlier runs did, and an append-only file for what this one does.
 pub(super) struct Journal {
     pub(super) file: std::fs::File,
-    pub(super) requested: HashMap<(String, usize), (i64, Value, String)>,
+    pub(super) requested: HashMap<(String, usize), Requested>,
     pub(super) anchored: std::collections::HashSet<(String, usize)>,
 }
 
@@ -62,9 +74,17 @@ impl Journal {
                 request,
                 typed_data,
                 patient,
+                locations,
             } => {
-                self.requested
-                    .insert((file, chunk), (request, typed_data, patient));
+                self.requested.insert(
+                    (file, chunk),
+                    Requested {
+                        request,
+                        typed_data,
+                        patient,
+                        locations,
+                    },
+                );
             }
             Line::Anchored { file, chunk } => {
                 self.anchored.insert((file, chunk));
@@ -85,6 +105,6 @@ impl Journal {
     }
 
     pub(super) fn knows(&self, request: i64) -> bool {
-        self.requested.values().any(|(r, _, _)| *r == request)
+        self.requested.values().any(|r| r.request == request)
     }
 }

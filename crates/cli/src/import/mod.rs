@@ -278,36 +278,47 @@ async fn import_one(
     }
     let made_wallet = patient_wallet(&mut prepared, wallets, path, false)?;
     let mut patient: Option<String> = None;
+    // Where the server put the entries of earlier transactions, for the references of later ones.
+    let mut resolved: HashMap<String, String> = HashMap::new();
     for chunk in 0..count {
         let key = (file.to_owned(), chunk);
         if journal.anchored.contains(&key) {
-            patient = journal.requested.get(&key).map(|(_, _, p)| p.clone());
+            if let Some(requested) = journal.requested.get(&key) {
+                patient = Some(requested.patient.clone());
+                resolved.extend(placed(&prepared, chunk, &requested.locations));
+            }
             continue;
         }
         // A request an earlier run made: signed if it still waits, made again if it was refused
         // (its entries were not anchored, so nothing is written twice).
         let mut earlier = journal.requested.get(&key).cloned();
-        if let Some((request, typed_data, _)) = &earlier {
+        if let Some(requested) = &earlier {
             let status = client
-                .expect("GET", &format!("/api/v1/requests/{request}"), None, 200)
+                .expect(
+                    "GET",
+                    &format!("/api/v1/requests/{}", requested.request),
+                    None,
+                    200,
+                )
                 .await?;
             match status["status"].as_str() {
-                Some("awaiting-signature") => client.sign(*request, typed_data).await?,
+                Some("awaiting-signature") => client.sign(requested.request, &requested.typed_data).await?,
                 Some("rejected") => earlier = None,
                 _ => {}
             }
         }
         let request = match earlier {
-            Some((request, _, known)) => {
-                patient = Some(known);
-                request
+            Some(requested) => {
+                patient = Some(requested.patient);
+                resolved.extend(placed(&prepared, chunk, &requested.locations));
+                requested.request
             }
             None => {
                 let mut answer = client
                     .call(
                         "POST",
                         "/fhir",
-                        Some(transaction(&prepared, chunk, patient.as_deref())),
+                        Some(transaction(&prepared, chunk, patient.as_deref(), &resolved)),
                     )
                     .await?;
                 if chunk == 0 && answer.0 == 409 && made_wallet {
@@ -315,7 +326,11 @@ async fn import_one(
                     // above) holds the new wallet: give the patient another.
                     patient_wallet(&mut prepared, wallets, path, true)?;
                     answer = client
-                        .call("POST", "/fhir", Some(transaction(&prepared, chunk, None)))
+                        .call(
+                            "POST",
+                            "/fhir",
+                            Some(transaction(&prepared, chunk, None, &resolved)),
+                        )
                         .await?;
                 }
                 let (status, accepted) = answer;
@@ -349,12 +364,21 @@ async fn import_one(
                         .context("no Patient location")?
                         .to_owned(),
                 };
+                let locations: Vec<String> = accepted["parameter"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["name"] == "location")
+                    .filter_map(|p| p["valueUri"].as_str().map(str::to_owned))
+                    .collect();
+                resolved.extend(placed(&prepared, chunk, &locations));
                 journal.write(Line::Requested {
                     file: file.to_owned(),
                     chunk,
                     request,
                     typed_data: typed_data.clone(),
                     patient: known.clone(),
+                    locations,
                 })?;
                 client.sign(request, &typed_data).await?;
                 patient = Some(known);

@@ -1,7 +1,8 @@
 //! `medledger import` and `medledger export` against a running server, as a hospital runs them: a
-//! directory of synthetic patients' Bundles (one long enough to need two transactions, and types
-//! MedLedger does not store), an import killed with SIGKILL part-way and run again, and then every
-//! patient is there once, with every entry anchored and none twice; one chart is exported.
+//! directory of synthetic patients' Bundles (one long enough to need two transactions, references
+//! between entries, and a type MedLedger does not store), an import killed with SIGKILL part-way
+//! and run again, and then every patient is there once, with every entry anchored and none twice,
+//! and every reference resolved on this server; one chart is exported.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -35,7 +36,12 @@ fn bundle(n: usize) -> (Value, usize) {
         }, "request": {"method": "POST", "url": "Patient"}}),
         json!({"fullUrl": format!("urn:uuid:e{n}"), "resource": {
             "resourceType": "Encounter", "status": "finished", "subject": {"reference": patient},
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
         }, "request": {"method": "POST", "url": "Encounter"}}),
+        json!({"resource": {
+            "resourceType": "Provenance", "target": [{"reference": patient}],
+            "recorded": "2020-01-01T00:00:00Z", "agent": [{"who": {"display": "Synthea"}}],
+        }, "request": {"method": "POST", "url": "Provenance"}}),
         json!({"resource": {
             "resourceType": "Condition", "subject": {"reference": patient},
             "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}], "text": "Diabetes"},
@@ -48,16 +54,17 @@ fn bundle(n: usize) -> (Value, usize) {
             "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}], "text": "Glucose"},
             "effectiveDateTime": format!("2020-01-01T{:02}:{:02}:00Z", i / 60 % 24, i % 60),
             "valueQuantity": {"value": 90 + i % 50, "unit": "mg/dL"},
+            "encounter": {"reference": format!("urn:uuid:e{n}")},
         }, "request": {"method": "POST", "url": "Observation"}}));
     }
     (
         json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}),
-        2 + observations,
+        3 + observations,
     )
 }
 
 /// A bearer token for `wallet` (Sign-In with Ethereum).
-async fn sign_in(http: &reqwest::Client, url: &str, wallet: &PrivateKeySigner) -> String {
+pub(crate) async fn sign_in(http: &reqwest::Client, url: &str, wallet: &PrivateKeySigner) -> String {
     let nonce: Value = http
         .get(format!("{url}/api/v1/auth/nonce"))
         .send()
@@ -154,7 +161,7 @@ async fn an_interrupted_import_resumes_and_every_entry_is_anchored_once() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("left out: ") && stdout.contains("Encounter"),
+        stdout.contains("left out: ") && stdout.contains("Provenance") && !stdout.contains("Encounter"),
         "{stdout}"
     );
     assert!(
@@ -211,9 +218,30 @@ async fn an_interrupted_import_resumes_and_every_entry_is_anchored_once() {
         );
         assert_eq!(
             distinct.len(),
-            expected[n] - 2,
+            expected[n] - 3,
             "patient {n}: no observation twice"
         );
+        // Every reference names a resource served here, across the transactions of a long chart too.
+        let served: BTreeSet<String> = all["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}/{}",
+                    e["resource"]["resourceType"].as_str().unwrap(),
+                    e["resource"]["id"].as_str().unwrap()
+                )
+            })
+            .collect();
+        for e in &matches {
+            if let Some(visit) = e["resource"]["encounter"]["reference"].as_str() {
+                assert!(
+                    visit.starts_with("Encounter/") && served.contains(visit),
+                    "patient {n}: {visit}"
+                );
+            }
+        }
         sizes.push((n, matches.len()));
     }
 
@@ -231,6 +259,11 @@ async fn an_interrupted_import_resumes_and_every_entry_is_anchored_once() {
     assert!(status.success());
     let exported: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(exported["resourceType"], "Bundle");
-    assert_eq!(exported["total"], size, "patient {n}'s chart");
+    assert_eq!(exported["type"], "transaction");
+    assert_eq!(
+        exported["entry"].as_array().unwrap().len(),
+        size,
+        "patient {n}'s chart"
+    );
     server.stop();
 }

@@ -14,6 +14,7 @@ mod limits;
 mod schemathesis;
 mod serve;
 mod settings;
+mod synthetic;
 mod util;
 mod verify;
 mod wallet_session;

@@ -114,21 +114,24 @@ impl Records {
         resource: &serde_json::Value,
     ) -> Result<(PatientId, PendingWrite)> {
         let (id, _, write) = self
-            .register_patient_with_history(doctor, wallet, name, resource, &[])
+            .register_patient_with_history(doctor, PatientId::random()?, wallet, name, resource, &[])
             .await?;
         Ok((id, write))
     }
 
     /// A doctor registers a patient and their first entries (an imported history), anchored
     /// together by one signature: the demographics are version 1, the entries follow in order.
-    /// Returns the patient, the entries' records and the request to sign.
+    /// The caller names the patient and the records (`PatientId::random`, `RecordId::random`), so
+    /// that a transaction's entries can reference each other before they are sealed. Returns the
+    /// patient, the entries' records and the request to sign.
     pub async fn register_patient_with_history(
         &self,
         doctor: Address,
+        id: PatientId,
         wallet: Address,
         name: &str,
         resource: &serde_json::Value,
-        entries: &[(EntryKind, serde_json::Value)],
+        entries: &[(RecordId, EntryKind, serde_json::Value)],
     ) -> Result<(PatientId, Vec<RecordId>, PendingWrite)> {
         if name.trim().is_empty() {
             return Err(Error::InvalidEntry("the patient's name is empty".into()));
@@ -137,7 +140,7 @@ impl Records {
         let demographics = entry_bytes(resource)?;
         let contents = entries
             .iter()
-            .map(|(_, c)| entry_bytes(c))
+            .map(|(_, _, c)| entry_bytes(c))
             .collect::<Result<Vec<_>>>()?;
         self.require_doctor(doctor).await?;
         if wallet == Address::ZERO {
@@ -145,16 +148,20 @@ impl Records {
                 "the patient's wallet address is the zero address".into(),
             ));
         }
-        let id = PatientId::random()?;
         let (key, wrapped) = self.keyring.new_data_key(id)?;
         let now = now_ms();
         let kinds: Vec<EntryKind> = std::iter::once(EntryKind::Demographics)
-            .chain(entries.iter().map(|(k, _)| *k))
+            .chain(entries.iter().map(|(_, k, _)| *k))
             .collect();
+        let records = std::iter::once(RecordId::random()?).chain(entries.iter().map(|(r, _, _)| *r));
         let mut sealed = Vec::with_capacity(kinds.len());
-        for (kind, content) in kinds.iter().zip(std::iter::once(demographics).chain(contents)) {
+        for ((kind, record), content) in kinds
+            .iter()
+            .zip(records)
+            .zip(std::iter::once(demographics).chain(contents))
+        {
             let entry = Entry {
-                record: RecordId::random()?,
+                record,
                 revision: 1,
                 kind: *kind,
                 author: doctor,

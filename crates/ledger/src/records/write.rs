@@ -136,12 +136,14 @@ impl Records {
     }
 
     /// A doctor writes several new records for a patient, anchored together by one signature (the
-    /// contract's batch path): all of them or none. Returns their records, in order.
+    /// contract's batch path): all of them or none. The caller names the records
+    /// (`RecordId::random`), so that the entries can reference each other before they are sealed.
+    /// Returns their records, in order.
     pub async fn record_many(
         &self,
         author: Address,
         patient: PatientId,
-        entries: &[(EntryKind, serde_json::Value)],
+        entries: &[(RecordId, EntryKind, serde_json::Value)],
     ) -> Result<(Vec<RecordId>, PendingWrite)> {
         if entries.is_empty() {
             return Err(Error::InvalidEntry("no entries to write".into()));
@@ -149,15 +151,15 @@ impl Records {
         check_batch(entries.len())?;
         let contents = entries
             .iter()
-            .map(|(_, c)| entry_bytes(c))
+            .map(|(_, _, c)| entry_bytes(c))
             .collect::<Result<Vec<_>>>()?;
         let (stored, chain_id) = self.writable(author, patient).await?;
         let key = self.keyring.data_key(patient, &stored.data_key)?;
         let now = now_ms();
         let mut sealed = Vec::with_capacity(entries.len());
-        for ((kind, _), content) in entries.iter().zip(contents) {
+        for ((record, kind, _), content) in entries.iter().zip(contents) {
             let entry = Entry {
-                record: RecordId::random()?,
+                record: *record,
                 revision: 1,
                 kind: *kind,
                 author,
@@ -169,7 +171,7 @@ impl Records {
         let calldata = MedLedger::updateMedicalHistoryBatchCall {
             patientId: U256::from(chain_id),
             commitments: sealed.iter().map(|e| e.commitment).collect(),
-            kinds: Bytes::from(entries.iter().map(|(k, _)| *k as u8).collect::<Vec<_>>()),
+            kinds: Bytes::from(entries.iter().map(|(_, k, _)| *k as u8).collect::<Vec<_>>()),
         }
         .abi_encode();
         let gas = ENTRY_GAS + BATCH_ENTRY_GAS * entries.len() as u64;

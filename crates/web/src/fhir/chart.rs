@@ -9,7 +9,7 @@
 use alloy::primitives::{Address, B256};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use medledger_core::entry::EntryKind;
 use medledger_core::entry::{PatientId, RecordId};
 use medledger_fhir::bundle::{self, Entry, Mode};
@@ -254,7 +254,7 @@ pub(crate) async fn load(state: &AppState, reader: Address, patient: PatientId) 
             .iter_mut()
             .filter(|v| gap.record.as_deref() == Some(v.record.as_str()))
         {
-            v.resource["meta"]["tag"] = json!([{
+            let outdated = json!({
                 "system": PROOF_SYSTEM,
                 "code": "outdated",
                 "display": format!(
@@ -262,7 +262,11 @@ pub(crate) async fn load(state: &AppState, reader: Address, patient: PatientId) 
                      rely on this one as current",
                     gap.version
                 ),
-            }]);
+            });
+            if let Some(tags) = v.resource["meta"]["tag"].as_array_mut() {
+                tags.retain(|t| t["system"] != PROOF_SYSTEM);
+                tags.push(outdated);
+            }
         }
     }
     Ok(Chart {
@@ -304,11 +308,25 @@ fn version_of(patient: PatientId, entry: ReadEntry) -> Option<Version> {
         record.clone()
     };
     resource["id"] = json!(id);
-    resource["meta"] = json!({
-        "versionId": revision.to_string(),
-        "lastUpdated": instant_of_ms(recorded_at),
-        "tag": [{"system": PROOF_SYSTEM, "code": "verified", "display": "matches its commitment on the chain"}],
-    });
+    // The client's meta (profiles, labels, tags), with the server's version, time and proof tag.
+    let mut meta = match resource.get_mut("meta").map(Value::take) {
+        Some(Value::Object(meta)) => meta,
+        _ => serde_json::Map::new(),
+    };
+    meta.insert("versionId".into(), json!(revision.to_string()));
+    meta.insert("lastUpdated".into(), json!(instant_of_ms(recorded_at)));
+    let proof =
+        json!({"system": PROOF_SYSTEM, "code": "verified", "display": "matches its commitment on the chain"});
+    match meta.get_mut("tag") {
+        Some(Value::Array(tags)) => {
+            tags.retain(|t| t["system"] != PROOF_SYSTEM);
+            tags.push(proof);
+        }
+        _ => {
+            meta.insert("tag".into(), json!([proof]));
+        }
+    }
+    resource["meta"] = Value::Object(meta);
     if let Some(element) = ty.patient_element() {
         resource[element] = json!({"reference": format!("Patient/{patient}")});
     }
@@ -351,9 +369,13 @@ async fn record_patient(state: &AppState, id: &str) -> Result<Option<PatientId>,
     Ok(found.map(|(patient, _)| patient))
 }
 
+/// The version's `ETag` (`W/"n"`) and `Last-Modified` (when it was recorded).
 fn with_etag(mut response: Response, version: &Version) -> Response {
     if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", version.revision)) {
         response.headers_mut().insert(header::ETAG, etag);
+    }
+    if let Ok(date) = HeaderValue::from_str(&medledger_core::calendar::http_date(version.recorded_at)) {
+        response.headers_mut().insert(header::LAST_MODIFIED, date);
     }
     response
 }
@@ -383,10 +405,14 @@ async fn provenance(state: &AppState, reader: Address, id: &str) -> Result<Respo
 }
 
 /// `GET /fhir/{ty}/{id}`: the newest version.
+///
+/// `If-None-Match` with the newest version's ETag answers 304 Not Modified (the read is audited
+/// all the same: it was checked against the chain, and the caller learnt it is current).
 pub(crate) async fn read(
     State(state): State<AppState>,
     SignedIn(reader): SignedIn,
     Path((ty, id)): TypeAndId,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, FhirError> {
     match ty.as_str() {
         "Provenance" => return provenance(&state, reader, &id).await,
@@ -402,6 +428,18 @@ pub(crate) async fn read(
     let newest = versions
         .first()
         .ok_or_else(|| FhirError::not_found(ty.name(), &id))?;
+    let current = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',').any(|tag| {
+                let tag = tag.trim();
+                tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == newest.revision.to_string()
+            })
+        });
+    if current {
+        return Ok(with_etag(StatusCode::NOT_MODIFIED.into_response(), newest));
+    }
     Ok(with_etag(
         resource_response(StatusCode::OK, &newest.resource),
         newest,

@@ -33,13 +33,26 @@ use serde_json::Value;
 use crate::error::AppError;
 use crate::state::AppState;
 
+/// The largest transaction Bundle `POST /fhir` takes: a year of an inpatient's chart is several
+/// megabytes (other bodies: [`crate::routes::MAX_BODY`]).
+pub const MAX_TRANSACTION: usize = 16 << 20;
+
+/// Whether `path` is where transactions are posted.
+pub(crate) fn is_transaction(path: &str) -> bool {
+    path == "/fhir" || path == "/fhir/"
+}
+
 /// The FHIR routes, under `/fhir`.
 pub(crate) fn router() -> Router<AppState> {
+    let transaction = || {
+        axum::routing::post(transaction::transaction)
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_TRANSACTION))
+    };
     Router::new()
         .route("/fhir/metadata", get(metadata))
-        .route("/fhir", axum::routing::post(transaction::transaction))
+        .route("/fhir", transaction())
         // The base URL with its trailing slash, as some clients (fhir-kit-client) post to it.
-        .route("/fhir/", axum::routing::post(transaction::transaction))
+        .route("/fhir/", transaction())
         .route("/fhir/{ty}", get(search::search_type).post(write::create))
         .route("/fhir/{ty}/{id}", get(chart::read).put(write::update))
         .route("/fhir/{ty}/{id}/{operation}", get(chart::operation))
@@ -133,36 +146,19 @@ pub(crate) fn stored_type(name: &str) -> Result<ResourceType, FhirError> {
         FhirError::new(
             StatusCode::NOT_FOUND,
             IssueCode::NotSupported,
-            format!(
-                "{name:?} is not a resource type this server has: see /fhir/metadata (Patient, Condition, \
-                 MedicationStatement, Observation, AllergyIntolerance, Basic, Provenance, Consent, AuditEvent)"
-            ),
+            format!("{name:?} is not a resource type this server has: see /fhir/metadata for the list"),
         )
     })
 }
 
 /// The entry kind a resource type is stored as.
 pub(crate) fn kind_of(ty: ResourceType) -> EntryKind {
-    match ty {
-        ResourceType::Patient => EntryKind::Demographics,
-        ResourceType::Condition => EntryKind::Diagnosis,
-        ResourceType::MedicationStatement => EntryKind::Medication,
-        ResourceType::Observation => EntryKind::Observation,
-        ResourceType::AllergyIntolerance => EntryKind::Allergy,
-        ResourceType::Basic => EntryKind::Note,
-    }
+    EntryKind::of_fhir_type(ty.name()).expect("every stored resource type has its entry kind")
 }
 
 /// The resource type an entry kind is shown as.
 pub(crate) fn type_of(kind: EntryKind) -> ResourceType {
-    match kind {
-        EntryKind::Demographics => ResourceType::Patient,
-        EntryKind::Diagnosis => ResourceType::Condition,
-        EntryKind::Medication => ResourceType::MedicationStatement,
-        EntryKind::Observation => ResourceType::Observation,
-        EntryKind::Allergy => ResourceType::AllergyIntolerance,
-        EntryKind::Note => ResourceType::Basic,
-    }
+    ResourceType::from_name(kind.fhir_type()).expect("every entry kind is a stored resource type")
 }
 
 /// The resource in a request body: FHIR JSON (`application/fhir+json` or `application/json`),

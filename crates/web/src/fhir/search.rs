@@ -1,10 +1,12 @@
 //! Search: `GET /fhir/{ty}?…` over the charts the caller may read.
 //!
 //! Parameters: `patient`/`subject`, `code` (and `code:text`), `date`, `_id`, `_lastUpdated`,
-//! `_count` and `_offset` (paging links carry them), `_include` of the patient; on Patient `name`,
-//! `identifier` (the wallet) and `birthdate`; on Provenance `target` and `patient`. A parameter
-//! this server does not know is refused rather than ignored: ignoring a filter on clinical data
-//! would answer a different question than the one asked.
+//! `_count` and `_offset` (paging links carry them), `_include` of the patient, `_sort`
+//! (`_lastUpdated`, `date`, `_id`, each may be `-`), `_total` (`none`, `estimate`, `accurate`),
+//! `_summary` (`count`, `data`, `false`) and `_elements`; on Patient `name`, `identifier` (the
+//! wallet) and `birthdate`; on Provenance `target` and `patient`. A parameter (or a value of
+//! `_sort`, `_total`, `_summary`) this server does not know is refused rather than ignored:
+//! ignoring a filter on clinical data would answer a different question than the one asked.
 
 use alloy::primitives::Address;
 use axum::extract::{Path, State};
@@ -105,7 +107,18 @@ fn parse_params(query: Option<&str>) -> Result<Params, FhirError> {
 
 fn known(ty: Option<ResourceType>, name: &str) -> bool {
     let base = name.split(':').next().unwrap_or(name);
-    let common = ["_id", "_lastUpdated", "_count", "_offset", "_format", "_include"];
+    let common = [
+        "_id",
+        "_lastUpdated",
+        "_count",
+        "_offset",
+        "_format",
+        "_include",
+        "_sort",
+        "_total",
+        "_summary",
+        "_elements",
+    ];
     if common.contains(&name) {
         return true;
     }
@@ -113,7 +126,8 @@ fn known(ty: Option<ResourceType>, name: &str) -> bool {
         None => ["target", "patient"].contains(&name),
         Some(ResourceType::Patient) => ["name", "identifier", "birthdate"].contains(&name),
         Some(t) => {
-            ["patient", "subject", "date"].contains(&name)
+            ["patient", "subject"].contains(&name)
+                || (name == "date" && !t.date_elements().is_empty())
                 || (t.code_element().is_some() && (name == "code" || (base == "code" && name == "code:text")))
         }
     }
@@ -512,18 +526,35 @@ pub(crate) async fn search_type(
             }
         }
     }
-    // Newest first; ties broken by reference so that pages are stable.
+    let shape = Shape::of(&params)?;
+    // As `_sort` asks (newest first unless it says otherwise); ties broken by reference so that
+    // pages are stable.
     found.sort_by(|a, b| {
-        (b.version.recorded_at.cmp(&a.version.recorded_at)).then_with(|| a.reference().cmp(&b.reference()))
+        for (key, descending) in &shape.sort {
+            let order = match key {
+                SortKey::LastUpdated => a.version.recorded_at.cmp(&b.version.recorded_at),
+                SortKey::Date => sort_date(a).cmp(&sort_date(b)),
+                SortKey::Id => a.version.id.cmp(&b.version.id),
+            };
+            let order = if *descending { order.reverse() } else { order };
+            if order.is_ne() {
+                return order;
+            }
+        }
+        a.reference().cmp(&b.reference())
     });
     let total = found.len();
-    let found = page.of_list(found);
+    let found = if shape.count_only {
+        Vec::new()
+    } else {
+        page.of_list(found)
+    };
     let mut entries: Vec<Entry> = Vec::new();
     let mut included: Vec<&Chart> = Vec::new();
     for hit in &found {
         entries.push(Entry {
             full_url: format!("{base}/{}", hit.reference()),
-            resource: hit.resource(),
+            resource: shape.apply(hit.resource()),
             mode: Some(Mode::Match),
         });
         if include_patient && !included.iter().any(|c| c.patient == hit.chart.patient) {
@@ -541,8 +572,133 @@ pub(crate) async fn search_type(
         }
     }
     let links = page_links(&base, &ty_name, &params, page, total)?;
-    Ok(resource_response(
-        StatusCode::OK,
-        &bundle::searchset(total, entries, &links),
-    ))
+    let mut found = bundle::searchset(total, entries, &links);
+    if !shape.total
+        && let Some(object) = found.as_object_mut()
+    {
+        object.remove("total");
+    }
+    Ok(resource_response(StatusCode::OK, &found))
+}
+
+/// What `_sort` sorts by.
+#[derive(Debug, Clone, Copy)]
+enum SortKey {
+    LastUpdated,
+    Date,
+    Id,
+}
+
+/// How a searchset is shaped: its order (`_sort`), whether it says its total (`_total`), whether
+/// it holds entries (`_summary=count`) and which of their elements (`_summary=data`, `_elements`).
+struct Shape {
+    sort: Vec<(SortKey, bool)>,
+    total: bool,
+    count_only: bool,
+    without_text: bool,
+    elements: Option<Vec<String>>,
+}
+
+impl Shape {
+    fn of(params: &Params) -> Result<Self, FhirError> {
+        let last = |name: &str| {
+            params
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let mut sort = Vec::new();
+        for key in last("_sort").unwrap_or("-_lastUpdated").split(',') {
+            let (name, descending) = match key.strip_prefix('-') {
+                Some(name) => (name, true),
+                None => (key, false),
+            };
+            let key = match name {
+                "_lastUpdated" => SortKey::LastUpdated,
+                "date" | "birthdate" => SortKey::Date,
+                "_id" => SortKey::Id,
+                other => {
+                    return Err(FhirError::bad_request(format!(
+                        "_sort={other:?} is not supported: sort by _lastUpdated, date or _id (- for descending)"
+                    )));
+                }
+            };
+            sort.push((key, descending));
+        }
+        let total = match last("_total") {
+            None | Some("accurate" | "estimate") => true,
+            Some("none") => false,
+            Some(other) => {
+                return Err(FhirError::bad_request(format!(
+                    "_total={other:?} is not one of none, estimate, accurate"
+                )));
+            }
+        };
+        let (count_only, without_text) = match last("_summary") {
+            None | Some("false") => (false, false),
+            Some("count") => (true, false),
+            Some("data") => (false, true),
+            Some(other @ ("true" | "text")) => {
+                return Err(FhirError::new(
+                    StatusCode::BAD_REQUEST,
+                    IssueCode::NotSupported,
+                    format!("_summary={other} is not supported here: use count, data or false, or _elements"),
+                ));
+            }
+            Some(other) => {
+                return Err(FhirError::bad_request(format!(
+                    "_summary={other:?} is not one of true, text, data, count, false"
+                )));
+            }
+        };
+        let elements = last("_elements").map(|list| {
+            list.split(',')
+                .map(|e| e.trim().to_owned())
+                .filter(|e| !e.is_empty())
+                .collect()
+        });
+        Ok(Self {
+            sort,
+            total,
+            count_only,
+            without_text,
+            elements,
+        })
+    }
+
+    /// The resource as the caller asked to see it: a subset is tagged SUBSETTED, as R4 requires.
+    fn apply(&self, mut resource: Value) -> Value {
+        let Some(object) = resource.as_object_mut() else {
+            return resource;
+        };
+        let mut subsetted = false;
+        if self.without_text {
+            subsetted |= object.remove("text").is_some();
+        }
+        if let Some(keep) = &self.elements {
+            let before = object.len();
+            object.retain(|k, _| {
+                ["resourceType", "id", "meta"].contains(&k.as_str()) || keep.iter().any(|e| e == k)
+            });
+            subsetted |= object.len() != before;
+        }
+        if subsetted {
+            let tag = serde_json::json!({
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                "code": "SUBSETTED",
+                "display": "subsetted",
+            });
+            match resource["meta"]["tag"].as_array_mut() {
+                Some(tags) => tags.push(tag),
+                None => resource["meta"]["tag"] = serde_json::json!([tag]),
+            }
+        }
+        resource
+    }
+}
+
+/// The clinical date a hit sorts by (its start; none sorts first).
+fn sort_date(hit: &Hit<'_>) -> i64 {
+    clinical_date(hit.version.ty, &hit.version.resource).map_or(i64::MIN, |span| span.start)
 }

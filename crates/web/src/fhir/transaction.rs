@@ -5,11 +5,18 @@
 //! a `urn:uuid:`, the other entries reference, as an import does), or every entry references
 //! the same existing `Patient/{id}`. Updates are not part of transactions here: `PUT` them one
 //! at a time.
+//!
+//! References between the entries are resolved before anything is sealed: each entry is given its
+//! id here, and every `reference` that names an entry's `fullUrl` (`urn:uuid:…`) becomes that
+//! resource's `Type/{id}` on this server, wherever it is in the resource. A `urn:uuid:` or
+//! `urn:oid:` reference that names no entry of the Bundle is refused: it could never resolve.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use medledger_core::entry::PatientId;
+use std::collections::HashMap;
+
+use medledger_core::entry::{PatientId, RecordId};
 use medledger_fhir::{Issue, IssueCode, Outcome, ResourceType};
 use serde_json::Value;
 
@@ -21,12 +28,50 @@ use crate::state::AppState;
 /// What a transaction writes.
 #[derive(Debug)]
 struct Plan {
-    /// A patient registered with the entries.
-    new_patient: Option<Value>,
+    /// A patient registered with the entries, and the id given to them.
+    new_patient: Option<(PatientId, Value)>,
     /// Or the existing patient they are for.
     existing: Option<PatientId>,
-    /// The entries, in order, as stored.
-    entries: Vec<(ResourceType, Value)>,
+    /// The entries, in order, with the records given to them, as stored.
+    entries: Vec<(ResourceType, RecordId, Value)>,
+}
+
+/// Replaces every `reference` that names an entry of the Bundle by that entry's `Type/{id}`;
+/// a Bundle-local reference (`urn:uuid:`, `urn:oid:`) that names none is an issue.
+fn resolve(value: &mut Value, local: &HashMap<String, String>, path: &mut String, issues: &mut Vec<Issue>) {
+    match value {
+        Value::Object(object) => {
+            for (key, item) in object.iter_mut() {
+                let len = path.len();
+                path.push('.');
+                path.push_str(key);
+                match item {
+                    Value::String(reference) if key == "reference" => {
+                        if let Some(resolved) = local.get(reference.as_str()) {
+                            *reference = resolved.clone();
+                        } else if reference.starts_with("urn:uuid:") || reference.starts_with("urn:oid:") {
+                            issues.push(Issue::at(
+                                IssueCode::NotFound,
+                                path,
+                                format!("{reference:?} names no entry of this transaction (no entry has it as its fullUrl)"),
+                            ));
+                        }
+                    }
+                    _ => resolve(item, local, path, issues),
+                }
+                path.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (n, item) in items.iter_mut().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{n}]"));
+                resolve(item, local, path, issues);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
 }
 
 const BUNDLE_KEYS: [&str; 7] = [
@@ -97,7 +142,9 @@ fn plan(bundle: &Value) -> Result<Plan, FhirError> {
         ));
     }
     let mut new_patient: Option<(String, Value)> = None;
-    let mut written: Vec<(ResourceType, Value)> = Vec::new();
+    let mut written: Vec<(ResourceType, Value, usize)> = Vec::new();
+    // An entry's fullUrl, to the entry it names.
+    let mut full_urls: HashMap<String, usize> = HashMap::new();
     for (n, entry) in entries.iter().enumerate() {
         let path = format!("Bundle.entry[{n}]");
         let Some(entry) = entry.as_object() else {
@@ -118,6 +165,15 @@ fn plan(bundle: &Value) -> Result<Plan, FhirError> {
                 "a transaction here creates (POST); update with PUT /fhir/{type}/{id}, one at a time",
             ));
             continue;
+        }
+        if let Some(full_url) = entry.get("fullUrl").and_then(Value::as_str)
+            && full_urls.insert(full_url.to_owned(), n).is_some()
+        {
+            issues.push(Issue::at(
+                IssueCode::Value,
+                &format!("{path}.fullUrl"),
+                format!("{full_url:?} is the fullUrl of another entry too: each entry's is its own"),
+            ));
         }
         let Some(resource) = entry.get("resource") else {
             issues.push(Issue::at(
@@ -167,12 +223,15 @@ fn plan(bundle: &Value) -> Result<Plan, FhirError> {
             }
             continue;
         }
-        written.push((ty, resource.clone()));
+        written.push((ty, resource.clone(), n));
     }
     // Every entry is about the one patient.
     let mut existing: Option<PatientId> = None;
-    for (n, (ty, resource)) in written.iter().enumerate() {
-        let element = ty.patient_element().expect("an entry type");
+    for (n, (ty, resource, _)) in written.iter().enumerate() {
+        // A shared resource (a Practitioner) is kept with the chart of the transaction's patient.
+        let Some(element) = ty.patient_element() else {
+            continue;
+        };
         let reference = resource[element]["reference"].as_str().unwrap_or("");
         let here = format!("Bundle.entry.resource.{element}.reference");
         match &new_patient {
@@ -196,23 +255,48 @@ fn plan(bundle: &Value) -> Result<Plan, FhirError> {
         issues.truncate(medledger_fhir::validate::MOST_ISSUES);
         return Err(invalid(issues));
     }
-    let patient_reference = existing;
+    // Ids for what is new, and every reference between the entries resolved to them.
+    let fresh = |e: medledger_core::Error| FhirError::from(crate::error::AppError::internal(e));
+    let new_patient = match new_patient {
+        Some((full_url, resource)) => Some((full_url, PatientId::random().map_err(fresh)?, resource)),
+        None => None,
+    };
+    let patient = new_patient.as_ref().map(|(_, id, _)| *id).or(existing);
+    let mut local: HashMap<String, String> = HashMap::new();
+    if let Some((full_url, id, _)) = &new_patient {
+        local.insert(full_url.clone(), format!("Patient/{id}"));
+    }
+    let mut entries = Vec::with_capacity(written.len());
+    for (ty, resource, n) in written {
+        let record = RecordId::random().map_err(fresh)?;
+        if let Some((full_url, _)) = full_urls.iter().find(|(_, at)| **at == n) {
+            local.insert(full_url.clone(), format!("{}/{record}", ty.name()));
+        }
+        entries.push((ty, record, resource, n));
+    }
+    let mut resolve_in = |resource: &mut Value, n: usize| {
+        let mut path = format!("Bundle.entry[{n}].resource");
+        resolve(resource, &local, &mut path, &mut issues);
+    };
+    let new_patient = new_patient.map(|(full_url, id, mut resource)| {
+        resolve_in(&mut resource, full_urls[&full_url]);
+        (id, resource)
+    });
+    let entries: Vec<(ResourceType, RecordId, Value)> = entries
+        .into_iter()
+        .map(|(ty, record, mut resource, n)| {
+            resolve_in(&mut resource, n);
+            (ty, record, content(ty, resource, patient))
+        })
+        .collect();
+    if !issues.is_empty() {
+        issues.truncate(medledger_fhir::validate::MOST_ISSUES);
+        return Err(invalid(issues));
+    }
     Ok(Plan {
-        new_patient: new_patient.map(|(_, r)| r),
+        new_patient,
         existing,
-        entries: written
-            .into_iter()
-            .map(|(ty, r)| {
-                // Of a new patient, the reference is left out: reads put in the patient's id.
-                let mut stored = content(ty, r, patient_reference);
-                if patient_reference.is_none()
-                    && let Some(object) = stored.as_object_mut()
-                {
-                    object.remove(ty.patient_element().expect("an entry type"));
-                }
-                (ty, stored)
-            })
-            .collect(),
+        entries,
     })
 }
 
@@ -228,16 +312,16 @@ pub(crate) async fn transaction(
     let entries: Vec<_> = plan
         .entries
         .iter()
-        .map(|(ty, c)| (kind_of(*ty), c.clone()))
+        .map(|(ty, record, c)| (*record, kind_of(*ty), c.clone()))
         .collect();
     let records = &state.hospital.records;
     let mut written = Vec::new();
     let write = match (plan.new_patient, plan.existing) {
-        (Some(resource), _) => {
+        (Some((id, resource)), _) => {
             let (wallet, name) = new_patient_of(&resource)?;
             let stored = content(ResourceType::Patient, resource, None);
             let (patient, ids, write) = records
-                .register_patient_with_history(author, wallet, &name, &stored, &entries)
+                .register_patient_with_history(author, id, wallet, &name, &stored, &entries)
                 .await
                 .map_err(ledger_error)?;
             written.push((ResourceType::Patient, patient.to_string(), 1));
@@ -245,7 +329,7 @@ pub(crate) async fn transaction(
                 plan.entries
                     .iter()
                     .zip(ids)
-                    .map(|((ty, _), id)| (*ty, id.to_string(), 1)),
+                    .map(|((ty, _, _), id)| (*ty, id.to_string(), 1)),
             );
             write
         }
@@ -258,11 +342,18 @@ pub(crate) async fn transaction(
                 plan.entries
                     .iter()
                     .zip(ids)
-                    .map(|((ty, _), id)| (*ty, id.to_string(), 1)),
+                    .map(|((ty, _, _), id)| (*ty, id.to_string(), 1)),
             );
             write
         }
-        (None, None) => return Err(FhirError::bad_request("the transaction writes nothing")),
+        (None, None) => {
+            return Err(FhirError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                IssueCode::Required,
+                "a transaction writes one patient's chart: it registers the patient or holds resources naming an \
+                 existing Patient/{id} (a Practitioner, Organization, Location or Medication is kept with such a chart)",
+            ));
+        }
     };
     Ok(accepted_many(&state, &written, &write))
 }

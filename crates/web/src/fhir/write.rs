@@ -92,12 +92,25 @@ fn subject_of(ty: ResourceType, resource: &Value) -> Result<PatientId, FhirError
         })
 }
 
-/// What is stored of a resource: without the server's `id` and `meta`, its patient reference in
-/// one form.
+/// What is stored of a resource: without the server's `id` and what the server says in `meta`
+/// (`versionId`, `lastUpdated`, its proof tag), its patient reference in one form. The rest of
+/// `meta` (profiles, security labels, other tags, source) is the client's and is kept.
 pub(crate) fn content(ty: ResourceType, mut resource: Value, patient: Option<PatientId>) -> Value {
     if let Some(object) = resource.as_object_mut() {
         object.remove("id");
-        object.remove("meta");
+        if let Some(Value::Object(meta)) = object.get_mut("meta") {
+            meta.remove("versionId");
+            meta.remove("lastUpdated");
+            if let Some(Value::Array(tags)) = meta.get_mut("tag") {
+                tags.retain(|t| t["system"] != super::chart::PROOF_SYSTEM);
+                if tags.is_empty() {
+                    meta.remove("tag");
+                }
+            }
+            if meta.is_empty() {
+                object.remove("meta");
+            }
+        }
     }
     if let (Some(element), Some(patient)) = (ty.patient_element(), patient) {
         resource[element] = json!({"reference": format!("Patient/{patient}")});
@@ -130,6 +143,17 @@ pub(crate) async fn create(
     type_matches(ty, body_ty)?;
     if ty == ResourceType::Patient {
         return create_patient(&state, author, resource).await;
+    }
+    if ty.is_shared() {
+        return Err(FhirError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            IssueCode::NotSupported,
+            format!(
+                "a {} is kept with the chart of the patient it came with: send it in a transaction (POST /fhir) \
+                 with that patient's resources",
+                ty.name()
+            ),
+        ));
     }
     let patient = subject_of(ty, &resource)?;
     let content = content(ty, resource, Some(patient));
@@ -248,7 +272,7 @@ pub(crate) async fn update(
     if ty == ResourceType::Patient {
         return update_patient(&state, author, patient, &current, resource).await;
     }
-    if subject_of(ty, &resource)? != patient {
+    if !ty.is_shared() && subject_of(ty, &resource)? != patient {
         return Err(FhirError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             IssueCode::Value,

@@ -144,10 +144,27 @@ pub(crate) fn summary(content: Option<&serde_json::Value>) -> (String, String) {
     let Some(c) = content else {
         return ("(does not decrypt)".into(), String::new());
     };
-    let what = concept(&c["code"])
-        .or_else(|| concept(&c["medicationCodeableConcept"]))
-        .or_else(|| person_name(c))
-        .unwrap_or_default();
+    // What the resource is about: the first of the elements the chart's resource types name it by
+    // (a Condition's code, an Immunization's vaccine, an Encounter's type, a Goal's description).
+    let what = [
+        "code",
+        "medicationCodeableConcept",
+        "vaccineCode",
+        "type",
+        "description",
+        "codeCodeableConcept",
+        "procedureCode",
+        "category",
+        "relationship",
+    ]
+    .iter()
+    .find_map(|name| {
+        let element = &c[*name];
+        concept(element).or_else(|| concept(&element[0]))
+    })
+    .or_else(|| person_name(c))
+    .or_else(|| c["name"].as_str().map(str::to_owned))
+    .unwrap_or_default();
     let quantity = &c["valueQuantity"];
     let detail = c["note"][0]["text"]
         .as_str()
@@ -168,6 +185,7 @@ pub(crate) fn summary(content: Option<&serde_json::Value>) -> (String, String) {
                 .and_then(|_| concept(&c["valueCodeableConcept"]))
         })
         .or_else(|| c["birthDate"].as_str().map(|b| format!("born {b}")))
+        .or_else(|| c["status"].as_str().map(str::to_owned))
         .unwrap_or_default();
     (what, detail)
 }

@@ -15,15 +15,7 @@ use crate::state::AppState;
 
 /// The name of an entry's kind, as a page shows it.
 pub(crate) fn kind_name(kind: u8) -> &'static str {
-    match EntryKind::try_from(kind) {
-        Ok(EntryKind::Diagnosis) => "Diagnosis",
-        Ok(EntryKind::Medication) => "Medication",
-        Ok(EntryKind::Observation) => "Observation",
-        Ok(EntryKind::Note) => "Note",
-        Ok(EntryKind::Allergy) => "Allergy",
-        Ok(EntryKind::Demographics) => "Demographics",
-        Err(_) => "Unknown",
-    }
+    EntryKind::try_from(kind).map_or("Unknown", EntryKind::label)
 }
 
 /// The proof column: verified (block, transaction, commitment), pending, rejected, tampered or

@@ -24,7 +24,8 @@ pub(super) fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NewRecord {
-    /// `diagnosis`, `medication`, `observation`, `note` or `allergy`.
+    /// `diagnosis`, `medication`, `observation`, `note` or `allergy`, or the FHIR resource type
+    /// of another kind (`Immunization`).
     kind: String,
     /// The entry: a JSON object (a FHIR resource).
     content: Value,
@@ -32,18 +33,21 @@ struct NewRecord {
     amends: Option<String>,
 }
 
+/// A kind by its name here (`diagnosis`, `medication`, `observation`, `note`, `allergy`) or by the
+/// FHIR resource type it holds (`Immunization`); not the demographics, which have their own route.
 fn kind(text: &str) -> Result<EntryKind> {
-    Ok(match text {
-        "diagnosis" => EntryKind::Diagnosis,
-        "medication" => EntryKind::Medication,
-        "observation" => EntryKind::Observation,
-        "note" => EntryKind::Note,
-        "allergy" => EntryKind::Allergy,
-        other => {
-            return Err(AppError::bad_request(format!(
-                "kind {other:?} is not one of diagnosis, medication, observation, note, allergy"
-            )));
-        }
+    let kind = match text {
+        "diagnosis" => Some(EntryKind::Diagnosis),
+        "medication" => Some(EntryKind::Medication),
+        "observation" => Some(EntryKind::Observation),
+        "note" => Some(EntryKind::Note),
+        "allergy" => Some(EntryKind::Allergy),
+        other => EntryKind::of_fhir_type(other),
+    };
+    kind.filter(|k| *k != EntryKind::Demographics).ok_or_else(|| {
+        AppError::bad_request(format!(
+            "kind {text:?} is not one of diagnosis, medication, observation, note, allergy, or a clinical FHIR resource type of the patient's chart (Encounter, Immunization, Procedure, …: see /fhir/metadata)"
+        ))
     })
 }
 

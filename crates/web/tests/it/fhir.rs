@@ -29,7 +29,7 @@ fn parameter<'a>(parameters: &'a Value, name: &str) -> &'a Value {
 
 /// Signs the request a FHIR write answered with, posts the signature, waits until anchored, and
 /// returns the resource's path (`/fhir/Condition/{id}/_history/1`).
-async fn sign(site: &Site, wallet: &PrivateKeySigner, token: &str, accepted: &Value) -> String {
+pub(crate) async fn sign(site: &Site, wallet: &PrivateKeySigner, token: &str, accepted: &Value) -> String {
     assert_eq!(accepted["resourceType"], "Parameters", "{accepted}");
     let typed: TypedData = serde_json::from_str(parameter(accepted, "typedData").as_str().unwrap()).unwrap();
     let hash = typed.eip712_signing_hash().unwrap();
@@ -56,7 +56,7 @@ async fn sign(site: &Site, wallet: &PrivateKeySigner, token: &str, accepted: &Va
 }
 
 /// A FHIR call with a JSON body: status, Content-Type, body.
-async fn fhir(
+pub(crate) async fn fhir(
     site: &Site,
     method: &str,
     path: &str,
@@ -69,7 +69,7 @@ async fn fhir(
 
 /// Every resource in a response is checked by the same model the server checks input with, and
 /// every Bundle entry's resource too.
-fn assert_valid(resource: &Value) {
+pub(crate) fn assert_valid(resource: &Value) {
     match resource["resourceType"].as_str() {
         Some("Bundle") => {
             for entry in resource["entry"].as_array().into_iter().flatten() {
@@ -95,18 +95,18 @@ fn condition(patient: &str, text: &str, onset: &str) -> Value {
 
 /// A hospital with its loops running, two approved doctors (one signed in as `token`, the other
 /// as `stranger`) and a patient's wallet.
-struct Clinic {
-    site: Site,
-    stop: tokio::sync::watch::Sender<bool>,
-    loops: tokio::task::JoinHandle<()>,
-    doctor: PrivateKeySigner,
-    patient: PrivateKeySigner,
-    token: String,
-    stranger: String,
+pub(crate) struct Clinic {
+    pub(crate) site: Site,
+    pub(crate) stop: tokio::sync::watch::Sender<bool>,
+    pub(crate) loops: tokio::task::JoinHandle<()>,
+    pub(crate) doctor: PrivateKeySigner,
+    pub(crate) patient: PrivateKeySigner,
+    pub(crate) token: String,
+    pub(crate) stranger: String,
 }
 
 impl Clinic {
-    async fn open() -> Self {
+    pub(crate) async fn open() -> Self {
         let site = Site::open().await;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let loops = site.hospital.spawn_loops(stopped);

@@ -1,6 +1,7 @@
 //! The server's HTTP routes, driven as a browser or script drives them.
 
 mod attachments;
+mod chart;
 mod contract;
 mod fhir;
 mod matrix;

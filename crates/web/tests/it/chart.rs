@@ -1,0 +1,378 @@
+//! The whole chart through `/fhir`: a transaction as a hospital's system sends it, with a Patient
+//! carrying what R4 allows (identifiers with assigners, next of kin, extensions on primitives, a
+//! contained resource) and a patient's visits, vaccinations, procedures, prescriptions, reports and
+//! cover, each one a record anchored on the chain; read back value for value (decimals with their
+//! digits), searched, and in `$everything`.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::fhir::{Clinic, assert_valid, fhir, sign};
+
+const NEW: &str = "urn:uuid:9b2f6d1c-7f43-4b1e-a3f0-2c5d8e61a0b7";
+const VISIT: &str = "urn:uuid:0d7c3e55-1b6a-4f0e-9a61-52b7e2c4d9a3";
+
+/// The resources of the chart, each naming its patient as `subject` (or `patient`,
+/// `beneficiary`), as a generator writes them.
+fn chart() -> Vec<Value> {
+    let patient = json!({"reference": NEW});
+    vec![
+        json!({
+            "resourceType": "Encounter", "status": "finished",
+            "meta": {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-encounter"]},
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "185349003", "display": "Encounter for check up"}], "text": "Encounter for check up"}],
+            "subject": patient,
+            "period": {"start": "2021-03-04T09:00:00+01:00", "end": "2021-03-04T09:30:00+01:00"},
+        }),
+        json!({
+            "resourceType": "Immunization", "status": "completed",
+            "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140", "display": "Influenza, seasonal"}], "text": "Influenza, seasonal"},
+            "patient": patient,
+            "occurrenceDateTime": "2021-03-04T09:10:00+01:00",
+            "primarySource": true,
+        }),
+        json!({
+            "resourceType": "Procedure", "status": "completed",
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "430193006", "display": "Medication reconciliation"}], "text": "Medication reconciliation"},
+            "subject": patient,
+            "performedPeriod": {"start": "2021-03-04T09:15:00+01:00", "end": "2021-03-04T09:20:00+01:00"},
+        }),
+        json!({
+            "resourceType": "MedicationRequest", "status": "active", "intent": "order",
+            "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril 10 MG Oral Tablet"}], "text": "lisinopril 10 MG Oral Tablet"},
+            "subject": patient,
+            "authoredOn": "2021-03-04T09:25:00+01:00",
+            "dosageInstruction": [{"sequence": 1, "timing": {"repeat": {"frequency": 1, "period": 1.0, "periodUnit": "d"}}, "doseAndRate": [{"doseQuantity": {"value": dec("0.50"), "unit": "tablet"}}]}],
+        }),
+        json!({
+            "resourceType": "Observation", "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2093-3"}], "text": "Cholesterol"},
+            "subject": patient,
+            "encounter": {"reference": VISIT},
+            "effectiveDateTime": "2021-03-04T09:05:00+01:00",
+            "valueQuantity": {"value": dec("1.50"), "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"},
+            "referenceRange": [{"low": {"value": dec("0.010"), "unit": "mmol/L"}}],
+        }),
+        json!({
+            "resourceType": "DiagnosticReport", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "57698-3"}], "text": "Lipid panel"},
+            "subject": patient,
+            "effectiveDateTime": "2021-03-04T09:05:00+01:00",
+            "issued": "2021-03-04T11:00:00.000+01:00",
+        }),
+        json!({
+            "resourceType": "Coverage", "status": "active",
+            "beneficiary": patient,
+            "payor": [{"display": "NO_INSURANCE"}],
+        }),
+        json!({
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2093-3"}], "text": "Cholesterol"},
+            "subject": patient,
+            "effectiveDateTime": "2020-02-01T08:00:00Z",
+            "valueQuantity": {"value": dec("5.20"), "unit": "mmol/L"},
+        }),
+    ]
+}
+
+/// A decimal as a client writes it, digits and all.
+fn dec(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
+/// What the server adds or puts in its own form: the id, `meta`'s version, time and proof tag,
+/// and the patient reference.
+fn as_sent(mut resource: Value) -> Value {
+    let object = resource.as_object_mut().unwrap();
+    object.remove("id");
+    if let Some(meta) = object.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.remove("versionId");
+        meta.remove("lastUpdated");
+        meta.remove("tag");
+        if meta.is_empty() {
+            object.remove("meta");
+        }
+    }
+    for element in ["subject", "patient", "beneficiary"] {
+        object.remove(element);
+    }
+    resource
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_chart_comes_in_and_reads_back_unchanged() {
+    let Clinic {
+        site,
+        stop,
+        loops,
+        doctor,
+        patient,
+        token,
+        ..
+    } = Clinic::open().await;
+    let demographics = json!({
+        "resourceType": "Patient",
+        "identifier": [
+            {"system": "urn:ethereum:address", "value": patient.address().to_string()},
+            {
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
+                "system": "https://hospital.example/mrn", "value": "MRN-0042",
+                "assigner": {"display": "Example Hospital"},
+            },
+        ],
+        "name": [{"use": "official", "family": "Okafor", "given": ["Ada", "Nneka"]}],
+        "gender": "female",
+        "birthDate": "1984-07-09",
+        "_birthDate": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/patient-birthTime", "valueDateTime": "1984-07-09T04:12:00+01:00"}]},
+        "contact": [{
+            "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "N"}]}],
+            "name": {"family": "Okafor", "given": ["Chidi"]},
+            "telecom": [{"system": "phone", "value": "+44 20 7946 0000"}],
+            "organization": {"reference": "#employer"},
+        }],
+        "contained": [{"resourceType": "Organization", "id": "employer", "name": "Example Works"}],
+    });
+    let mut entries = vec![json!({
+        "fullUrl": NEW,
+        "resource": demographics,
+        "request": {"method": "POST", "url": "Patient"},
+    })];
+    for resource in chart() {
+        let ty = resource["resourceType"].as_str().unwrap().to_owned();
+        let mut entry = json!({"resource": resource, "request": {"method": "POST", "url": ty}});
+        if ty == "Encounter" {
+            entry["fullUrl"] = json!(VISIT);
+        }
+        entries.push(entry);
+    }
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+    let (status, _, accepted) = fhir(&site, "POST", "/fhir", Some(bundle), Some(&token)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    sign(&site, &doctor, &token, &accepted).await;
+    let locations: Vec<String> = accepted["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "location")
+        .map(|p| {
+            p["valueUri"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("http://127.0.0.1:8080")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(locations.len(), 9, "{accepted}");
+    let patient_id = locations[0].split('/').nth(3).unwrap().to_owned();
+
+    // Each resource reads back as it was sent, value for value, decimals with their digits; the
+    // reference to the visit, a urn:uuid: in the Bundle, names the visit's resource here.
+    let visit = locations[1]
+        .trim_end_matches("/_history/1")
+        .trim_start_matches("/fhir/")
+        .to_owned();
+    let mut sent: Vec<Value> = std::iter::once(demographics_sent(&patient))
+        .chain(chart())
+        .collect();
+    sent[5]["encounter"]["reference"] = json!(visit);
+    let (status, _, read) = fhir(&site, "GET", &format!("/fhir/{visit}"), None, Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "the reference resolves here: {read}");
+    for (location, sent) in locations.iter().zip(sent) {
+        let (status, _, text) = site.raw("GET", location, None, Vec::new(), Some(&token)).await;
+        assert_eq!(status, StatusCode::OK, "{location}: {text}");
+        assert_valid(&text);
+        assert_eq!(text["meta"]["tag"][0]["code"], "verified", "{text}");
+        if text["resourceType"] != "Patient" {
+            let element = medledger_fhir::ResourceType::from_name(text["resourceType"].as_str().unwrap())
+                .and_then(|t| t.patient_element())
+                .unwrap();
+            assert_eq!(text[element]["reference"], format!("Patient/{patient_id}"));
+        }
+        assert_eq!(as_sent(text.clone()), as_sent(sent), "{location}");
+    }
+    let (_, _, raw) = site.page(&locations[5], Some(&token)).await;
+    assert!(
+        raw.contains(r#""value":1.50"#) && raw.contains(r#""value":0.010"#),
+        "decimals keep their digits: {raw}"
+    );
+
+    // A client that holds the current version is told so (304), and every read says when.
+    let bearer = format!("Bearer {token}");
+    let (status, _, _) = site
+        .call_with(
+            "GET",
+            &locations[1].replace("/_history/1", ""),
+            None,
+            &[("authorization", &bearer), ("if-none-match", "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    let (status, _, _) = site
+        .call_with(
+            "GET",
+            &locations[1].replace("/_history/1", ""),
+            None,
+            &[("authorization", &bearer), ("if-none-match", "W/\"0\"")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, headers, _) = site
+        .page(&locations[1].replace("/_history/1", ""), Some(&token))
+        .await;
+    let modified = headers["last-modified"].to_str().unwrap();
+    assert!(modified.ends_with(" GMT") && modified.len() == 29, "{modified}");
+
+    // Searched by R4's parameters, and all of it in $everything.
+    for (query, expected) in [
+        (format!("/fhir/Immunization?patient={patient_id}"), 1),
+        (
+            format!("/fhir/Encounter?patient={patient_id}&date=ge2021-03-01"),
+            1,
+        ),
+        (
+            format!("/fhir/Encounter?patient={patient_id}&date=lt2021-03-01"),
+            0,
+        ),
+        (
+            format!("/fhir/Procedure?patient={patient_id}&code=http://snomed.info/sct|430193006"),
+            1,
+        ),
+        (
+            format!("/fhir/MedicationRequest?patient={patient_id}&code=314076"),
+            1,
+        ),
+        (format!("/fhir/Coverage?patient={patient_id}"), 1),
+    ] {
+        let (status, _, found) = fhir(&site, "GET", &query, None, Some(&token)).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {found}");
+        assert_eq!(found["total"], expected, "{query}: {found}");
+    }
+    let (status, _, refused) = fhir(
+        &site,
+        "GET",
+        &format!("/fhir/Coverage?patient={patient_id}&date=ge2021"),
+        None,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "R4 defines no date on Coverage: {refused}"
+    );
+    let (_, _, all) = fhir(
+        &site,
+        "GET",
+        &format!("/fhir/Patient/{patient_id}/$everything"),
+        None,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(all["total"], 9, "{all}");
+
+    // Sorted, counted and subsetted as the client asks; what is not supported is refused.
+    let search = |query: String| {
+        let site = &site;
+        let token = &token;
+        async move { fhir(site, "GET", &query, None, Some(token)).await }
+    };
+    let (_, _, by_date) = search(format!("/fhir/Observation?patient={patient_id}&_sort=date")).await;
+    assert_eq!(
+        by_date["entry"][0]["resource"]["effectiveDateTime"], "2020-02-01T08:00:00Z",
+        "{by_date}"
+    );
+    let (_, _, by_date) = search(format!("/fhir/Observation?patient={patient_id}&_sort=-date")).await;
+    assert_eq!(
+        by_date["entry"][0]["resource"]["effectiveDateTime"], "2021-03-04T09:05:00+01:00",
+        "{by_date}"
+    );
+    let (_, _, counted) = search(format!("/fhir/Observation?patient={patient_id}&_summary=count")).await;
+    assert_eq!(counted["total"], 2, "{counted}");
+    assert!(counted.get("entry").is_none(), "{counted}");
+    let (_, _, untotalled) = search(format!("/fhir/Observation?patient={patient_id}&_total=none")).await;
+    assert!(untotalled.get("total").is_none() && untotalled["entry"].as_array().unwrap().len() == 2);
+    let (_, _, subset) = search(format!(
+        "/fhir/Encounter?patient={patient_id}&_elements=status,class"
+    ))
+    .await;
+    let visit = &subset["entry"][0]["resource"];
+    assert!(
+        visit.get("period").is_none() && visit["status"] == "finished",
+        "{visit}"
+    );
+    assert!(
+        visit["meta"]["tag"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["code"] == "SUBSETTED"),
+        "{visit}"
+    );
+    for (query, words) in [
+        ("_sort=colour", "_sort"),
+        ("_summary=text", "_summary=text is not supported"),
+        ("_total=maybe", "_total"),
+    ] {
+        let (status, _, outcome) = search(format!("/fhir/Observation?patient={patient_id}&{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {outcome}");
+        assert!(outcome.to_string().contains(words), "{query}: {outcome}");
+    }
+
+    // A urn:uuid: that names no entry of the Bundle is refused: it could never resolve.
+    let mut dangling = chart().remove(2);
+    dangling["subject"] = json!({"reference": format!("Patient/{patient_id}")});
+    dangling["encounter"] = json!({"reference": "urn:uuid:11111111-2222-4333-8444-555555555555"});
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction",
+        "entry": [{"resource": dangling, "request": {"method": "POST", "url": "Procedure"}}]});
+    let (status, _, outcome) = fhir(&site, "POST", "/fhir", Some(bundle), Some(&token)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert!(
+        outcome
+            .to_string()
+            .contains("Bundle.entry[0].resource.encounter.reference"),
+        "{outcome}"
+    );
+
+    // A modifier extension is refused, and says why.
+    let mut modified = chart().remove(1);
+    modified["patient"] = json!({"reference": format!("Patient/{patient_id}")});
+    modified["modifierExtension"] = json!([{"url": "http://example.org/not-given", "valueBoolean": true}]);
+    let (status, _, outcome) = fhir(&site, "POST", "/fhir/Immunization", Some(modified), Some(&token)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert!(
+        outcome.to_string().contains("Immunization.modifierExtension"),
+        "{outcome}"
+    );
+
+    stop.send(true).unwrap();
+    loops.await.unwrap();
+    site.close().await;
+}
+
+/// The Patient as sent, for comparison (the one in the Bundle is moved into it).
+fn demographics_sent(patient: &alloy::signers::local::PrivateKeySigner) -> Value {
+    json!({
+        "resourceType": "Patient",
+        "identifier": [
+            {"system": "urn:ethereum:address", "value": patient.address().to_string()},
+            {
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
+                "system": "https://hospital.example/mrn", "value": "MRN-0042",
+                "assigner": {"display": "Example Hospital"},
+            },
+        ],
+        "name": [{"use": "official", "family": "Okafor", "given": ["Ada", "Nneka"]}],
+        "gender": "female",
+        "birthDate": "1984-07-09",
+        "_birthDate": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/patient-birthTime", "valueDateTime": "1984-07-09T04:12:00+01:00"}]},
+        "contact": [{
+            "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "N"}]}],
+            "name": {"family": "Okafor", "given": ["Chidi"]},
+            "telecom": [{"system": "phone", "value": "+44 20 7946 0000"}],
+            "organization": {"reference": "#employer"},
+        }],
+        "contained": [{"resourceType": "Organization", "id": "employer", "name": "Example Works"}],
+    })
+}
