@@ -26,13 +26,11 @@ use support::{ADMIN_KEY, Api, Server, env, percentile};
 fn bundle(n: usize, entries: usize) -> Value {
     let patient = format!("urn:uuid:00000000-0000-4000-8000-{n:012}");
     let subject = json!({"reference": patient});
-    let mut list = vec![
-        json!({"fullUrl": patient, "resource": {
+    let mut list = vec![json!({"fullUrl": patient, "resource": {
             "resourceType": "Patient",
             "name": [{"family": format!("Bench{n}"), "given": ["Pat"]}],
             "gender": "unknown", "birthDate": "1970-01-01",
-        }, "request": {"method": "POST", "url": "Patient"}}),
-    ];
+        }, "request": {"method": "POST", "url": "Patient"}})];
     for i in 1..entries {
         let resource = match i % 10 {
             0 => json!({"resourceType": "Condition", "subject": subject,

@@ -127,7 +127,7 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                 "type": ty.name(),
                 "versioning": "versioned",
                 "readHistory": true,
-                "updateCreate": false,
+                "updateCreate": ty != ResourceType::Patient && !ty.is_shared(),
                 "interaction": interactions.iter().map(|c| json!({"code": c})).collect::<Vec<_>>(),
                 "searchParam": search_params(ty)
                     .into_iter()

@@ -60,9 +60,15 @@ impl Version {
         format!("{}/{}", self.ty.name(), self.id)
     }
 
-    /// The id of its Provenance.
+    /// The id of its Provenance: `{id}-{revision}`, the record's own digits for an id a client
+    /// chose (so that the Provenance finds its record).
     pub(crate) fn provenance_id(&self) -> String {
-        format!("{}-{}", self.id, self.revision)
+        let id = if self.ty == ResourceType::Patient {
+            &self.id
+        } else {
+            &self.record
+        };
+        format!("{id}-{}", self.revision)
     }
 
     /// Its Provenance: who signed it, when, and where it is anchored.
@@ -302,10 +308,16 @@ fn version_of(patient: PatientId, entry: ReadEntry) -> Option<Version> {
         tracing::warn!(%record, "an entry's content is not the resource its kind says");
         return None;
     }
+    // A resource keeps the id a client chose for it (update as create), if that id names this
+    // very record; otherwise it is the record's own digits.
     let id = if ty == ResourceType::Patient {
         patient.to_string()
     } else {
-        record.clone()
+        resource
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| super::record_of(ty, id).is_some_and(|r| r.to_string() == record))
+            .map_or_else(|| record.clone(), str::to_owned)
     };
     resource["id"] = json!(id);
     // The client's meta (profiles, labels, tags), with the server's version, time and proof tag.
@@ -352,14 +364,12 @@ pub(crate) async fn patient_of(state: &AppState, ty: ResourceType, id: &str) -> 
     if ty == ResourceType::Patient {
         return id.parse().map_err(|_| not_found());
     }
-    record_patient(state, id).await?.ok_or_else(not_found)
+    let record = super::record_of(ty, id).ok_or_else(not_found)?;
+    record_patient(state, record).await?.ok_or_else(not_found)
 }
 
-/// The patient of the record `id`, if `id` is a record.
-async fn record_patient(state: &AppState, id: &str) -> Result<Option<PatientId>, FhirError> {
-    let Ok(record) = id.parse::<RecordId>() else {
-        return Ok(None);
-    };
+/// The patient of `record`, if it is one.
+async fn record_patient(state: &AppState, record: RecordId) -> Result<Option<PatientId>, FhirError> {
     let found = state
         .hospital
         .store
@@ -386,7 +396,11 @@ async fn provenance(state: &AppState, reader: Address, id: &str) -> Result<Respo
     let (target, revision) = id.rsplit_once('-').ok_or_else(not_found)?;
     let revision: u32 = revision.parse().map_err(|_| not_found())?;
     // The target is an entry's record, or else a patient (their demographics).
-    let (ty, patient) = match record_patient(state, target).await? {
+    let record = match target.parse::<RecordId>() {
+        Ok(record) => record_patient(state, record).await?,
+        Err(_) => None,
+    };
+    let (ty, patient) = match record {
         Some(patient) => (None, patient),
         None => (
             Some(ResourceType::Patient),
@@ -399,7 +413,9 @@ async fn provenance(state: &AppState, reader: Address, id: &str) -> Result<Respo
     let found = chart
         .versions
         .iter()
-        .find(|v| v.id == target && v.revision == revision && ty.is_none_or(|t| t == v.ty))
+        .find(|v| {
+            (v.id == target || v.record == target) && v.revision == revision && ty.is_none_or(|t| t == v.ty)
+        })
         .ok_or_else(not_found)?;
     Ok(resource_response(StatusCode::OK, &found.provenance(patient)))
 }

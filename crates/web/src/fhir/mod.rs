@@ -26,7 +26,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use medledger_core::entry::EntryKind;
+use medledger_core::entry::{EntryKind, RecordId};
 use medledger_fhir::{IssueCode, Outcome, ResourceType};
 use serde_json::Value;
 
@@ -149,6 +149,24 @@ pub(crate) fn stored_type(name: &str) -> Result<ResourceType, FhirError> {
             format!("{name:?} is not a resource type this server has: see /fhir/metadata for the list"),
         )
     })
+}
+
+/// The record a resource's id names: its own 32 hexadecimal digits, or, for an id a client chose
+/// (`PUT /fhir/Observation/bp-1`, update as create), the first 16 bytes of
+/// keccak256(`Observation/bp-1`). `None` for what is not a FHIR id.
+pub(crate) fn record_of(ty: ResourceType, id: &str) -> Option<RecordId> {
+    if let Ok(record) = id.parse::<RecordId>() {
+        return Some(record);
+    }
+    medledger_fhir::validate::id(id).then(|| {
+        let hash = alloy::primitives::keccak256(format!("{}/{id}", ty.name()));
+        RecordId(hash.0[..16].try_into().expect("16 bytes"))
+    })
+}
+
+/// Whether `id` is a client's name for `record` (not its own hexadecimal digits).
+pub(crate) fn client_named(record: RecordId, id: &str) -> bool {
+    id != record.to_string()
 }
 
 /// The entry kind a resource type is stored as.

@@ -142,7 +142,9 @@ fn plan(bundle: &Value) -> Result<Plan, FhirError> {
         ));
     }
     let mut new_patient: Option<(String, Value)> = None;
-    let mut written: Vec<(ResourceType, Value, usize)> = Vec::new();
+    let mut written: Vec<(ResourceType, Value, usize, Option<String>)> = Vec::new();
+    // The ids PUT entries give their resources.
+    let mut client_ids: Vec<(ResourceType, String)> = Vec::new();
     // An entry's fullUrl, to the entry it names.
     let mut full_urls: HashMap<String, usize> = HashMap::new();
     for (n, entry) in entries.iter().enumerate() {
@@ -158,11 +160,12 @@ fn plan(bundle: &Value) -> Result<Plan, FhirError> {
         if let Some(request) = request {
             issues.extend(unknown(request, &REQUEST_KEYS, &format!("{path}.request")));
         }
-        if method != Some("POST") {
+        if method != Some("POST") && method != Some("PUT") {
             issues.push(Issue::at(
                 IssueCode::NotSupported,
                 &format!("{path}.request.method"),
-                "a transaction here creates (POST); update with PUT /fhir/{type}/{id}, one at a time",
+                "a transaction here creates: POST, or PUT {type}/{id} with an id of the client's choosing \
+                 (update as create); update an existing resource with PUT /fhir/{type}/{id}, one at a time",
             ));
             continue;
         }
@@ -197,7 +200,54 @@ fn plan(bundle: &Value) -> Result<Plan, FhirError> {
                 continue;
             }
         };
-        if url != Some(ty.name()) {
+        // A PUT names the resource's id (the client's); a POST leaves it to the server.
+        let mut client_id = None;
+        if method == Some("PUT") {
+            let named = url
+                .and_then(|u| u.split_once('/'))
+                .filter(|(t, id)| *t == ty.name() && medledger_fhir::validate::id(id));
+            match named {
+                Some((_, id)) if ty != ResourceType::Patient && !ty.is_shared() => {
+                    if resource
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|own| own != id)
+                    {
+                        issues.push(Issue::at(
+                            IssueCode::Value,
+                            &format!("{path}.resource.id"),
+                            format!("the resource's id is not the {id:?} its request.url names"),
+                        ));
+                    }
+                    if client_ids.iter().any(|(t, other)| *t == ty && other == id) {
+                        issues.push(Issue::at(
+                            IssueCode::Value,
+                            &format!("{path}.request.url"),
+                            format!("{}/{id} is written twice in this transaction", ty.name()),
+                        ));
+                    }
+                    client_ids.push((ty, id.to_owned()));
+                    client_id = Some(id.to_owned());
+                }
+                Some(_) => issues.push(Issue::at(
+                    IssueCode::NotSupported,
+                    &format!("{path}.request.method"),
+                    format!(
+                        "a {} is created with POST here (its id is the server's)",
+                        ty.name()
+                    ),
+                )),
+                None => issues.push(Issue::at(
+                    IssueCode::Value,
+                    &format!("{path}.request.url"),
+                    format!(
+                        "the url of a PUT of a {} is {}/{{id}}, with a FHIR id",
+                        ty.name(),
+                        ty.name()
+                    ),
+                )),
+            }
+        } else if url != Some(ty.name()) {
             issues.push(Issue::at(
                 IssueCode::Value,
                 &format!("{path}.request.url"),
@@ -223,11 +273,11 @@ fn plan(bundle: &Value) -> Result<Plan, FhirError> {
             }
             continue;
         }
-        written.push((ty, resource.clone(), n));
+        written.push((ty, resource.clone(), n, client_id));
     }
     // Every entry is about the one patient.
     let mut existing: Option<PatientId> = None;
-    for (n, (ty, resource, _)) in written.iter().enumerate() {
+    for (n, (ty, resource, _, _)) in written.iter().enumerate() {
         // A shared resource (a Practitioner) is kept with the chart of the transaction's patient.
         let Some(element) = ty.patient_element() else {
             continue;
@@ -267,12 +317,18 @@ fn plan(bundle: &Value) -> Result<Plan, FhirError> {
         local.insert(full_url.clone(), format!("Patient/{id}"));
     }
     let mut entries = Vec::with_capacity(written.len());
-    for (ty, resource, n) in written {
-        let record = RecordId::random().map_err(fresh)?;
+    for (ty, resource, n, client_id) in written {
+        let (record, id) = match client_id {
+            Some(id) => (super::record_of(ty, &id).expect("a checked FHIR id"), id),
+            None => {
+                let record = RecordId::random().map_err(fresh)?;
+                (record, record.to_string())
+            }
+        };
         if let Some((full_url, _)) = full_urls.iter().find(|(_, at)| **at == n) {
-            local.insert(full_url.clone(), format!("{}/{record}", ty.name()));
+            local.insert(full_url.clone(), format!("{}/{id}", ty.name()));
         }
-        entries.push((ty, record, resource, n));
+        entries.push((ty, record, resource, n, id));
     }
     let mut resolve_in = |resource: &mut Value, n: usize| {
         let mut path = format!("Bundle.entry[{n}].resource");
@@ -284,9 +340,13 @@ fn plan(bundle: &Value) -> Result<Plan, FhirError> {
     });
     let entries: Vec<(ResourceType, RecordId, Value)> = entries
         .into_iter()
-        .map(|(ty, record, mut resource, n)| {
+        .map(|(ty, record, mut resource, n, id)| {
             resolve_in(&mut resource, n);
-            (ty, record, content(ty, resource, patient))
+            let mut stored = content(ty, resource, patient);
+            if super::client_named(record, &id) {
+                stored["id"] = Value::String(id);
+            }
+            (ty, record, stored)
         })
         .collect();
     if !issues.is_empty() {
@@ -298,6 +358,14 @@ fn plan(bundle: &Value) -> Result<Plan, FhirError> {
         existing,
         entries,
     })
+}
+
+/// The id a written resource is served under: the client's, or its record's digits.
+fn id_of(content: &Value, record: RecordId) -> String {
+    content
+        .get("id")
+        .and_then(Value::as_str)
+        .map_or_else(|| record.to_string(), str::to_owned)
 }
 
 /// `POST /fhir`: a transaction Bundle, answered `202 Accepted` with one request to sign for all of
@@ -314,6 +382,30 @@ pub(crate) async fn transaction(
         .iter()
         .map(|(ty, record, c)| (*record, kind_of(*ty), c.clone()))
         .collect();
+    // A PUT creates: what it names must not exist (update it on its own, where If-Match can say
+    // which version it changes).
+    for (ty, record, content) in &plan.entries {
+        let Some(id) = content.get("id").and_then(Value::as_str) else {
+            continue;
+        };
+        let exists = state
+            .hospital
+            .store
+            .latest_revision(*record)
+            .await
+            .map_err(crate::error::AppError::internal)?;
+        if exists.is_some() {
+            return Err(FhirError::new(
+                StatusCode::CONFLICT,
+                IssueCode::Conflict,
+                format!(
+                    "{}/{id} exists already: a transaction here creates; update it with PUT /fhir/{}/{id} on its own",
+                    ty.name(),
+                    ty.name()
+                ),
+            ));
+        }
+    }
     let records = &state.hospital.records;
     let mut written = Vec::new();
     let write = match (plan.new_patient, plan.existing) {
@@ -329,7 +421,7 @@ pub(crate) async fn transaction(
                 plan.entries
                     .iter()
                     .zip(ids)
-                    .map(|((ty, _, _), id)| (*ty, id.to_string(), 1)),
+                    .map(|((ty, _, content), record)| (*ty, id_of(content, record), 1)),
             );
             write
         }
@@ -342,7 +434,7 @@ pub(crate) async fn transaction(
                 plan.entries
                     .iter()
                     .zip(ids)
-                    .map(|((ty, _, _), id)| (*ty, id.to_string(), 1)),
+                    .map(|((ty, _, content), record)| (*ty, id_of(content, record), 1)),
             );
             write
         }

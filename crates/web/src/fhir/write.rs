@@ -232,7 +232,9 @@ async fn create_patient(state: &AppState, doctor: Address, resource: Value) -> R
 }
 
 /// `PUT /fhir/{ty}/{id}`: a new version of a resource the author may read and write. It keeps
-/// its patient; `If-Match: W/"n"` makes it conditional on version n being the newest.
+/// its patient; `If-Match: W/"n"` makes it conditional on version n being the newest. A resource
+/// that does not exist yet is created with the client's id (update as create), as hospitals'
+/// systems that name their own resources send them.
 pub(crate) async fn update(
     State(state): State<AppState>,
     SignedIn(author): SignedIn,
@@ -250,7 +252,13 @@ pub(crate) async fn update(
             "the body's id {body_id:?} is not the URL's {id:?}"
         )));
     }
-    let patient = patient_of(&state, ty, &id).await?;
+    let patient = match patient_of(&state, ty, &id).await {
+        Ok(patient) => patient,
+        Err(e) if e.status() == StatusCode::NOT_FOUND && ty != ResourceType::Patient => {
+            return create_as(&state, author, ty, &id, &headers, resource).await;
+        }
+        Err(e) => return Err(e),
+    };
     let chart = load(&state, author, patient)
         .await
         .map_err(|e| e.or_not_found(ty.name(), &id))?;
@@ -283,15 +291,69 @@ pub(crate) async fn update(
             ),
         ));
     }
-    let record = id.parse().map_err(|_| FhirError::not_found(ty.name(), &id))?;
-    let content = content(ty, resource, Some(patient));
-    let (record, revision, write) = state
+    let record = super::record_of(ty, &id).ok_or_else(|| FhirError::not_found(ty.name(), &id))?;
+    let mut content = content(ty, resource, Some(patient));
+    if super::client_named(record, &id) {
+        content["id"] = json!(id);
+    }
+    let (_, revision, write) = state
         .hospital
         .records
         .record(author, patient, kind_of(ty), &content, Some(record))
         .await
         .map_err(ledger_error)?;
-    Ok(accepted(&state, ty, &record.to_string(), revision, &write))
+    // Served under the id it was asked for (a client's stays the client's).
+    Ok(accepted(&state, ty, &id, revision, &write))
+}
+
+/// `PUT /fhir/{ty}/{id}` of a resource that does not exist: created under the client's id, which
+/// it keeps (its record is named after it: [`super::record_of`]).
+async fn create_as(
+    state: &AppState,
+    author: Address,
+    ty: ResourceType,
+    id: &str,
+    headers: &HeaderMap,
+    resource: Value,
+) -> Result<Response, FhirError> {
+    let record = super::record_of(ty, id).ok_or_else(|| {
+        FhirError::bad_request(format!(
+            "{id:?} is not a FHIR id: 1 to 64 letters, digits, '-' or '.'"
+        ))
+    })?;
+    if headers.contains_key(header::IF_MATCH) {
+        return Err(FhirError::new(
+            StatusCode::PRECONDITION_FAILED,
+            IssueCode::Conflict,
+            format!(
+                "If-Match names a version of {}/{id}, which does not exist",
+                ty.name()
+            ),
+        ));
+    }
+    if ty.is_shared() {
+        return Err(FhirError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            IssueCode::NotSupported,
+            format!(
+                "a {} is kept with the chart of the patient it came with: send it in a transaction (POST /fhir) \
+                 with that patient's resources",
+                ty.name()
+            ),
+        ));
+    }
+    let patient = subject_of(ty, &resource)?;
+    let mut content = content(ty, resource, Some(patient));
+    if super::client_named(record, id) {
+        content["id"] = json!(id);
+    }
+    let (_, write) = state
+        .hospital
+        .records
+        .record_many(author, patient, &[(record, kind_of(ty), content)])
+        .await
+        .map_err(ledger_error)?;
+    Ok(accepted(state, ty, id, 1, &write))
 }
 
 /// The content of an entry written through the JSON API (`kind` and a resource): it must be the

@@ -320,6 +320,92 @@ async fn a_whole_chart_comes_in_and_reads_back_unchanged() {
         assert!(outcome.to_string().contains(words), "{query}: {outcome}");
     }
 
+    // Resources a hospital's system names itself: PUT with its own ids creates them (update as
+    // create), they keep those ids, and references by them resolve.
+    let subject = json!({"reference": format!("Patient/{patient_id}")});
+    let named = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Observation", "id": "bp-2021-03-04", "status": "final",
+            "code": {"text": "Blood pressure"}, "subject": subject, "valueString": "120/80 mmHg"},
+         "request": {"method": "PUT", "url": "Observation/bp-2021-03-04"}},
+        {"resource": {"resourceType": "Condition", "code": {"text": "Hypertension"}, "subject": subject,
+            "evidence": [{"detail": [{"reference": "Observation/bp-2021-03-04"}]}]},
+         "request": {"method": "PUT", "url": "Condition/htn-1"}},
+    ]});
+    let (status, _, accepted) = fhir(&site, "POST", "/fhir", Some(named.clone()), Some(&token)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let location = sign(&site, &doctor, &token, &accepted).await;
+    assert_eq!(location, "/fhir/Observation/bp-2021-03-04/_history/1");
+    let (status, _, condition) = fhir(&site, "GET", "/fhir/Condition/htn-1", None, Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{condition}");
+    assert_eq!(condition["id"], "htn-1");
+    let evidence = condition["evidence"][0]["detail"][0]["reference"]
+        .as_str()
+        .unwrap();
+    let (status, _, pressure) = fhir(&site, "GET", &format!("/fhir/{evidence}"), None, Some(&token)).await;
+    assert_eq!(
+        (status, &pressure["id"]),
+        (StatusCode::OK, &json!("bp-2021-03-04")),
+        "{pressure}"
+    );
+    let (status, _, outcome) = fhir(&site, "POST", "/fhir", Some(named), Some(&token)).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a PUT in a transaction creates: {outcome}"
+    );
+    // On its own, PUT creates, then updates, under the same id.
+    let mut flu = chart().remove(1);
+    flu["patient"] = subject.clone();
+    flu["id"] = json!("flu-2022");
+    let (status, _, accepted) = fhir(
+        &site,
+        "PUT",
+        "/fhir/Immunization/flu-2022",
+        Some(flu.clone()),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    sign(&site, &doctor, &token, &accepted).await;
+    flu["status"] = json!("entered-in-error");
+    let (status, _, accepted) = fhir(
+        &site,
+        "PUT",
+        "/fhir/Immunization/flu-2022",
+        Some(flu),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(
+        sign(&site, &doctor, &token, &accepted).await,
+        "/fhir/Immunization/flu-2022/_history/2"
+    );
+    let (_, _, flu) = fhir(&site, "GET", "/fhir/Immunization/flu-2022", None, Some(&token)).await;
+    assert_eq!(
+        (&flu["id"], &flu["status"], &flu["meta"]["versionId"]),
+        (&json!("flu-2022"), &json!("entered-in-error"), &json!("2"))
+    );
+    let (_, _, anchors) = fhir(
+        &site,
+        "GET",
+        "/fhir/Provenance?target=Immunization/flu-2022",
+        None,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(anchors["total"], 2, "{anchors}");
+    let provenance = anchors["entry"][0]["resource"]["id"].as_str().unwrap();
+    let (status, _, _) = fhir(
+        &site,
+        "GET",
+        &format!("/fhir/Provenance/{provenance}"),
+        None,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
     // A urn:uuid: that names no entry of the Bundle is refused: it could never resolve.
     let mut dangling = chart().remove(2);
     dangling["subject"] = json!({"reference": format!("Patient/{patient_id}")});
