@@ -53,6 +53,13 @@ impl BlindIndexKey {
         full[..16].try_into().expect("16 of 32 bytes")
     }
 
+    /// The name of the record a client's resource id (`Observation/bp-1`) stands for: keyed, so
+    /// that the store's record ids do not let anyone who reads them test guesses of client ids
+    /// (which may be built from medical record numbers).
+    pub fn record_tag(&self, resource: &str) -> Tag {
+        self.tag("r:", resource)
+    }
+
     /// Every tag to store for `name`, without duplicates.
     pub fn tags_for_name(&self, name: &str) -> Vec<Tag> {
         let mut tags = Vec::new();

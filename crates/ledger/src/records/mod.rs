@@ -202,6 +202,13 @@ fn now_secs() -> u64 {
 }
 
 impl Records {
+    /// The record a client's id for a resource names (`PUT /fhir/Observation/bp-1`, update as
+    /// create): a keyed hash of `{type}/{id}` under the hospital's blind-index key, stable for the
+    /// life of the data directory.
+    pub fn client_record(&self, resource_type: &str, id: &str) -> RecordId {
+        RecordId(self.index.record_tag(&format!("{resource_type}/{id}")))
+    }
+
     /// The record flows over `store`, for the deployment it records.
     pub async fn open(store: Store, keyring: Keyring, provider: DynProvider) -> Result<Self> {
         let deployment = store.deployment().await?.ok_or(Error::NotDeployed)?;

@@ -15,7 +15,7 @@ use medledger_core::entry::{PatientId, RecordId};
 use medledger_fhir::bundle::{self, Entry, Mode};
 use medledger_fhir::time::instant_of_ms;
 use medledger_fhir::{IssueCode, ResourceType};
-use medledger_ledger::records::{Proof, ReadEntry};
+use medledger_ledger::records::{Proof, ReadEntry, Records};
 use serde_json::{Value, json};
 
 use super::{FhirError, TypeAndId, base, resource_response, stored_type, type_of};
@@ -251,7 +251,7 @@ pub(crate) async fn load(state: &AppState, reader: Address, patient: PatientId) 
                 *version,
                 &format!("altered in this store, so withheld: {why}"),
             )),
-            _ => versions.extend(version_of(patient, entry)),
+            _ => versions.extend(version_of(&state.hospital.records, patient, entry)),
         }
     }
     // A resource whose newer revision is a gap is not current: say so on each of its versions.
@@ -282,7 +282,7 @@ pub(crate) async fn load(state: &AppState, reader: Address, patient: PatientId) 
     })
 }
 
-fn version_of(patient: PatientId, entry: ReadEntry) -> Option<Version> {
+fn version_of(records: &Records, patient: PatientId, entry: ReadEntry) -> Option<Version> {
     let ty = type_of(EntryKind::try_from(entry.kind).ok()?);
     let anchor = match &entry.proof {
         Proof::Verified {
@@ -316,7 +316,7 @@ fn version_of(patient: PatientId, entry: ReadEntry) -> Option<Version> {
         resource
             .get("id")
             .and_then(Value::as_str)
-            .filter(|id| super::record_of(ty, id).is_some_and(|r| r.to_string() == record))
+            .filter(|id| super::record_of(records, ty, id).is_some_and(|r| r.to_string() == record))
             .map_or_else(|| record.clone(), str::to_owned)
     };
     resource["id"] = json!(id);
@@ -364,7 +364,7 @@ pub(crate) async fn patient_of(state: &AppState, ty: ResourceType, id: &str) -> 
     if ty == ResourceType::Patient {
         return id.parse().map_err(|_| not_found());
     }
-    let record = super::record_of(ty, id).ok_or_else(not_found)?;
+    let record = super::record_of(&state.hospital.records, ty, id).ok_or_else(not_found)?;
     record_patient(state, record).await?.ok_or_else(not_found)
 }
 

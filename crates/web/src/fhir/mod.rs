@@ -28,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use medledger_core::entry::{EntryKind, RecordId};
 use medledger_fhir::{IssueCode, Outcome, ResourceType};
+use medledger_ledger::records::Records;
 use serde_json::Value;
 
 use crate::error::AppError;
@@ -152,16 +153,13 @@ pub(crate) fn stored_type(name: &str) -> Result<ResourceType, FhirError> {
 }
 
 /// The record a resource's id names: its own 32 hexadecimal digits, or, for an id a client chose
-/// (`PUT /fhir/Observation/bp-1`, update as create), the first 16 bytes of
-/// keccak256(`Observation/bp-1`). `None` for what is not a FHIR id.
-pub(crate) fn record_of(ty: ResourceType, id: &str) -> Option<RecordId> {
+/// (`PUT /fhir/Observation/bp-1`, update as create), a keyed hash of `Observation/bp-1`
+/// ([`Records::client_record`]). `None` for what is not a FHIR id.
+pub(crate) fn record_of(records: &Records, ty: ResourceType, id: &str) -> Option<RecordId> {
     if let Ok(record) = id.parse::<RecordId>() {
         return Some(record);
     }
-    medledger_fhir::validate::id(id).then(|| {
-        let hash = alloy::primitives::keccak256(format!("{}/{id}", ty.name()));
-        RecordId(hash.0[..16].try_into().expect("16 bytes"))
-    })
+    medledger_fhir::validate::id(id).then(|| records.client_record(ty.name(), id))
 }
 
 /// Whether `id` is a client's name for `record` (not its own hexadecimal digits).

@@ -101,7 +101,7 @@ fn unknown(object: &serde_json::Map<String, Value>, allowed: &[&str], path: &str
 }
 
 /// Checks the Bundle and works out what it writes; every problem is reported with its path.
-fn plan(bundle: &Value) -> Result<Plan, FhirError> {
+fn plan(records: &medledger_ledger::records::Records, bundle: &Value) -> Result<Plan, FhirError> {
     let invalid = |issues: Vec<Issue>| FhirError::invalid(Outcome { issues });
     let Some(object) = bundle.as_object() else {
         return Err(FhirError::bad_request("the body must be a Bundle"));
@@ -319,7 +319,7 @@ fn plan(bundle: &Value) -> Result<Plan, FhirError> {
     let mut entries = Vec::with_capacity(written.len());
     for (ty, resource, n, client_id) in written {
         let (record, id) = match client_id {
-            Some(id) => (super::record_of(ty, &id).expect("a checked FHIR id"), id),
+            Some(id) => (super::record_of(records, ty, &id).expect("a checked FHIR id"), id),
             None => {
                 let record = RecordId::random().map_err(fresh)?;
                 (record, record.to_string())
@@ -376,7 +376,7 @@ pub(crate) async fn transaction(
     headers: HeaderMap,
     crate::extract::Body(body): crate::extract::Body,
 ) -> Result<Response, FhirError> {
-    let plan = plan(&body_json(&headers, &body)?)?;
+    let plan = plan(&state.hospital.records, &body_json(&headers, &body)?)?;
     let entries: Vec<_> = plan
         .entries
         .iter()

@@ -291,7 +291,8 @@ pub(crate) async fn update(
             ),
         ));
     }
-    let record = super::record_of(ty, &id).ok_or_else(|| FhirError::not_found(ty.name(), &id))?;
+    let record = super::record_of(&state.hospital.records, ty, &id)
+        .ok_or_else(|| FhirError::not_found(ty.name(), &id))?;
     let mut content = content(ty, resource, Some(patient));
     if super::client_named(record, &id) {
         content["id"] = json!(id);
@@ -316,7 +317,7 @@ async fn create_as(
     headers: &HeaderMap,
     resource: Value,
 ) -> Result<Response, FhirError> {
-    let record = super::record_of(ty, id).ok_or_else(|| {
+    let record = super::record_of(&state.hospital.records, ty, id).ok_or_else(|| {
         FhirError::bad_request(format!(
             "{id:?} is not a FHIR id: 1 to 64 letters, digits, '-' or '.'"
         ))
