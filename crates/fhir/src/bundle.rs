@@ -32,10 +32,35 @@ pub fn searchset(total: usize, entries: Vec<Entry>, links: &[(&str, String)]) ->
     bundle("searchset", Some(total), entries, links)
 }
 
-/// A `history` Bundle of one resource's versions, newest first.
+/// A `history` Bundle of one resource's versions, newest first. Each entry says, as R4 requires of
+/// a history (bdl-3, bdl-4), the interaction that made it (`request`: version 1 a create, the
+/// others updates) and its outcome (`response`: status, ETag, when), read from the version's own
+/// `resourceType`, `id` and `meta`.
 pub fn history(entries: Vec<Entry>, links: &[(&str, String)]) -> Value {
     let total = entries.len();
-    bundle("history", Some(total), entries, links)
+    let mut out = bundle("history", Some(total), entries, links);
+    for entry in out["entry"].as_array_mut().into_iter().flatten() {
+        let resource = &entry["resource"];
+        let ty = resource["resourceType"].as_str().unwrap_or_default();
+        let id = resource["id"].as_str().unwrap_or_default();
+        let version = resource["meta"]["versionId"].as_str().unwrap_or("1").to_owned();
+        let created = version == "1";
+        let request = if created {
+            json!({"method": "POST", "url": ty})
+        } else {
+            json!({"method": "PUT", "url": format!("{ty}/{id}")})
+        };
+        let mut response = json!({
+            "status": if created { "201 Created" } else { "200 OK" },
+            "etag": format!("W/\"{version}\""),
+        });
+        if let Some(when) = resource["meta"]["lastUpdated"].as_str() {
+            response["lastModified"] = json!(when);
+        }
+        entry["request"] = request;
+        entry["response"] = response;
+    }
+    out
 }
 
 fn bundle(kind: &str, total: Option<usize>, entries: Vec<Entry>, links: &[(&str, String)]) -> Value {
@@ -191,4 +216,36 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
             "interaction": [{"code": "transaction", "documentation": "New resources of one patient (and the patient itself), anchored together by one signature: all or none"}],
         }],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_history_says_how_each_version_was_made() {
+        let version = |n: &str| Entry {
+            full_url: "http://h/fhir/Condition/c1".into(),
+            resource: json!({"resourceType": "Condition", "id": "c1",
+                "meta": {"versionId": n, "lastUpdated": "2021-01-01T00:00:00.000Z"}}),
+            mode: None,
+        };
+        let out = history(vec![version("2"), version("1")], &[]);
+        assert_eq!(
+            out["entry"][0]["request"],
+            json!({"method": "PUT", "url": "Condition/c1"})
+        );
+        assert_eq!(out["entry"][0]["response"]["status"], "200 OK");
+        assert_eq!(out["entry"][0]["response"]["etag"], "W/\"2\"");
+        assert_eq!(
+            out["entry"][1]["request"],
+            json!({"method": "POST", "url": "Condition"})
+        );
+        assert_eq!(out["entry"][1]["response"]["status"], "201 Created");
+        assert_eq!(
+            out["entry"][1]["response"]["lastModified"],
+            "2021-01-01T00:00:00.000Z"
+        );
+        assert!(out["entry"][1].get("search").is_none());
+    }
 }

@@ -379,6 +379,15 @@ async fn record_patient(state: &AppState, record: RecordId) -> Result<Option<Pat
     Ok(found.map(|(patient, _)| patient))
 }
 
+/// The page an operation's `_count` and `_offset` ask for; without `_count`, all of it.
+fn paged(params: &super::search::Params, total: usize) -> Result<super::search::Page, FhirError> {
+    let mut page = super::search::Page::of(params)?;
+    if !params.iter().any(|(n, _)| n == "_count") {
+        page.count = total;
+    }
+    Ok(page)
+}
+
 /// The version's `ETag` (`W/"n"`) and `Last-Modified` (when it was recorded).
 fn with_etag(mut response: Response, version: &Version) -> Response {
     if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", version.revision)) {
@@ -487,15 +496,19 @@ pub(crate) async fn vread(
     ))
 }
 
-/// `GET /fhir/{ty}/{id}/_history` and `GET /fhir/Patient/{id}/$everything`.
+/// `GET /fhir/{ty}/{id}/_history` (`_count` and `_offset` page it) and
+/// `GET /fhir/Patient/{id}/$everything` (`_type` and `_since` narrow it, `_count` and `_offset`
+/// page it; without `_count` it is whole). Other parameters are refused, not ignored.
 pub(crate) async fn operation(
     State(state): State<AppState>,
     SignedIn(reader): SignedIn,
     Path((ty, id, operation)): Path<(String, String, String)>,
+    query: super::Query,
 ) -> Result<Response, FhirError> {
     let ty = stored_type(&ty)?;
     match operation.as_str() {
         "_history" => {
+            let params = super::search::params_of(query.0.as_deref(), "_history", &[])?;
             let patient = patient_of(&state, ty, &id).await?;
             let chart = load(&state, reader, patient)
                 .await
@@ -505,7 +518,10 @@ pub(crate) async fn operation(
                 return Err(FhirError::not_found(ty.name(), &id));
             }
             let base = base(&state);
-            let entries = versions
+            let total = versions.len();
+            let page = paged(&params, total)?;
+            let entries = page
+                .of_list(versions)
                 .iter()
                 .map(|v| Entry {
                     full_url: format!("{base}/{}", v.reference()),
@@ -513,13 +529,41 @@ pub(crate) async fn operation(
                     mode: None,
                 })
                 .collect();
-            let links = [("self", format!("{base}/{}/{id}/_history", ty.name()))];
+            let links = super::search::page_links(
+                &base,
+                &format!("{}/{id}/_history", ty.name()),
+                &params,
+                page,
+                total,
+            )?;
             Ok(resource_response(
                 StatusCode::OK,
                 &bundle::history(entries, &links),
             ))
         }
         "$everything" if ty == ResourceType::Patient => {
+            let params =
+                super::search::params_of(query.0.as_deref(), "Patient/$everything", &["_type", "_since"])?;
+            let mut types: Option<Vec<ResourceType>> = None;
+            for (_, list) in params.iter().filter(|(n, _)| n == "_type") {
+                let mut these = Vec::new();
+                for name in list.split(',') {
+                    these.push(ResourceType::from_name(name.trim()).ok_or_else(|| {
+                        FhirError::bad_request(format!(
+                            "_type={name:?} is not a resource type of a chart here: see /fhir/metadata"
+                        ))
+                    })?);
+                }
+                types.get_or_insert_with(Vec::new).extend(these);
+            }
+            let since = match params.iter().rev().find(|(n, _)| n == "_since") {
+                Some((_, text)) => Some(
+                    medledger_fhir::time::instant(text)
+                        .map_err(|why| FhirError::bad_request(format!("_since={text:?}: {why}")))?
+                        .start,
+                ),
+                None => None,
+            };
             let patient = patient_of(&state, ty, &id).await?;
             let chart = load(&state, reader, patient)
                 .await
@@ -527,8 +571,15 @@ pub(crate) async fn operation(
             let base = base(&state);
             let gaps = chart.gaps_entry(&base);
             let mut latest = chart.into_latest();
+            latest.retain(|v| {
+                types.as_ref().is_none_or(|t| t.contains(&v.ty))
+                    && since.is_none_or(|since| v.recorded_at as i64 >= since)
+            });
             // The Patient first, then the entries in the order written.
             latest.sort_by_key(|v| (v.ty != ResourceType::Patient, v.recorded_at));
+            let total = latest.len();
+            let page = paged(&params, total)?;
+            let latest = page.of_list(latest);
             let provenance: Vec<Entry> = latest
                 .iter()
                 .map(|v| Entry {
@@ -537,7 +588,6 @@ pub(crate) async fn operation(
                     mode: Some(Mode::Include),
                 })
                 .collect();
-            let total = latest.len();
             let mut entries: Vec<Entry> = latest
                 .into_iter()
                 .map(|v| Entry {
@@ -548,7 +598,8 @@ pub(crate) async fn operation(
                 .collect();
             entries.extend(provenance);
             entries.extend(gaps);
-            let links = [("self", format!("{base}/Patient/{id}/$everything"))];
+            let links =
+                super::search::page_links(&base, &format!("Patient/{id}/$everything"), &params, page, total)?;
             Ok(resource_response(
                 StatusCode::OK,
                 &bundle::searchset(total, entries, &links),

@@ -320,6 +320,36 @@ async fn a_whole_chart_comes_in_and_reads_back_unchanged() {
         assert!(outcome.to_string().contains(words), "{query}: {outcome}");
     }
 
+    // $everything narrowed by type and time, and paged; what it does not know is refused.
+    let everything = |query: &str| search(format!("/fhir/Patient/{patient_id}/$everything?{query}"));
+    let matches = |bundle: &Value| {
+        bundle["entry"]
+            .as_array()
+            .map_or(0, |e| e.iter().filter(|e| e["search"]["mode"] == "match").count())
+    };
+    let (_, _, some) = everything("_type=Observation,Encounter").await;
+    assert_eq!((some["total"].clone(), matches(&some)), (json!(3), 3), "{some}");
+    let (_, _, none) = everything("_since=2999-01-01T00:00:00Z").await;
+    assert_eq!(none["total"], 0, "{none}");
+    let (_, _, first) = everything("_count=4").await;
+    assert_eq!(
+        (first["total"].clone(), matches(&first)),
+        (json!(9), 4),
+        "{first}"
+    );
+    assert!(
+        first["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["relation"] == "next"),
+        "{first}"
+    );
+    for query in ["_type=Colour", "_since=yesterday", "colour=red"] {
+        let (status, _, outcome) = everything(query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {outcome}");
+    }
+
     // Resources a hospital's system names itself: PUT with its own ids creates them (update as
     // create), they keep those ids, and references by them resolve.
     let subject = json!({"reference": format!("Patient/{patient_id}")});
@@ -386,6 +416,26 @@ async fn a_whole_chart_comes_in_and_reads_back_unchanged() {
         (&flu["id"], &flu["status"], &flu["meta"]["versionId"]),
         (&json!("flu-2022"), &json!("entered-in-error"), &json!("2"))
     );
+    // Its history says how each version was made (bdl-3, bdl-4).
+    let (_, _, history) = fhir(
+        &site,
+        "GET",
+        "/fhir/Immunization/flu-2022/_history",
+        None,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(
+        history["entry"][0]["request"],
+        json!({"method": "PUT", "url": "Immunization/flu-2022"}),
+        "{history}"
+    );
+    assert_eq!(history["entry"][0]["response"]["etag"], "W/\"2\"");
+    assert_eq!(
+        history["entry"][1]["request"],
+        json!({"method": "POST", "url": "Immunization"})
+    );
+    assert_eq!(history["entry"][1]["response"]["status"], "201 Created");
     let (_, _, anchors) = fhir(
         &site,
         "GET",
