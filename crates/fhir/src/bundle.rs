@@ -159,6 +159,7 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                     .map(|(name, kind, doc)| json!({"name": name, "type": kind, "documentation": doc}))
                     .collect::<Vec<_>>(),
             });
+            resource["searchRevInclude"] = json!(["Provenance:target"]);
             if ty.patient_element().is_some() {
                 resource["searchInclude"] =
                     json!([format!("{}:patient", ty.name()), format!("{}:subject", ty.name())]);

@@ -1,7 +1,8 @@
 //! Search: `GET /fhir/{ty}?…` over the charts the caller may read.
 //!
 //! Parameters: `patient`/`subject`, `code` (and `code:text`), `date`, `_id`, `_lastUpdated`,
-//! `_count` and `_offset` (paging links carry them), `_include` of the patient, `_sort`
+//! `_count` and `_offset` (paging links carry them), `_include` of the patient, `_revinclude` of
+//! each result's Provenance, `_sort`
 //! (`_lastUpdated`, `date`, `_id`, each may be `-`), `_total` (`none`, `estimate`, `accurate`),
 //! `_summary` (`count`, `data`, `false`) and `_elements`; on Patient `name`, `identifier` (the
 //! wallet) and `birthdate`; on Provenance `target` and `patient`. A parameter (or a value of
@@ -115,6 +116,7 @@ fn known(ty: Option<ResourceType>, name: &str) -> bool {
         "_format",
         "_include",
         "_sort",
+        "_revinclude",
         "_total",
         "_summary",
         "_elements",
@@ -495,6 +497,18 @@ pub(crate) async fn search_type(
         }
     };
     let page = Page::of(&params)?;
+    // A resource's anchors on the chain are its Provenance: `_revinclude=Provenance:target`.
+    let mut revinclude_provenance = false;
+    for (_, value) in params.iter().filter(|(n, _)| n == "_revinclude") {
+        match (ty, value.as_str()) {
+            (Some(_), "Provenance:target" | "*") => revinclude_provenance = true,
+            _ => {
+                return Err(FhirError::bad_request(format!(
+                    "_revinclude={value:?} is not supported on {ty_name}: this server reverse-includes Provenance:target"
+                )));
+            }
+        }
+    }
 
     let ids = patients(&state, reader, ty, &params).await?;
     let charts = charts(&state, reader, &ids).await?;
@@ -559,6 +573,15 @@ pub(crate) async fn search_type(
         });
         if include_patient && !included.iter().any(|c| c.patient == hit.chart.patient) {
             included.push(hit.chart);
+        }
+    }
+    if revinclude_provenance {
+        for hit in &found {
+            entries.push(Entry {
+                full_url: format!("{base}/Provenance/{}", hit.version.provenance_id()),
+                resource: hit.version.provenance(hit.chart.patient),
+                mode: Some(Mode::Include),
+            });
         }
     }
     for chart in included {

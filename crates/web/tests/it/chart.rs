@@ -310,7 +310,19 @@ async fn a_whole_chart_comes_in_and_reads_back_unchanged() {
             .any(|t| t["code"] == "SUBSETTED"),
         "{visit}"
     );
+    let (_, _, anchored) = search(format!(
+        "/fhir/Observation?patient={patient_id}&_revinclude=Provenance:target"
+    ))
+    .await;
+    let provenances: Vec<&Value> = anchored["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Provenance" && e["search"]["mode"] == "include")
+        .collect();
+    assert_eq!(provenances.len(), 2, "each result's Provenance: {anchored}");
     for (query, words) in [
+        ("_revinclude=Condition:evidence", "_revinclude"),
         ("_sort=colour", "_sort"),
         ("_summary=text", "_summary=text is not supported"),
         ("_total=maybe", "_total"),
