@@ -82,6 +82,10 @@ fn walk(
         return;
     }
     let mut chosen: Vec<(&str, &str)> = Vec::new();
+    // Which elements are given (R4's largest type has 54), for the required ones.
+    let mut given = [false; 64];
+    // Extensions on primitives are rare: look for `_name` only in an object that has some.
+    let extensions = object.keys().any(|k| k.starts_with('_'));
     for (key, value) in object {
         if nesting != Nesting::Element && key == "resourceType" {
             continue;
@@ -103,7 +107,12 @@ fn walk(
             ));
         } else if let Some(base) = key.strip_prefix('_') {
             match def.key(base) {
-                Some((el, Ty::Prim(_))) => primitive_extension(el, value, object.get(base), path, issues),
+                Some((n, el, Ty::Prim(_))) => {
+                    if let Some(seen) = given.get_mut(n) {
+                        *seen = true;
+                    }
+                    primitive_extension(el, value, object.get(base), path, issues);
+                }
                 Some(_) => issues.push(Issue::at(
                     IssueCode::Structure,
                     path,
@@ -111,7 +120,10 @@ fn walk(
                 )),
                 None => issues.push(unknown(def, key, path)),
             }
-        } else if let Some((el, ty)) = def.key(key) {
+        } else if let Some((n, el, ty)) = def.key(key) {
+            if let Some(seen) = given.get_mut(n) {
+                *seen = true;
+            }
             if el.choice {
                 if let Some((_, other)) = chosen.iter().find(|(g, _)| *g == el.name) {
                     issues.push(Issue::at(
@@ -122,15 +134,19 @@ fn walk(
                 }
                 chosen.push((&el.name, key));
             }
-            let extended = object.get(&format!("_{key}"));
+            let extended = if extensions {
+                object.get(&format!("_{key}"))
+            } else {
+                None
+            };
             check(el, ty, value, extended, path, issues);
         } else {
             issues.push(unknown(def, key, path));
         }
         path.truncate(len);
     }
-    for el in &def.elements {
-        if el.required && !def.holds(el, object) {
+    for (n, el) in def.elements.iter().enumerate() {
+        if el.required && !given.get(n).copied().unwrap_or(true) {
             let name = if el.choice {
                 format!("{}[x]", el.name)
             } else {

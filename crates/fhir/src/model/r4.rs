@@ -2,7 +2,9 @@
 //! xtask fhir-model`; a test keeps it equal to them). Why a data file and not generated Rust: the
 //! validator needs only names, types, cardinality and required code sets, a third of a megabyte
 //! read in a few milliseconds, where a generated type per element (fhirbolt's model, say) costs
-//! minutes of build and would not keep a decimal's digits anyway.
+//! minutes of build and would not keep a decimal's digits anyway. Element names are looked up with
+//! rustc's FxHash: the keys are the model's own, fixed at build time, so a client can make no
+//! collisions, and every element of every resource written and read is a lookup.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -97,24 +99,14 @@ pub(crate) struct Def {
     /// A resource (not a data type or backbone element).
     pub(crate) resource: bool,
     /// A JSON key (`valueQuantity`, `gender`) to its element and type.
-    keys: HashMap<String, (usize, Ty)>,
+    keys: HashMap<String, (usize, Ty), rustc_hash::FxBuildHasher>,
 }
 
 impl Def {
-    /// The element a JSON key names, and the type it is given in.
-    pub(crate) fn key(&self, key: &str) -> Option<(&El, Ty)> {
-        self.keys.get(key).map(|(n, ty)| (&self.elements[*n], *ty))
-    }
-
-    /// Whether the object holds the element, in any of its names (a choice's, `_name` for a
-    /// primitive's extensions).
-    pub(crate) fn holds(&self, element: &El, object: &serde_json::Map<String, serde_json::Value>) -> bool {
-        object.keys().any(|k| {
-            let k = k.strip_prefix('_').unwrap_or(k);
-            self.keys
-                .get(k)
-                .is_some_and(|(n, _)| std::ptr::eq(&self.elements[*n], element))
-        })
+    /// The element a JSON key names (its place among the elements, and itself), and the type
+    /// it is given in.
+    pub(crate) fn key(&self, key: &str) -> Option<(usize, &El, Ty)> {
+        self.keys.get(key).map(|(n, ty)| (*n, &self.elements[*n], *ty))
     }
 }
 
@@ -189,7 +181,7 @@ impl Model {
         for name in names {
             let t = &file.types[name];
             let mut elements = Vec::with_capacity(t.elements.len());
-            let mut keys = HashMap::new();
+            let mut keys = HashMap::default();
             for (n, ElementFile(el_name, types, min, many, value_set)) in t.elements.iter().enumerate() {
                 let (base, choice) = match el_name.strip_suffix("[x]") {
                     Some(base) => (base.to_owned(), true),
@@ -241,15 +233,15 @@ mod tests {
     fn the_model_holds_all_of_r4() {
         let model = Model::get();
         let patient = model.resource("Patient").unwrap();
-        let (contact, _) = patient.key("contact").unwrap();
+        let (_, contact, _) = patient.key("contact").unwrap();
         assert!(contact.many);
-        let (gender, ty) = patient.key("gender").unwrap();
+        let (_, gender, ty) = patient.key("gender").unwrap();
         assert!(matches!(ty, Ty::Prim(Prim::Code)));
         assert_eq!(
             gender.codes.as_deref().unwrap(),
             ["female", "male", "other", "unknown"]
         );
-        let (deceased, ty) = patient.key("deceasedDateTime").unwrap();
+        let (_, deceased, ty) = patient.key("deceasedDateTime").unwrap();
         assert!(deceased.choice && matches!(ty, Ty::Prim(Prim::DateTime)));
         for name in [
             "Encounter",
