@@ -2,7 +2,8 @@
 //! `e2e/requirements.txt`: US Core R4 transaction Bundles, the same bytes for the same seed),
 //! imported unmodified with `medledger import`, then every resource read back and compared with
 //! its source value for value: decimals with their digits, references between the entries
-//! pointing at the resources this server made of them, and every reference resolving here. Then
+//! pointing at the resources this server made of them, and every reference resolving here; every
+//! document served valid against the official R4 schema and the Bundle rules. Then
 //! one chart is exported, loaded into a fresh server as it is, and exported again: the same
 //! resources.
 
@@ -175,6 +176,13 @@ async fn synthetic_patients_import_whole_and_read_back_unchanged() {
         }
     };
     let mut compared = 0;
+    // Every document served, for the official R4 schema and the Bundle rules (e2e/validate.mjs).
+    let served_dir = dir.root().join("served");
+    std::fs::create_dir_all(&served_dir).unwrap();
+    let keep = |text: &str| {
+        let n = std::fs::read_dir(&served_dir).unwrap().count();
+        std::fs::write(served_dir.join(format!("{n:05}.json")), text).unwrap();
+    };
     for file in &files {
         let source: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
         let entries = source["entry"].as_array().unwrap();
@@ -199,6 +207,7 @@ async fn synthetic_patients_import_whole_and_read_back_unchanged() {
             let path = &path[path.find("/fhir/").unwrap()..];
             let (status, text) = get(path).await;
             assert_eq!(status, 200, "{path}: {text}");
+            keep(&text);
             let served: Value = serde_json::from_str(&text).unwrap();
             assert_eq!(
                 served["meta"]["tag"].as_array().unwrap().last().unwrap()["code"],
@@ -229,6 +238,10 @@ async fn synthetic_patients_import_whole_and_read_back_unchanged() {
         }
         let (status, everything) = get(&format!("/fhir/{patient}/$everything")).await;
         assert_eq!(status, 200);
+        keep(&everything);
+        let (status, history) = get(&format!("/fhir/{}/_history", here(&placed[1]))).await;
+        assert_eq!(status, 200);
+        keep(&history);
         let everything: Value = serde_json::from_str(&everything).unwrap();
         let matches = everything["entry"]
             .as_array()
@@ -239,6 +252,7 @@ async fn synthetic_patients_import_whole_and_read_back_unchanged() {
         assert_eq!(matches, entries.len(), "{name}: the whole chart in $everything");
     }
     println!("{compared} resources of {PATIENTS} synthetic patients read back unchanged");
+    validate_served(&served_dir);
 
     // Export → import into a fresh server → export: the same resources.
     let first = patients_here(&get).await;
@@ -279,6 +293,42 @@ async fn synthetic_patients_import_whole_and_read_back_unchanged() {
     );
     second.stop();
     server.stop();
+}
+
+/// Runs e2e/validate.mjs (the official R4 schema, with ajv, and bdl-3, bdl-4, bdl-7) on every
+/// document in `dir`.
+fn validate_served(dir: &std::path::Path) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if !root.join("e2e/node_modules/ajv").is_dir() {
+        missing(
+            "e2e's npm packages",
+            "`npm --prefix e2e install --ignore-scripts` installs them",
+        );
+        return;
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let output = match Command::new("node")
+        .arg(root.join("e2e/validate.mjs"))
+        .args(&files)
+        .output()
+    {
+        Ok(output) => output,
+        Err(_) => {
+            missing("node", "Node.js from Debian (`cargo xtask test` installs it)");
+            return;
+        }
+    };
+    assert!(
+        output.status.success(),
+        "what the server returned is not valid R4:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{}", String::from_utf8_lossy(&output.stdout).trim());
 }
 
 /// The ids of the patients on a server, as a doctor lists them.
