@@ -123,6 +123,11 @@ fn search_params(ty: ResourceType) -> Vec<(&'static str, &'static str, &'static 
         }
         _ => {
             out.push(("patient", "reference", "The patient (Patient/{id} or {id})"));
+            out.push((
+                "identifier",
+                "token",
+                "An identifier: system|value, |value or value",
+            ));
             out.push(("subject", "reference", "The patient (Patient/{id} or {id})"));
             if ty.code_element().is_some() {
                 out.push(("code", "token", "A code ([system]|code) or words of its text"));
@@ -153,6 +158,7 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                 "versioning": "versioned",
                 "readHistory": true,
                 "updateCreate": ty != ResourceType::Patient && !ty.is_shared(),
+                "conditionalCreate": true,
                 "interaction": interactions.iter().map(|c| json!({"code": c})).collect::<Vec<_>>(),
                 "searchParam": search_params(ty)
                     .into_iter()

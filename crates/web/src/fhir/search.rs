@@ -128,7 +128,7 @@ fn known(ty: Option<ResourceType>, name: &str) -> bool {
         None => ["target", "patient"].contains(&name),
         Some(ResourceType::Patient) => ["name", "identifier", "birthdate"].contains(&name),
         Some(t) => {
-            ["patient", "subject"].contains(&name)
+            ["patient", "subject", "identifier"].contains(&name)
                 || (name == "date" && !t.date_elements().is_empty())
                 || (t.code_element().is_some() && (name == "code" || (base == "code" && name == "code:text")))
         }
@@ -230,6 +230,38 @@ fn clinical_date(ty: ResourceType, resource: &Value) -> Option<Span> {
         })
 }
 
+/// Whether one of a resource's identifiers matches a token: `system|value`, `|value` (no system),
+/// or `value` (any system). A wallet (`urn:ethereum:address`, or a bare `0x…` address) matches as
+/// an address, whatever its letters' case.
+fn identifier_matches(resource: &Value, token: &str) -> bool {
+    let (system, value) = match token.split_once('|') {
+        Some((s, v)) => (Some(s), v),
+        None if value_is_address(token) => (Some(WALLET_SYSTEM), token),
+        None => (None, token),
+    };
+    let ids = resource["identifier"].as_array().map_or(&[][..], Vec::as_slice);
+    ids.iter().any(|i| {
+        let own_system = i["system"].as_str();
+        let system_ok = match system {
+            None => true,
+            Some("") => own_system.is_none(),
+            Some(s) => own_system == Some(s),
+        };
+        let own_value = i["value"].as_str();
+        let value_ok = if system == Some(WALLET_SYSTEM) {
+            let wanted = value.parse::<Address>().ok();
+            wanted.is_some() && own_value.and_then(|v| v.parse::<Address>().ok()) == wanted
+        } else {
+            own_value == Some(value)
+        };
+        system_ok && value_ok
+    })
+}
+
+fn value_is_address(text: &str) -> bool {
+    text.parse::<Address>().is_ok()
+}
+
 /// Whether a CodeableConcept matches a token (`system|code`, `|code`, `system|`, `code`).
 fn concept_matches(concept: &Value, token: &str) -> bool {
     let codings = concept
@@ -284,17 +316,7 @@ fn matches(ty: ResourceType, version: &Version, params: &Params) -> Result<bool,
                 .code_element()
                 .and_then(|e| resource.get(e))
                 .is_some_and(|c| concept_text_matches(c, value)),
-            "identifier" => {
-                let (system, wallet) = value.split_once('|').unwrap_or((WALLET_SYSTEM, value));
-                let wanted: Option<Address> = wallet.parse().ok();
-                system == WALLET_SYSTEM
-                    && resource["identifier"].as_array().is_some_and(|ids| {
-                        ids.iter().any(|i| {
-                            i["system"] == WALLET_SYSTEM
-                                && i["value"].as_str().and_then(|v| v.parse::<Address>().ok()) == wanted
-                        })
-                    })
-            }
+            "identifier" => value.split(',').any(|token| identifier_matches(resource, token)),
             _ => true,
         };
         if !ok {
@@ -434,6 +456,46 @@ fn provenance_matches(version: &Version, params: &Params, base: &str) -> Result<
         .filter(|(n, _)| n == "_id")
         .all(|(_, ids)| ids.split(',').any(|id| id == version.provenance_id()));
     Ok(wanted && in_time && by_id)
+}
+
+/// The current versions of `ty` a search (`query`, its parameters: `identifier=…` for a conditional
+/// create) finds among the charts `reader` may read. Paging and shaping parameters are refused.
+pub(crate) async fn find(
+    state: &AppState,
+    reader: Address,
+    ty: ResourceType,
+    query: &str,
+) -> Result<Vec<Version>, FhirError> {
+    let params = parse_params(Some(query.trim_start_matches('?')))?;
+    if params.is_empty() {
+        return Err(FhirError::bad_request(
+            "the condition is empty: give search parameters, such as identifier=system|value",
+        ));
+    }
+    if let Some((name, _)) = params
+        .iter()
+        .find(|(n, _)| !known(Some(ty), n) || (n.starts_with('_') && n != "_id" && n != "_lastUpdated"))
+    {
+        return Err(FhirError::new(
+            StatusCode::BAD_REQUEST,
+            IssueCode::NotSupported,
+            format!(
+                "the search parameter {name:?} cannot make a condition on {}",
+                ty.name()
+            ),
+        ));
+    }
+    let ids = patients(state, reader, Some(ty), &params).await?;
+    let charts = charts(state, reader, &ids).await?;
+    let mut out = Vec::new();
+    for chart in &charts {
+        for version in chart.latest().into_iter().filter(|v| v.ty == ty) {
+            if matches(ty, version, &params)? {
+                out.push(version.clone());
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `GET /fhir/{ty}?…`: a searchset Bundle.

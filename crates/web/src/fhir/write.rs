@@ -130,7 +130,9 @@ fn type_matches(ty: ResourceType, body_ty: ResourceType) -> Result<(), FhirError
     )))
 }
 
-/// `POST /fhir/{ty}`: a doctor creates a resource (a Patient registers a patient).
+/// `POST /fhir/{ty}`: a doctor creates a resource (a Patient registers a patient). With
+/// `If-None-Exist: identifier=system|value` (any search), a resource it finds among the charts the
+/// author may read is answered instead (200), and nothing is written; two or more are 412.
 pub(crate) async fn create(
     State(state): State<AppState>,
     SignedIn(author): SignedIn,
@@ -141,6 +143,27 @@ pub(crate) async fn create(
     let ty = stored_type(&ty)?;
     let (body_ty, resource) = body_resource(&headers, &body)?;
     type_matches(ty, body_ty)?;
+    if let Some(condition) = headers.get("if-none-exist") {
+        let condition = condition
+            .to_str()
+            .map_err(|_| FhirError::bad_request("If-None-Exist is not text: send search parameters"))?;
+        let found = super::search::find(&state, author, ty, condition).await?;
+        match found.as_slice() {
+            [] => {}
+            [one] => return Ok(existing(&state, one)),
+            more => {
+                return Err(FhirError::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    IssueCode::Conflict,
+                    format!(
+                        "If-None-Exist matches {} {}s: make the condition specific to one",
+                        more.len(),
+                        ty.name()
+                    ),
+                ));
+            }
+        }
+    }
     if ty == ResourceType::Patient {
         return create_patient(&state, author, resource).await;
     }
@@ -164,6 +187,26 @@ pub(crate) async fn create(
         .await
         .map_err(ledger_error)?;
     Ok(accepted(&state, ty, &record.to_string(), revision, &write))
+}
+
+/// The answer to a conditional create that found its resource: 200 with it, where it is.
+fn existing(state: &AppState, version: &super::chart::Version) -> Response {
+    let mut response = resource_response(StatusCode::OK, &version.resource);
+    let location = format!(
+        "{}/{}/_history/{}",
+        base(state),
+        version.reference(),
+        version.revision
+    );
+    for (name, value) in [
+        (header::LOCATION, location),
+        (header::ETAG, format!("W/\"{}\"", version.revision)),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 /// A name to index: the first name's text, or its given names and family name.

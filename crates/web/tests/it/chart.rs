@@ -468,6 +468,45 @@ async fn a_whole_chart_comes_in_and_reads_back_unchanged() {
     .await;
     assert_eq!(status, StatusCode::OK);
 
+    // A conditional create: a resource the condition finds is answered (200) and nothing written.
+    let result = json!({"resourceType": "Observation", "status": "final", "code": {"text": "Potassium"},
+        "subject": subject, "identifier": [{"system": "https://lab.example/results", "value": "R-77"}],
+        "valueQuantity": {"value": dec("4.10"), "unit": "mmol/L"}});
+    let condition = [
+        ("authorization", bearer.as_str()),
+        ("if-none-exist", "identifier=https://lab.example/results|R-77"),
+    ];
+    let (status, accepted, _) = site
+        .call_with("POST", "/fhir/Observation", Some(result.clone()), &condition)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "none exists yet: {accepted}");
+    let created = sign(&site, &doctor, &token, &accepted).await;
+    let (status, found, _) = site
+        .call_with("POST", "/fhir/Observation", Some(result.clone()), &condition)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert!(
+        created.starts_with(&format!("/fhir/Observation/{}/", found["id"].as_str().unwrap())),
+        "{created} {found}"
+    );
+    let (_, _, by_identifier) =
+        search("/fhir/Observation?identifier=https://lab.example/results|R-77".to_owned()).await;
+    assert_eq!(by_identifier["total"], 1, "{by_identifier}");
+    let (status, accepted, _) = site
+        .call_with(
+            "POST",
+            "/fhir/Observation",
+            Some(result.clone()),
+            &[("authorization", bearer.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    sign(&site, &doctor, &token, &accepted).await;
+    let (status, outcome, _) = site
+        .call_with("POST", "/fhir/Observation", Some(result), &condition)
+        .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "two match: {outcome}");
+
     // A urn:uuid: that names no entry of the Bundle is refused: it could never resolve.
     let mut dangling = chart().remove(2);
     dangling["subject"] = json!({"reference": format!("Patient/{patient_id}")});
