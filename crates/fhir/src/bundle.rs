@@ -173,6 +173,9 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                 resource["operation"] = json!([{
                     "name": "everything",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                }, {
+                    "name": "export",
+                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
                 }]);
             }
             resource

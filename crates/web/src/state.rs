@@ -48,6 +48,8 @@ pub struct AppState {
     pub sign_in: Arc<SignInLimits>,
     /// Responses counted for `/metrics`.
     pub counters: Arc<HttpCounters>,
+    /// Bulk Data export jobs and their files.
+    pub exports: Arc<crate::fhir::bulk::Exports>,
 }
 
 impl AppState {

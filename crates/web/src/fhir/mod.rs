@@ -13,6 +13,7 @@
 //! may not read answers 404, by every path. Errors are OperationOutcomes.
 
 mod access;
+pub(crate) mod bulk;
 mod chart;
 mod search;
 mod transaction;
@@ -51,6 +52,12 @@ pub(crate) fn router() -> Router<AppState> {
     };
     Router::new()
         .route("/fhir/metadata", get(metadata))
+        .route("/fhir/Patient/$export", get(bulk::kick_off))
+        .route(
+            "/fhir/$export-status/{job}",
+            get(bulk::status).delete(bulk::delete),
+        )
+        .route("/fhir/$export-files/{job}/{file}", get(bulk::file))
         .route("/fhir", transaction())
         // The base URL with its trailing slash, as some clients (fhir-kit-client) post to it.
         .route("/fhir/", transaction())

@@ -396,6 +396,15 @@ async fn patients(
     Ok(out)
 }
 
+/// Every patient whose chart `reader` may read: their own, and those a doctor holds consent or an
+/// open emergency access for.
+pub(crate) async fn readable_patients(
+    state: &AppState,
+    reader: Address,
+) -> Result<Vec<PatientId>, FhirError> {
+    patients(state, reader, None, &Vec::new()).await
+}
+
 /// The charts the caller may read among `ids` (others are left out: a search finds nothing there).
 async fn charts(state: &AppState, reader: Address, ids: &[PatientId]) -> Result<Vec<Chart>, FhirError> {
     let mut out = Vec::new();

@@ -68,6 +68,7 @@ pub fn router_with(
         origin,
         sign_in: Arc::new(SignInLimits::default().with_trusted_proxies(trusted_proxies)),
         counters: Arc::new(HttpCounters::default()),
+        exports: Arc::new(crate::fhir::bulk::Exports::default()),
     };
     let counters = state.counters.clone();
     let app = Router::new()

@@ -110,6 +110,7 @@ async fn a_whole_chart_comes_in_and_reads_back_unchanged() {
         doctor,
         patient,
         token,
+        stranger: clinic_stranger,
         ..
     } = Clinic::open().await;
     let demographics = json!({
@@ -506,6 +507,91 @@ async fn a_whole_chart_comes_in_and_reads_back_unchanged() {
         .call_with("POST", "/fhir/Observation", Some(result), &condition)
         .await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED, "two match: {outcome}");
+
+    // Bulk Data export: kicked off, polled, its NDJSON files fetched; for its owner alone.
+    let bulk = |path: String, extra: Vec<(&'static str, &'static str)>| {
+        let site = &site;
+        let bearer = bearer.clone();
+        async move {
+            let mut headers = vec![("authorization", bearer.as_str())];
+            headers.extend(extra);
+            site.exchange(
+                if path.starts_with("DELETE ") {
+                    "DELETE"
+                } else {
+                    "GET"
+                },
+                path.trim_start_matches("DELETE "),
+                &headers,
+            )
+            .await
+        }
+    };
+    let (status, _, text) = bulk("/fhir/Patient/$export".into(), vec![]).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "without Prefer: respond-async: {text}"
+    );
+    let (status, _, _) = bulk(
+        "/fhir/Patient/$export?_outputFormat=text/csv".into(),
+        vec![("prefer", "respond-async")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, headers, text) = bulk(
+        "/fhir/Patient/$export?_type=Observation,Encounter".into(),
+        vec![("prefer", "respond-async")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    let status_url = headers["content-location"]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("http://127.0.0.1:8080")
+        .to_owned();
+    let manifest = loop {
+        let (status, _, text) = bulk(status_url.clone(), vec![]).await;
+        if status == StatusCode::OK {
+            break serde_json::from_str::<Value>(&text).unwrap();
+        }
+        assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(manifest["requiresAccessToken"], true, "{manifest}");
+    let outputs = manifest["output"].as_array().unwrap();
+    assert_eq!(outputs.len(), 2, "{manifest}");
+    for output in outputs {
+        let url = output["url"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("http://127.0.0.1:8080")
+            .to_owned();
+        let (status, headers, ndjson) = bulk(url, vec![]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-type"], "application/fhir+ndjson");
+        let lines: Vec<Value> = ndjson.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len() as u64, output["count"].as_u64().unwrap());
+        for resource in &lines {
+            assert_eq!(resource["resourceType"], output["type"]);
+            assert!(
+                resource["meta"]["tag"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t["code"] == "verified")
+            );
+        }
+    }
+    let stranger = format!("Bearer {}", clinic_stranger);
+    let (status, _, _) = site
+        .exchange("GET", &status_url, &[("authorization", stranger.as_str())])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another caller cannot see the job");
+    let (status, _, _) = bulk(format!("DELETE {status_url}"), vec![]).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _, _) = bulk(status_url.clone(), vec![]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a deleted job is gone");
 
     // A urn:uuid: that names no entry of the Bundle is refused: it could never resolve.
     let mut dangling = chart().remove(2);

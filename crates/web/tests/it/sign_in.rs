@@ -140,6 +140,32 @@ impl Site {
         (status, content_type, value)
     }
 
+    /// A request with the given headers and no body: status, headers, and the body as text.
+    pub(crate) async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, String) {
+        let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8(bytes.to_vec()).unwrap(),
+        )
+    }
+
     /// A page as a browser gets it: status, `Location` or `Content-Security-Policy`, and the HTML.
     pub(crate) async fn page(&self, path: &str, token: Option<&str>) -> (StatusCode, HeaderMap, String) {
         let mut request = Request::builder().method("GET").uri(path);
