@@ -61,25 +61,6 @@ fn uuid_of(id: &str) -> String {
     )
 }
 
-fn rewrite(value: &mut Value, names: &HashMap<String, String>) {
-    match value {
-        Value::Object(object) => {
-            for (key, item) in object.iter_mut() {
-                match item {
-                    Value::String(reference) if key == "reference" => {
-                        if let Some(to) = names.get(reference.as_str()) {
-                            *reference = to.clone();
-                        }
-                    }
-                    _ => rewrite(item, names),
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|i| rewrite(i, names)),
-        _ => {}
-    }
-}
-
 /// The transaction Bundle of an `$everything` searchset, and how many of its entries were gaps.
 pub(crate) fn transaction_of(everything: &Value) -> (Value, usize) {
     let entries = everything["entry"].as_array().map_or(&[][..], Vec::as_slice);
@@ -105,22 +86,11 @@ pub(crate) fn transaction_of(everything: &Value) -> (Value, usize) {
             let mut resource = resource.clone();
             let ty = resource["resourceType"].as_str().unwrap_or_default().to_owned();
             let url = full_url(resource["id"].as_str().unwrap_or_default());
-            let object = resource.as_object_mut().expect("a resource is an object");
-            object.remove("id");
-            if let Some(meta) = object.get_mut("meta").and_then(Value::as_object_mut) {
-                meta.remove("versionId");
-                meta.remove("lastUpdated");
-                if let Some(tags) = meta.get_mut("tag").and_then(Value::as_array_mut) {
-                    tags.retain(|t| t["system"] != "urn:medledger:proof");
-                    if tags.is_empty() {
-                        meta.remove("tag");
-                    }
-                }
-                if meta.is_empty() {
-                    object.remove("meta");
-                }
+            if let Some(object) = resource.as_object_mut() {
+                object.remove("id");
             }
-            rewrite(&mut resource, &names);
+            medledger_fhir::resource::without_server_meta(&mut resource);
+            medledger_fhir::resource::rename_references(&mut resource, &names);
             json!({"fullUrl": url, "resource": resource, "request": {"method": "POST", "url": ty}})
         })
         .collect();

@@ -40,6 +40,17 @@ pub(super) struct Prepared {
     /// Each entry's fullUrl, where it has one.
     pub(super) full_urls: Vec<Option<String>>,
     pub(super) skipped: BTreeMap<String, usize>,
+    /// The entries of each transaction ([`chunk_bounds`]), worked out once, when the Bundle is
+    /// read: every run of an import cuts a Bundle the same way, so its journal's chunks stay true.
+    pub(super) bounds: Vec<std::ops::Range<usize>>,
+}
+
+impl Prepared {
+    /// With its transactions' bounds.
+    pub(super) fn bounded(mut self) -> Self {
+        self.bounds = chunk_bounds(&self);
+        self
+    }
 }
 
 /// Picks the patient and the entries MedLedger stores out of a Bundle.
@@ -80,6 +91,7 @@ pub(super) fn prepare(bundle: &Value) -> anyhow::Result<Prepared> {
         entries: Vec::new(),
         full_urls: Vec::new(),
         skipped: BTreeMap::new(),
+        bounds: Vec::new(),
     };
     for entry in entries {
         let resource = &entry["resource"];
@@ -112,7 +124,7 @@ pub(super) fn prepare(bundle: &Value) -> anyhow::Result<Prepared> {
             .full_urls
             .push(entry["fullUrl"].as_str().map(str::to_owned));
     }
-    Ok(prepared)
+    Ok(prepared.bounded())
 }
 
 /// The entries of each transaction, in order: the first registers the patient with their first
@@ -133,27 +145,6 @@ pub(super) fn chunk_bounds(prepared: &Prepared) -> Vec<std::ops::Range<usize>> {
     }
     bounds.push(start..prepared.entries.len());
     bounds
-}
-
-/// Rewrites every `reference` found in `resolved` (a name in the Bundle, to the resource's
-/// `Type/{id}` on the server).
-pub(super) fn resolve(value: &mut Value, resolved: &HashMap<String, String>) {
-    match value {
-        Value::Object(object) => {
-            for (key, item) in object.iter_mut() {
-                match item {
-                    Value::String(reference) if key == "reference" => {
-                        if let Some(to) = resolved.get(reference.as_str()) {
-                            *reference = to.clone();
-                        }
-                    }
-                    _ => resolve(item, resolved),
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|i| resolve(i, resolved)),
-        _ => {}
-    }
 }
 
 /// The transaction of chunk `chunk` (of [`chunk_bounds`]): the first registers the patient
@@ -179,14 +170,14 @@ pub(super) fn transaction(
     let mut entries = Vec::new();
     if chunk == 0 {
         let mut resource = prepared.patient.clone();
-        resolve(&mut resource, &resolved);
+        medledger_fhir::resource::rename_references(&mut resource, &resolved);
         entries.push(json!({"fullUrl": NEW_PATIENT, "resource": resource, "request": request("Patient")}));
     }
-    let range = chunk_bounds(prepared).swap_remove(chunk);
+    let range = prepared.bounds[chunk].clone();
     for n in range {
         let mut resource = prepared.entries[n].clone();
         let ty = resource["resourceType"].as_str().unwrap_or_default().to_owned();
-        resolve(&mut resource, &resolved);
+        medledger_fhir::resource::rename_references(&mut resource, &resolved);
         let mut entry = json!({"resource": resource, "request": request(&ty)});
         if let Some(full_url) = &prepared.full_urls[n] {
             entry["fullUrl"] = json!(full_url);
@@ -199,8 +190,8 @@ pub(super) fn transaction(
 /// Where a transaction's entries went: each entry's fullUrl to the `Type/{id}` of its
 /// `location` (the answer's locations are in the entries' order, the patient's first).
 pub(super) fn placed(prepared: &Prepared, chunk: usize, locations: &[String]) -> HashMap<String, String> {
-    let names = chunk_bounds(prepared)
-        .swap_remove(chunk)
+    let names = prepared.bounds[chunk]
+        .clone()
         .map(|n| prepared.full_urls[n].clone());
     let skip = usize::from(chunk == 0);
     names
@@ -214,7 +205,7 @@ pub(super) fn placed(prepared: &Prepared, chunk: usize, locations: &[String]) ->
 }
 
 pub(super) fn chunks(prepared: &Prepared) -> usize {
-    chunk_bounds(prepared).len()
+    prepared.bounds.len()
 }
 
 /// The Bundles at `path`, in name order.
@@ -319,7 +310,9 @@ mod tests {
             entries: vec![entry; 1200],
             full_urls: vec![None; 1200],
             skipped: BTreeMap::new(),
-        };
+            bounds: Vec::new(),
+        }
+        .bounded();
         assert_eq!(chunks(&prepared), 3);
         let none = HashMap::new();
         let sizes: Vec<usize> = (0..3)
@@ -351,8 +344,10 @@ mod tests {
             entries: (0..400).map(entry).collect(),
             full_urls: (0..400).map(|n| Some(format!("urn:uuid:{n}"))).collect(),
             skipped: BTreeMap::new(),
-        };
-        let bounds = chunk_bounds(&prepared);
+            bounds: Vec::new(),
+        }
+        .bounded();
+        let bounds = &prepared.bounds;
         assert_eq!(bounds.len(), 2, "400 entries of 60 KiB are 23 MiB: {bounds:?}");
         assert_eq!(bounds[0].end, bounds[1].start);
         let first = transaction(&prepared, 0, None, &HashMap::new());

@@ -89,22 +89,10 @@ pub(crate) fn assemble(reader: Address, links: &[ChainLink], stored: Vec<OpenedE
         let on_chain = opened.recomputed.and_then(|c| by_commitment.get(&c).copied());
         match (e.anchoring, on_chain) {
             // On chain where the store says, or where a pending (or, altered, rejected) entry is.
-            (Anchoring::Anchored { version: claimed, .. }, Some(version)) if claimed == version => {
-                let link = &links[(version - 1) as usize];
-                records_at.insert(version, e.record.to_string());
-                verified.entry(version).or_insert_with(|| {
-                    shown(
-                        opened.content,
-                        Proof::Verified {
-                            version,
-                            tx_hash: link.tx_hash,
-                            block_number: link.block_number,
-                            commitment: link.commitment,
-                        },
-                    )
-                });
-            }
-            (Anchoring::Pending | Anchoring::Rejected, Some(version)) => {
+            (anchoring, Some(version))
+                if matches!(anchoring, Anchoring::Pending | Anchoring::Rejected)
+                    || matches!(anchoring, Anchoring::Anchored { version: claimed, .. } if claimed == version) =>
+            {
                 let link = &links[(version - 1) as usize];
                 records_at.insert(version, e.record.to_string());
                 verified.entry(version).or_insert_with(|| {

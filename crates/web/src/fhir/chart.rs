@@ -24,7 +24,7 @@ use crate::extract::SignedIn;
 use crate::state::AppState;
 
 /// The code system of the proof tag every resource carries in `meta.tag`.
-pub(crate) const PROOF_SYSTEM: &str = "urn:medledger:proof";
+pub(crate) use medledger_fhir::resource::PROOF_SYSTEM;
 /// The identifier system of wallet addresses.
 pub(crate) const WALLET_SYSTEM: &str = "urn:ethereum:address";
 
@@ -387,7 +387,7 @@ fn paged(params: &super::search::Params, total: usize) -> Result<super::search::
 }
 
 /// The version's `ETag` (`W/"n"`) and `Last-Modified` (when it was recorded).
-fn with_etag(mut response: Response, version: &Version) -> Response {
+pub(crate) fn with_etag(mut response: Response, version: &Version) -> Response {
     if let Ok(etag) = HeaderValue::from_str(&format!("W/\"{}\"", version.revision)) {
         response.headers_mut().insert(header::ETAG, etag);
     }

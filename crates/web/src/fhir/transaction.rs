@@ -39,39 +39,17 @@ struct Plan {
 /// Replaces every `reference` that names an entry of the Bundle by that entry's `Type/{id}`;
 /// a Bundle-local reference (`urn:uuid:`, `urn:oid:`) that names none is an issue.
 fn resolve(value: &mut Value, local: &HashMap<String, String>, path: &mut String, issues: &mut Vec<Issue>) {
-    match value {
-        Value::Object(object) => {
-            for (key, item) in object.iter_mut() {
-                let len = path.len();
-                path.push('.');
-                path.push_str(key);
-                match item {
-                    Value::String(reference) if key == "reference" => {
-                        if let Some(resolved) = local.get(reference.as_str()) {
-                            *reference = resolved.clone();
-                        } else if reference.starts_with("urn:uuid:") || reference.starts_with("urn:oid:") {
-                            issues.push(Issue::at(
-                                IssueCode::NotFound,
-                                path,
-                                format!("{reference:?} names no entry of this transaction (no entry has it as its fullUrl)"),
-                            ));
-                        }
-                    }
-                    _ => resolve(item, local, path, issues),
-                }
-                path.truncate(len);
-            }
+    medledger_fhir::resource::each_reference(value, path, &mut |path, reference| {
+        if let Some(resolved) = local.get(reference.as_str()) {
+            *reference = resolved.clone();
+        } else if reference.starts_with("urn:uuid:") || reference.starts_with("urn:oid:") {
+            issues.push(Issue::at(
+                IssueCode::NotFound,
+                path,
+                format!("{reference:?} names no entry of this transaction (no entry has it as its fullUrl)"),
+            ));
         }
-        Value::Array(items) => {
-            for (n, item) in items.iter_mut().enumerate() {
-                let len = path.len();
-                path.push_str(&format!("[{n}]"));
-                resolve(item, local, path, issues);
-                path.truncate(len);
-            }
-        }
-        _ => {}
-    }
+    });
 }
 
 const BUNDLE_KEYS: [&str; 7] = [

@@ -98,20 +98,8 @@ fn subject_of(ty: ResourceType, resource: &Value) -> Result<PatientId, FhirError
 pub(crate) fn content(ty: ResourceType, mut resource: Value, patient: Option<PatientId>) -> Value {
     if let Some(object) = resource.as_object_mut() {
         object.remove("id");
-        if let Some(Value::Object(meta)) = object.get_mut("meta") {
-            meta.remove("versionId");
-            meta.remove("lastUpdated");
-            if let Some(Value::Array(tags)) = meta.get_mut("tag") {
-                tags.retain(|t| t["system"] != super::chart::PROOF_SYSTEM);
-                if tags.is_empty() {
-                    meta.remove("tag");
-                }
-            }
-            if meta.is_empty() {
-                object.remove("meta");
-            }
-        }
     }
+    medledger_fhir::resource::without_server_meta(&mut resource);
     if let (Some(element), Some(patient)) = (ty.patient_element(), patient) {
         resource[element] = json!({"reference": format!("Patient/{patient}")});
     }
@@ -191,20 +179,16 @@ pub(crate) async fn create(
 
 /// The answer to a conditional create that found its resource: 200 with it, where it is.
 fn existing(state: &AppState, version: &super::chart::Version) -> Response {
-    let mut response = resource_response(StatusCode::OK, &version.resource);
+    let response = resource_response(StatusCode::OK, &version.resource);
+    let mut response = super::chart::with_etag(response, version);
     let location = format!(
         "{}/{}/_history/{}",
         base(state),
         version.reference(),
         version.revision
     );
-    for (name, value) in [
-        (header::LOCATION, location),
-        (header::ETAG, format!("W/\"{}\"", version.revision)),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().insert(name, value);
-        }
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
     }
     response
 }
