@@ -62,6 +62,16 @@ pub(crate) struct ServeArgs {
         hide_env_values = true
     )]
     metrics_token: Option<String>,
+    /// The largest FHIR transaction Bundle taken, in MiB (at least 16, what a year of an
+    /// inpatient's chart needs; `medledger import` sends at most 12).
+    #[arg(
+        long,
+        env = "MEDLEDGER_MAX_TRANSACTION_MIB",
+        value_name = "MIB",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u16).range(16..=1024)
+    )]
+    max_transaction_mib: u16,
     /// The URL browsers reach this server at, if not http://HOST:PORT (behind a TLS proxy, say).
     #[arg(long, env = "MEDLEDGER_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
@@ -139,7 +149,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             host: local.to_string(),
         },
     };
-    let app = medledger_web::routes::router_with(hospital.clone(), origin, args.trusted_proxy.clone());
+    let options = medledger_web::routes::Options {
+        trusted_proxies: args.trusted_proxy.clone(),
+        max_transaction: usize::from(args.max_transaction_mib) << 20,
+    };
+    let app = medledger_web::routes::router_with(hospital.clone(), origin, options);
     let closing = hospital.closing.clone();
     let limits = medledger_web::serve::Limits {
         header_read_timeout: std::time::Duration::from_secs(args.header_timeout),

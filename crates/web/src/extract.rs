@@ -215,10 +215,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 #[derive(Debug, Clone, Default)]
 pub struct Body(pub axum::body::Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for Body {
+impl FromRequest<AppState> for Body {
     type Rejection = AppError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, AppError> {
         let path = request.uri().path().to_owned();
         match axum::body::Bytes::from_request(request, state).await {
             Ok(bytes) => Ok(Self(bytes)),
@@ -228,7 +228,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                     "Payload too large",
                     format!(
                         "the Bundle is larger than this server takes in one transaction ({} MiB): split it",
-                        crate::fhir::MAX_TRANSACTION >> 20
+                        state.max_transaction >> 20
                     ),
                 )
                 .for_path(&path))

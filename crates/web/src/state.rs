@@ -50,6 +50,8 @@ pub struct AppState {
     pub counters: Arc<HttpCounters>,
     /// Bulk Data export jobs and their files.
     pub exports: Arc<crate::fhir::bulk::Exports>,
+    /// The largest transaction Bundle taken, in bytes.
+    pub max_transaction: usize,
 }
 
 impl AppState {

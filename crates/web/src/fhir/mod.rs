@@ -35,7 +35,8 @@ use serde_json::Value;
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// The largest transaction Bundle `POST /fhir` takes: a year of an inpatient's chart is several
+/// The largest transaction Bundle `POST /fhir` takes by default, and the least it may be set to
+/// ([`crate::routes::Options::max_transaction`]): a year of an inpatient's chart is several
 /// megabytes (other bodies: [`crate::routes::MAX_BODY`]).
 pub const MAX_TRANSACTION: usize = 16 << 20;
 
@@ -44,11 +45,11 @@ pub(crate) fn is_transaction(path: &str) -> bool {
     path == "/fhir" || path == "/fhir/"
 }
 
-/// The FHIR routes, under `/fhir`.
-pub(crate) fn router() -> Router<AppState> {
-    let transaction = || {
+/// The FHIR routes, under `/fhir`, taking transaction Bundles of up to `max_transaction` bytes.
+pub(crate) fn router(max_transaction: usize) -> Router<AppState> {
+    let transaction = move || {
         axum::routing::post(transaction::transaction)
-            .layer(axum::extract::DefaultBodyLimit::max(MAX_TRANSACTION))
+            .layer(axum::extract::DefaultBodyLimit::max(max_transaction))
     };
     Router::new()
         .route("/fhir/metadata", get(metadata))

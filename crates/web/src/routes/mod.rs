@@ -49,26 +49,42 @@ pub const MAX_BODY: usize = 256 * 1024;
 /// How long a client may take to send a request's body.
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Every route of the server, for a server browsers reach at `origin`.
-pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
-    router_with(hospital, origin, Vec::new())
+/// What an operator may set of the HTTP side.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Reverse proxies in front of the server, whose `X-Forwarded-For` names the client (for the
+    /// limits on signing in).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The largest transaction Bundle `POST /fhir` takes, in bytes (at least, and by default,
+    /// [`crate::fhir::MAX_TRANSACTION`]).
+    pub max_transaction: usize,
 }
 
-/// [`router`] behind reverse proxies at `trusted_proxies`, whose `X-Forwarded-For` names the
-/// client (for the limits on signing in).
-pub fn router_with(
-    hospital: Arc<Hospital>,
-    origin: Origin,
-    trusted_proxies: Vec<std::net::IpAddr>,
-) -> Router {
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            max_transaction: crate::fhir::MAX_TRANSACTION,
+        }
+    }
+}
+
+/// Every route of the server, for a server browsers reach at `origin`.
+pub fn router(hospital: Arc<Hospital>, origin: Origin) -> Router {
+    router_with(hospital, origin, Options::default())
+}
+
+/// [`router`] with an operator's [`Options`].
+pub fn router_with(hospital: Arc<Hospital>, origin: Origin, options: Options) -> Router {
     let https = origin.scheme == "https";
     let rpc = hospital.rpc_router();
     let state = AppState {
         hospital,
         origin,
-        sign_in: Arc::new(SignInLimits::default().with_trusted_proxies(trusted_proxies)),
+        sign_in: Arc::new(SignInLimits::default().with_trusted_proxies(options.trusted_proxies)),
         counters: Arc::new(HttpCounters::default()),
         exports: Arc::new(crate::fhir::bulk::Exports::default()),
+        max_transaction: options.max_transaction.max(crate::fhir::MAX_TRANSACTION),
     };
     let counters = state.counters.clone();
     let app = Router::new()
@@ -81,7 +97,7 @@ pub fn router_with(
         .merge(doctors::router())
         .merge(emergency::router())
         .merge(audit::router())
-        .merge(crate::fhir::router())
+        .merge(crate::fhir::router(state.max_transaction))
         .merge(crate::pages::router())
         .layer(axum::middleware::from_fn(crate::csrf::guard))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -107,3 +107,56 @@ async fn malformed_requests_get_problems_that_say_what_to_fix() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(!html.contains("problem"), "{html}");
 }
+
+/// The largest transaction Bundle is the operator's to raise (`MEDLEDGER_MAX_TRANSACTION_MIB`),
+/// never below 16 MiB; a larger one is a 413 naming the limit in force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_transaction_is_the_operators_to_raise() {
+    let origin = || medledger_web::Origin {
+        scheme: "http".into(),
+        host: "127.0.0.1:8080".into(),
+    };
+    let mib = |n: usize| vec![b' '; (n << 20) + 1];
+    for (limit, body, too_large, says) in [
+        (None, 15, false, ""),
+        (None, 16, true, "16 MiB"),
+        (Some(20), 19, false, ""),
+        (Some(20), 20, true, "20 MiB"),
+        // Set lower than 16 MiB, it stays 16.
+        (Some(4), 8, false, ""),
+    ] {
+        let mut options = medledger_web::routes::Options::default();
+        if let Some(limit) = limit {
+            options.max_transaction = limit << 20;
+        }
+        let site = Site::open_with(origin(), options).await;
+        let token = site.sign_in(&PrivateKeySigner::random()).await;
+        let (status, _, outcome) = site
+            .raw(
+                "POST",
+                "/fhir",
+                Some("application/fhir+json"),
+                mib(body),
+                Some(&token),
+            )
+            .await;
+        if too_large {
+            assert_eq!(
+                status,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "{limit:?}, {body} MiB: {outcome}"
+            );
+            assert!(
+                outcome.to_string().contains(says),
+                "{outcome} should say {says:?}"
+            );
+        } else {
+            // Read whole, then refused for what it is (blank), not for its size.
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{limit:?}, {body} MiB: {outcome}"
+            );
+        }
+    }
+}

@@ -40,9 +40,14 @@ impl Site {
 
     /// A site browsers reach at `origin`.
     pub(crate) async fn open_at(origin: Origin) -> Self {
+        Self::open_with(origin, medledger_web::routes::Options::default()).await
+    }
+
+    /// A site with an operator's options.
+    pub(crate) async fn open_with(origin: Origin, options: medledger_web::routes::Options) -> Self {
         let temp = medledger_testkit::hospital::TempHospital::open().await;
         Self {
-            app: medledger_web::routes::router(temp.hospital.clone(), origin),
+            app: medledger_web::routes::router_with(temp.hospital.clone(), origin, options),
             hospital: temp.hospital.clone(),
             dir: temp.dir.clone(),
             temp,
