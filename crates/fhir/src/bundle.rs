@@ -159,6 +159,7 @@ pub fn capability_statement(base: &str, software_version: &str, date: &str) -> V
                 "readHistory": true,
                 "updateCreate": ty != ResourceType::Patient && !ty.is_shared(),
                 "conditionalCreate": true,
+                "conditionalUpdate": true,
                 "interaction": interactions.iter().map(|c| json!({"code": c})).collect::<Vec<_>>(),
                 "searchParam": search_params(ty)
                     .into_iter()

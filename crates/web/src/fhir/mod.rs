@@ -62,7 +62,12 @@ pub(crate) fn router(max_transaction: usize) -> Router<AppState> {
         .route("/fhir", transaction())
         // The base URL with its trailing slash, as some clients (fhir-kit-client) post to it.
         .route("/fhir/", transaction())
-        .route("/fhir/{ty}", get(search::search_type).post(write::create))
+        .route(
+            "/fhir/{ty}",
+            get(search::search_type)
+                .post(write::create)
+                .put(write::conditional_update),
+        )
         .route("/fhir/{ty}/{id}", get(chart::read).put(write::update))
         .route("/fhir/{ty}/{id}/{operation}", get(chart::operation))
         .route("/fhir/{ty}/{id}/_history/{version}", get(chart::vread))

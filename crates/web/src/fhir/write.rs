@@ -152,8 +152,18 @@ pub(crate) async fn create(
             }
         }
     }
+    create_new(&state, author, ty, resource).await
+}
+
+/// Creates `resource` under an id of the server's.
+async fn create_new(
+    state: &AppState,
+    author: Address,
+    ty: ResourceType,
+    resource: Value,
+) -> Result<Response, FhirError> {
     if ty == ResourceType::Patient {
-        return create_patient(&state, author, resource).await;
+        return create_patient(state, author, resource).await;
     }
     if ty.is_shared() {
         return Err(FhirError::new(
@@ -174,7 +184,7 @@ pub(crate) async fn create(
         .record(author, patient, kind_of(ty), &content, None)
         .await
         .map_err(ledger_error)?;
-    Ok(accepted(&state, ty, &record.to_string(), revision, &write))
+    Ok(accepted(state, ty, &record.to_string(), revision, &write))
 }
 
 /// The answer to a conditional create that found its resource: 200 with it, where it is.
@@ -272,6 +282,66 @@ pub(crate) async fn update(
     let ty = stored_type(&ty)?;
     let (body_ty, resource) = body_resource(&headers, &body)?;
     type_matches(ty, body_ty)?;
+    update_at(&state, author, &headers, ty, &id, resource).await
+}
+
+/// `PUT /fhir/{ty}?{search}`: a conditional update. The search runs among the charts the author
+/// may read: if it finds one resource, that one is updated (the body's id, if it has one, must
+/// be its id); if it finds none, the body is created (under its own id, if it has one, as
+/// `PUT /fhir/{ty}/{id}` would); if it finds several, 412 and nothing is written.
+pub(crate) async fn conditional_update(
+    State(state): State<AppState>,
+    SignedIn(author): SignedIn,
+    headers: HeaderMap,
+    Path(ty): Path<String>,
+    axum::extract::RawQuery(query): super::Query,
+    crate::extract::Body(body): crate::extract::Body,
+) -> Result<Response, FhirError> {
+    let ty = stored_type(&ty)?;
+    let Some(condition) = query.filter(|q| !q.trim().is_empty()) else {
+        return Err(FhirError::bad_request(format!(
+            "PUT /fhir/{0} is a conditional update and needs search parameters (?identifier=system|value); \
+             to update one resource by its id, PUT /fhir/{0}/{{id}}",
+            ty.name()
+        )));
+    };
+    let (body_ty, resource) = body_resource(&headers, &body)?;
+    type_matches(ty, body_ty)?;
+    let body_id = resource.get("id").and_then(Value::as_str).map(str::to_owned);
+    let found = super::search::find(&state, author, ty, &condition).await?;
+    match (found.as_slice(), body_id) {
+        ([], Some(id)) => update_at(&state, author, &headers, ty, &id, resource).await,
+        ([], None) => create_new(&state, author, ty, resource).await,
+        ([one], Some(id)) if one.id != id => Err(FhirError::bad_request(format!(
+            "the body's id {id:?} is not the id of the {} the condition finds ({:?})",
+            ty.name(),
+            one.id
+        ))),
+        ([one], _) => {
+            let id = one.id.clone();
+            update_at(&state, author, &headers, ty, &id, resource).await
+        }
+        (more, _) => Err(FhirError::new(
+            StatusCode::PRECONDITION_FAILED,
+            IssueCode::Conflict,
+            format!(
+                "the condition matches {} {}s: make it specific to one",
+                more.len(),
+                ty.name()
+            ),
+        )),
+    }
+}
+
+/// A new version of `{ty}/{id}`, or, if there is none, its first (update as create).
+async fn update_at(
+    state: &AppState,
+    author: Address,
+    headers: &HeaderMap,
+    ty: ResourceType,
+    id: &str,
+    resource: Value,
+) -> Result<Response, FhirError> {
     if let Some(body_id) = resource.get("id").and_then(Value::as_str)
         && body_id != id
     {
@@ -279,21 +349,21 @@ pub(crate) async fn update(
             "the body's id {body_id:?} is not the URL's {id:?}"
         )));
     }
-    let patient = match patient_of(&state, ty, &id).await {
+    let patient = match patient_of(state, ty, id).await {
         Ok(patient) => patient,
         Err(e) if e.status() == StatusCode::NOT_FOUND && ty != ResourceType::Patient => {
-            return create_as(&state, author, ty, &id, &headers, resource).await;
+            return create_as(state, author, ty, id, headers, resource).await;
         }
         Err(e) => return Err(e),
     };
-    let chart = load(&state, author, patient)
+    let chart = load(state, author, patient)
         .await
-        .map_err(|e| e.or_not_found(ty.name(), &id))?;
+        .map_err(|e| e.or_not_found(ty.name(), id))?;
     let (newest, current) = chart
-        .versions_of(ty, &id)
+        .versions_of(ty, id)
         .first()
         .map(|v| (v.revision, v.resource.clone()))
-        .ok_or_else(|| FhirError::not_found(ty.name(), &id))?;
+        .ok_or_else(|| FhirError::not_found(ty.name(), id))?;
     if let Some(expected) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
         let wanted = expected.trim().trim_start_matches("W/").trim_matches('"');
         if wanted != newest.to_string() {
@@ -305,7 +375,7 @@ pub(crate) async fn update(
         }
     }
     if ty == ResourceType::Patient {
-        return update_patient(&state, author, patient, &current, resource).await;
+        return update_patient(state, author, patient, &current, resource).await;
     }
     if !ty.is_shared() && subject_of(ty, &resource)? != patient {
         return Err(FhirError::new(
@@ -318,10 +388,10 @@ pub(crate) async fn update(
             ),
         ));
     }
-    let record = super::record_of(&state.hospital.records, ty, &id)
-        .ok_or_else(|| FhirError::not_found(ty.name(), &id))?;
+    let record = super::record_of(&state.hospital.records, ty, id)
+        .ok_or_else(|| FhirError::not_found(ty.name(), id))?;
     let mut content = content(ty, resource, Some(patient));
-    if super::client_named(record, &id) {
+    if super::client_named(record, id) {
         content["id"] = json!(id);
     }
     let (_, revision, write) = state
@@ -331,7 +401,7 @@ pub(crate) async fn update(
         .await
         .map_err(ledger_error)?;
     // Served under the id it was asked for (a client's stays the client's).
-    Ok(accepted(&state, ty, &id, revision, &write))
+    Ok(accepted(state, ty, id, revision, &write))
 }
 
 /// `PUT /fhir/{ty}/{id}` of a resource that does not exist: created under the client's id, which

@@ -508,6 +508,81 @@ async fn a_whole_chart_comes_in_and_reads_back_unchanged() {
         .await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED, "two match: {outcome}");
 
+    // A conditional update: what the condition finds is updated; nothing found, it is created;
+    // several found, nothing is written.
+    let (status, outcome, _) = site
+        .call_with(
+            "PUT",
+            "/fhir/Observation?identifier=https://lab.example/results|R-77",
+            Some(
+                json!({"resourceType": "Observation", "status": "final", "code": {"text": "Potassium"},
+                "subject": subject}),
+            ),
+            &[("authorization", bearer.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "two match: {outcome}");
+    let sodium = |value: &str| {
+        json!({"resourceType": "Observation", "status": "final", "code": {"text": "Sodium"},
+            "subject": subject, "identifier": [{"system": "https://lab.example/results", "value": "R-88"}],
+            "valueQuantity": {"value": dec(value), "unit": "mmol/L"}})
+    };
+    let by_r88 = "/fhir/Observation?identifier=https://lab.example/results|R-88";
+    let (status, accepted, _) = site
+        .call_with(
+            "PUT",
+            by_r88,
+            Some(sodium("139")),
+            &[("authorization", bearer.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "none found: created: {accepted}");
+    let first = sign(&site, &doctor, &token, &accepted).await;
+    assert!(first.ends_with("/_history/1"), "{first}");
+    let (status, accepted, _) = site
+        .call_with(
+            "PUT",
+            by_r88,
+            Some(sodium("141.0")),
+            &[("authorization", bearer.as_str())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "one found: updated: {accepted}");
+    let second = sign(&site, &doctor, &token, &accepted).await;
+    assert_eq!(second, first.replace("/_history/1", "/_history/2"));
+    let (_, _, found) = search(by_r88.to_owned()).await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(
+        found["entry"][0]["resource"]["valueQuantity"]["value"].to_string(),
+        "141.0"
+    );
+    let mut other_id = sodium("140");
+    other_id["id"] = json!("not-the-one");
+    for (path, body, expected, says) in [
+        (by_r88, other_id, StatusCode::BAD_REQUEST, "is not the id"),
+        (
+            "/fhir/Observation",
+            sodium("140"),
+            StatusCode::BAD_REQUEST,
+            "needs search parameters",
+        ),
+        (
+            "/fhir/Observation?_count=2",
+            sodium("140"),
+            StatusCode::BAD_REQUEST,
+            "cannot make a condition",
+        ),
+    ] {
+        let (status, outcome, _) = site
+            .call_with("PUT", path, Some(body), &[("authorization", bearer.as_str())])
+            .await;
+        assert_eq!(status, expected, "{path}: {outcome}");
+        assert!(
+            outcome.to_string().contains(says),
+            "{path}: {outcome} should say {says:?}"
+        );
+    }
+
     // Bulk Data export: kicked off, polled, its NDJSON files fetched; for its owner alone.
     let bulk = |path: String, extra: Vec<(&'static str, &'static str)>| {
         let site = &site;
