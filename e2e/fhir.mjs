@@ -253,6 +253,16 @@ const transaction = await client.transaction({
 });
 check(transaction.parameter.filter((p) => p.name === 'location').length === 2, 'a location per entry');
 await signWrite(doctor, doctorToken, transaction, 'transaction');
+// What it came to, as a FHIR server answers a transaction: at its response URL (Content-Location).
+const answered = await fetch(parameter(transaction, 'responseUrl'), {
+  headers: { authorization: `Bearer ${doctorToken}`, prefer: 'wait=10' },
+});
+check(answered.status === 200, `the transaction's answer: ${answered.status}`);
+const transactionResponse = await answered.json();
+valid(transactionResponse, 'transaction-response');
+check(transactionResponse.type === 'transaction-response' && transactionResponse.entry.length === 2
+  && transactionResponse.entry.every((e) => e.response.status === '201 Created' && e.response.location.startsWith('Observation/')),
+  `a 201 per entry: ${JSON.stringify(transactionResponse)}`);
 const heart = await client.search({ resourceType: 'Observation', searchParams: { patient: patientId, code: 'http://loinc.org|8867-4' } });
 check(heart.total === 2, `both anchored: ${heart.total}`);
 

@@ -29,6 +29,8 @@ pub enum IssueCode {
     Informational,
     /// Too costly: too large a body, too many results.
     TooCostly,
+    /// Processing failed (a write the chain refused).
+    Processing,
     /// A warning that what is served is incomplete (a version the chain holds is missing here, or
     /// was altered and is withheld).
     Incomplete,
@@ -51,6 +53,7 @@ impl IssueCode {
             Self::Incomplete => "incomplete",
             Self::Informational => "informational",
             Self::TooCostly => "too-costly",
+            Self::Processing => "processing",
         }
     }
 }

@@ -206,6 +206,15 @@ impl Store {
             .await
     }
 
+    /// The entries request `request_id` writes, in store order.
+    pub async fn entries_of_request(&self, request_id: i64) -> Result<Vec<StoredEntry>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM entries e LEFT JOIN patients p ON p.id = e.patient_id
+             WHERE e.request_id = $1 ORDER BY e.seq"
+        );
+        self.quick_rows(&sql, &[Param::Int(request_id)], entry).await
+    }
+
     /// Every stored entry with `seq` above `after`, at most `limit`, in store order (for
     /// verification, page by page). An entry whose patient row is gone is still returned.
     pub async fn entries_after(&self, after: i64, limit: u32) -> Result<Vec<StoredEntry>> {

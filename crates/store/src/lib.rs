@@ -22,6 +22,7 @@ pub mod keys;
 pub mod mirror;
 pub mod patients;
 pub mod requests;
+pub mod responses;
 pub mod sessions;
 
 mod error;

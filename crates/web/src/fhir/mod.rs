@@ -15,6 +15,7 @@
 mod access;
 pub(crate) mod bulk;
 mod chart;
+mod response;
 mod search;
 mod transaction;
 mod write;
@@ -59,6 +60,7 @@ pub(crate) fn router(max_transaction: usize) -> Router<AppState> {
             get(bulk::status).delete(bulk::delete),
         )
         .route("/fhir/$export-files/{job}/{file}", get(bulk::file))
+        .route("/fhir/$request-status/{request}", get(response::status))
         .route("/fhir", transaction())
         // The base URL with its trailing slash, as some clients (fhir-kit-client) post to it.
         .route("/fhir/", transaction())

@@ -468,13 +468,14 @@ fn provenance_matches(version: &Version, params: &Params, base: &str) -> Result<
 }
 
 /// The current versions of `ty` a search (`query`, its parameters: `identifier=…` for a conditional
-/// create) finds among the charts `reader` may read. Paging and shaping parameters are refused.
+/// create) finds among the charts `reader` may read, each with the patient whose chart holds it.
+/// Paging and shaping parameters are refused.
 pub(crate) async fn find(
     state: &AppState,
     reader: Address,
     ty: ResourceType,
     query: &str,
-) -> Result<Vec<Version>, FhirError> {
+) -> Result<Vec<(PatientId, Version)>, FhirError> {
     let params = parse_params(Some(query.trim_start_matches('?')))?;
     if params.is_empty() {
         return Err(FhirError::bad_request(
@@ -500,7 +501,7 @@ pub(crate) async fn find(
     for chart in &charts {
         for version in chart.latest().into_iter().filter(|v| v.ty == ty) {
             if matches(ty, version, &params)? {
-                out.push(version.clone());
+                out.push((chart.patient, version.clone()));
             }
         }
     }

@@ -4,7 +4,9 @@
 //! Either the Bundle registers the patient as well (one `POST Patient` entry, whose `fullUrl`,
 //! a `urn:uuid:`, the other entries reference, as an import does), or every entry references
 //! the same existing `Patient/{id}`. Updates are not part of transactions here: `PUT` them one
-//! at a time.
+//! at a time. An entry's `ifNoneExist` is searched first; what it finds is not written, and its
+//! `fullUrl` names what was found (a Patient found so makes the transaction one of an existing
+//! patient's). What the transaction came to is told by [`super::response`], in the Bundle's order.
 //!
 //! References between the entries are resolved before anything is sealed: each entry is given its
 //! id here, and every `reference` that names an entry's `fullUrl` (`urn:uuid:…`) becomes that
@@ -16,10 +18,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use std::collections::HashMap;
 
+use alloy::primitives::Address;
 use medledger_core::entry::{PatientId, RecordId};
 use medledger_fhir::{Issue, IssueCode, Outcome, ResourceType};
 use serde_json::Value;
 
+use super::chart::Version;
+use super::response::Written;
 use super::write::{accepted_many, content, ledger_error, new_patient_of};
 use super::{FhirError, body_json, kind_of};
 use crate::extract::SignedIn;
@@ -34,6 +39,68 @@ struct Plan {
     existing: Option<PatientId>,
     /// The entries, in order, with the records given to them, as stored.
     entries: Vec<(ResourceType, RecordId, Value)>,
+    /// What each entry of the Bundle is, in its order.
+    order: Vec<Slot>,
+}
+
+/// What one entry of the Bundle is.
+#[derive(Debug)]
+enum Slot {
+    /// The new patient.
+    Patient,
+    /// The written entry at this index of [`Plan::entries`].
+    Entry(usize),
+    /// A resource its `ifNoneExist` found, in this patient's chart: not written.
+    Found(PatientId, Box<Version>),
+}
+
+/// What the entries' `ifNoneExist` conditions find among the charts the author may read: by the
+/// entry's index, the one resource found; several found is 412, and nothing is written.
+async fn conditions(
+    state: &AppState,
+    author: Address,
+    bundle: &Value,
+) -> Result<HashMap<usize, (PatientId, Version)>, FhirError> {
+    let mut found = HashMap::new();
+    let entries = bundle["entry"].as_array().map_or(&[][..], Vec::as_slice);
+    for (n, entry) in entries.iter().enumerate() {
+        let Some(condition) = entry["request"]["ifNoneExist"].as_str() else {
+            continue;
+        };
+        let Some(ty) = entry["resource"]["resourceType"]
+            .as_str()
+            .and_then(ResourceType::from_name)
+        else {
+            // The plan names what is wrong with the entry.
+            continue;
+        };
+        let mut hits = super::search::find(state, author, ty, condition)
+            .await
+            .map_err(|e| {
+                FhirError::new(
+                    e.status(),
+                    IssueCode::Invalid,
+                    format!("Bundle.entry[{n}].request.ifNoneExist: {}", e.0.detail),
+                )
+            })?;
+        match hits.len() {
+            0 => {}
+            1 => {
+                found.insert(n, hits.remove(0));
+            }
+            more => {
+                return Err(FhirError::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    IssueCode::Conflict,
+                    format!(
+                        "Bundle.entry[{n}].request.ifNoneExist matches {more} {}s: make it specific to one",
+                        ty.name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Replaces every `reference` that names an entry of the Bundle by that entry's `Type/{id}`;
@@ -62,7 +129,7 @@ const BUNDLE_KEYS: [&str; 7] = [
     "entry",
 ];
 const ENTRY_KEYS: [&str; 3] = ["fullUrl", "resource", "request"];
-const REQUEST_KEYS: [&str; 2] = ["method", "url"];
+const REQUEST_KEYS: [&str; 3] = ["method", "url", "ifNoneExist"];
 
 fn unknown(object: &serde_json::Map<String, Value>, allowed: &[&str], path: &str) -> Vec<Issue> {
     object
@@ -78,8 +145,13 @@ fn unknown(object: &serde_json::Map<String, Value>, allowed: &[&str], path: &str
         .collect()
 }
 
-/// Checks the Bundle and works out what it writes; every problem is reported with its path.
-fn plan(records: &medledger_ledger::records::Records, bundle: &Value) -> Result<Plan, FhirError> {
+/// Checks the Bundle and works out what it writes, given what its entries' `ifNoneExist` found
+/// (`found`, by entry); every problem is reported with its path.
+fn plan(
+    records: &medledger_ledger::records::Records,
+    bundle: &Value,
+    mut found: HashMap<usize, (PatientId, Version)>,
+) -> Result<Plan, FhirError> {
     let invalid = |issues: Vec<Issue>| FhirError::invalid(Outcome { issues });
     let Some(object) = bundle.as_object() else {
         return Err(FhirError::bad_request("the body must be a Bundle"));
@@ -101,6 +173,7 @@ fn plan(records: &medledger_ledger::records::Records, bundle: &Value) -> Result<
         .get("entry")
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice);
+    let bundle_len = entries.len();
     if entries.is_empty() {
         issues.push(Issue::at(
             IssueCode::Required,
@@ -119,7 +192,9 @@ fn plan(records: &medledger_ledger::records::Records, bundle: &Value) -> Result<
             ),
         ));
     }
-    let mut new_patient: Option<(String, Value)> = None;
+    let mut new_patient: Option<(String, Value, usize)> = None;
+    // A Patient entry whose ifNoneExist found the patient: its fullUrl, and who.
+    let mut found_patient: Option<(String, PatientId)> = None;
     let mut written: Vec<(ResourceType, Value, usize, Option<String>)> = Vec::new();
     // The ids PUT entries give their resources.
     let mut client_ids: Vec<(ResourceType, String)> = Vec::new();
@@ -137,6 +212,13 @@ fn plan(records: &medledger_ledger::records::Records, bundle: &Value) -> Result<
         let url = request.and_then(|r| r.get("url")).and_then(Value::as_str);
         if let Some(request) = request {
             issues.extend(unknown(request, &REQUEST_KEYS, &format!("{path}.request")));
+            if request.contains_key("ifNoneExist") && method != Some("POST") {
+                issues.push(Issue::at(
+                    IssueCode::NotSupported,
+                    &format!("{path}.request.ifNoneExist"),
+                    "ifNoneExist makes a POST conditional; a PUT names its resource already",
+                ));
+            }
         }
         if method != Some("POST") && method != Some("PUT") {
             issues.push(Issue::at(
@@ -232,9 +314,28 @@ fn plan(records: &medledger_ledger::records::Records, bundle: &Value) -> Result<
                 format!("the url of a POST of a {} is {:?}", ty.name(), ty.name()),
             ));
         }
+        if let Some((patient, version)) = found.get(&n) {
+            if version.ty != ty {
+                // Cannot be: the condition was searched on the resource's own type.
+                found.remove(&n);
+            } else {
+                if ty == ResourceType::Patient {
+                    let full_url = entry.get("fullUrl").and_then(Value::as_str).unwrap_or("");
+                    if new_patient.is_some() || found_patient.is_some() {
+                        issues.push(Issue::at(
+                            IssueCode::Value,
+                            &path,
+                            "a transaction is about one patient",
+                        ));
+                    }
+                    found_patient = Some((full_url.to_owned(), *patient));
+                }
+                continue;
+            }
+        }
         if ty == ResourceType::Patient {
             let full_url = entry.get("fullUrl").and_then(Value::as_str).unwrap_or("");
-            if new_patient.is_some() {
+            if new_patient.is_some() || found_patient.is_some() {
                 issues.push(Issue::at(
                     IssueCode::Value,
                     &path,
@@ -247,7 +348,7 @@ fn plan(records: &medledger_ledger::records::Records, bundle: &Value) -> Result<
                     "a new Patient needs a fullUrl urn:uuid:… for the other entries to reference",
                 ));
             } else {
-                new_patient = Some((full_url.to_owned(), resource.clone()));
+                new_patient = Some((full_url.to_owned(), resource.clone(), n));
             }
             continue;
         }
@@ -262,9 +363,14 @@ fn plan(records: &medledger_ledger::records::Records, bundle: &Value) -> Result<
         };
         let reference = resource[element]["reference"].as_str().unwrap_or("");
         let here = format!("Bundle.entry.resource.{element}.reference");
+        let named = match &found_patient {
+            Some((full_url, id)) if !full_url.is_empty() && reference == full_url => format!("Patient/{id}"),
+            _ => reference.to_owned(),
+        };
+        let reference = named.as_str();
         match &new_patient {
-            Some((full_url, _)) if reference == full_url => {}
-            Some((full_url, _)) => issues.push(Issue::at(
+            Some((full_url, _, _)) if reference == full_url => {}
+            Some((full_url, _, _)) => issues.push(Issue::at(
                 IssueCode::Value,
                 &here,
                 format!("entry {n} names {reference:?}: a transaction's entries are of its new patient, {full_url}"),
@@ -286,13 +392,19 @@ fn plan(records: &medledger_ledger::records::Records, bundle: &Value) -> Result<
     // Ids for what is new, and every reference between the entries resolved to them.
     let fresh = |e: medledger_core::Error| FhirError::from(crate::error::AppError::internal(e));
     let new_patient = match new_patient {
-        Some((full_url, resource)) => Some((full_url, PatientId::random().map_err(fresh)?, resource)),
+        Some((full_url, resource, n)) => Some((full_url, PatientId::random().map_err(fresh)?, resource, n)),
         None => None,
     };
-    let patient = new_patient.as_ref().map(|(_, id, _)| *id).or(existing);
+    let patient = new_patient.as_ref().map(|(_, id, _, _)| *id).or(existing);
     let mut local: HashMap<String, String> = HashMap::new();
-    if let Some((full_url, id, _)) = &new_patient {
+    if let Some((full_url, id, _, _)) = &new_patient {
         local.insert(full_url.clone(), format!("Patient/{id}"));
+    }
+    // An entry its ifNoneExist found is named by its fullUrl as the resource found.
+    for (n, (_, version)) in &found {
+        if let Some((full_url, _)) = full_urls.iter().find(|(_, at)| *at == n) {
+            local.insert(full_url.clone(), version.reference());
+        }
     }
     let mut entries = Vec::with_capacity(written.len());
     for (ty, resource, n, client_id) in written {
@@ -312,10 +424,12 @@ fn plan(records: &medledger_ledger::records::Records, bundle: &Value) -> Result<
         let mut path = format!("Bundle.entry[{n}].resource");
         resolve(resource, &local, &mut path, &mut issues);
     };
-    let new_patient = new_patient.map(|(full_url, id, mut resource)| {
-        resolve_in(&mut resource, full_urls[&full_url]);
+    let patient_at = new_patient.as_ref().map(|(_, _, _, n)| *n);
+    let new_patient = new_patient.map(|(_, id, mut resource, n)| {
+        resolve_in(&mut resource, n);
         (id, resource)
     });
+    let written_at: Vec<usize> = entries.iter().map(|(_, _, _, n, _)| *n).collect();
     let entries: Vec<(ResourceType, RecordId, Value)> = entries
         .into_iter()
         .map(|(ty, record, mut resource, n, id)| {
@@ -331,10 +445,21 @@ fn plan(records: &medledger_ledger::records::Records, bundle: &Value) -> Result<
         issues.truncate(medledger_fhir::validate::MOST_ISSUES);
         return Err(invalid(issues));
     }
+    let mut order = Vec::with_capacity(bundle_len);
+    for n in 0..bundle_len {
+        if patient_at == Some(n) {
+            order.push(Slot::Patient);
+        } else if let Some(at) = written_at.iter().position(|w| *w == n) {
+            order.push(Slot::Entry(at));
+        } else if let Some((patient, version)) = found.remove(&n) {
+            order.push(Slot::Found(patient, Box::new(version)));
+        }
+    }
     Ok(Plan {
         new_patient,
         existing,
         entries,
+        order,
     })
 }
 
@@ -347,14 +472,30 @@ fn id_of(content: &Value, record: RecordId) -> String {
 }
 
 /// `POST /fhir`: a transaction Bundle, answered `202 Accepted` with one request to sign for all of
-/// it and a `location` for each entry, in order.
+/// it and a `location` for each entry, in order; its `Content-Location` tells, once it is
+/// anchored, the `transaction-response` ([`super::response`]). A Bundle whose every entry its
+/// `ifNoneExist` found writes nothing and is answered at once, 200 with that Bundle.
 pub(crate) async fn transaction(
     State(state): State<AppState>,
     SignedIn(author): SignedIn,
     headers: HeaderMap,
     crate::extract::Body(body): crate::extract::Body,
 ) -> Result<Response, FhirError> {
-    let plan = plan(&state.hospital.records, &body_json(&headers, &body)?)?;
+    let bundle = body_json(&headers, &body)?;
+    let found = conditions(&state, author, &bundle).await?;
+    let plan = plan(&state.hospital.records, &bundle, found)?;
+    if plan.new_patient.is_none() && plan.entries.is_empty() {
+        let found: Vec<&Version> = plan
+            .order
+            .iter()
+            .filter_map(|slot| match slot {
+                Slot::Found(_, version) => Some(&**version),
+                _ => None,
+            })
+            .collect();
+        let bundle = super::response::bundle(&state, None, found.iter().map(|v| (*v, false)));
+        return Ok(super::resource_response(StatusCode::OK, &bundle));
+    }
     let entries: Vec<_> = plan
         .entries
         .iter()
@@ -385,36 +526,22 @@ pub(crate) async fn transaction(
         }
     }
     let records = &state.hospital.records;
-    let mut written = Vec::new();
-    let write = match (plan.new_patient, plan.existing) {
+    let (patient, ids, write) = match (&plan.new_patient, plan.existing) {
         (Some((id, resource)), _) => {
-            let (wallet, name) = new_patient_of(&resource)?;
-            let stored = content(ResourceType::Patient, resource, None);
+            let (wallet, name) = new_patient_of(resource)?;
+            let stored = content(ResourceType::Patient, resource.clone(), None);
             let (patient, ids, write) = records
-                .register_patient_with_history(author, id, wallet, &name, &stored, &entries)
+                .register_patient_with_history(author, *id, wallet, &name, &stored, &entries)
                 .await
                 .map_err(ledger_error)?;
-            written.push((ResourceType::Patient, patient.to_string(), 1));
-            written.extend(
-                plan.entries
-                    .iter()
-                    .zip(ids)
-                    .map(|((ty, _, content), record)| (*ty, id_of(content, record), 1)),
-            );
-            write
+            (patient, ids, write)
         }
         (None, Some(patient)) => {
             let (ids, write) = records
                 .record_many(author, patient, &entries)
                 .await
                 .map_err(ledger_error)?;
-            written.extend(
-                plan.entries
-                    .iter()
-                    .zip(ids)
-                    .map(|((ty, _, content), record)| (*ty, id_of(content, record), 1)),
-            );
-            write
+            (patient, ids, write)
         }
         (None, None) => {
             return Err(FhirError::new(
@@ -425,5 +552,51 @@ pub(crate) async fn transaction(
             ));
         }
     };
+    // The new patient's demographics: the first entry the request writes.
+    let demographics = match plan.new_patient {
+        Some(_) => state
+            .hospital
+            .store
+            .entries_of_request(write.request_id)
+            .await
+            .map_err(crate::error::AppError::internal)?
+            .into_iter()
+            .find(|e| e.kind == Some(medledger_core::entry::EntryKind::Demographics))
+            .map(|e| e.record),
+        None => None,
+    };
+    // Where each entry of the Bundle is, in its order: for the 202, and for the answer to come.
+    let mut written = Vec::with_capacity(plan.order.len());
+    let mut layout = Vec::with_capacity(plan.order.len());
+    for slot in &plan.order {
+        match slot {
+            Slot::Patient => {
+                written.push((ResourceType::Patient, patient.to_string(), 1));
+                if let Some(record) = demographics {
+                    layout.push(Written::created((patient, &record.to_string(), 1)));
+                }
+            }
+            Slot::Entry(at) => {
+                let (ty, _, content) = &plan.entries[*at];
+                written.push((*ty, id_of(content, ids[*at]), 1));
+                layout.push(Written::created((patient, &ids[*at].to_string(), 1)));
+            }
+            Slot::Found(holder, version) => {
+                written.push((version.ty, version.id.clone(), version.revision));
+                layout.push(Written::found(*holder, version));
+            }
+        }
+    }
+    if layout.len() == plan.order.len() {
+        // Without it, the answer lists what was written in the order stored, which differs
+        // only for a Bundle whose Patient is not first or whose ifNoneExist found something.
+        if let Err(error) = super::response::keep(&state, write.request_id, &layout).await {
+            tracing::warn!(
+                request = write.request_id,
+                ?error,
+                "the order of a transaction's answer was not kept"
+            );
+        }
+    }
     Ok(accepted_many(&state, &written, &write))
 }

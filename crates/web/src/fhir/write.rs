@@ -41,6 +41,7 @@ pub(crate) fn accepted_many(
         .map(|(ty, id, revision)| format!("{}/{}/{id}/_history/{revision}", base(state), ty.name()))
         .collect();
     let status_url = format!("/api/v1/requests/{}", write.request_id);
+    let response_url = super::response::status_url(state, write.request_id);
     let mut parameter = vec![
         json!({"name": "requestId", "valueString": write.request_id.to_string()}),
         json!({"name": "status", "valueCode": "awaiting-signature"}),
@@ -55,11 +56,15 @@ pub(crate) fn accepted_many(
         json!({"name": "typedData", "valueString": typed_data.to_string()}),
         json!({"name": "signatureUrl", "valueUri": format!("{status_url}/signature")}),
         json!({"name": "statusUrl", "valueUri": status_url}),
+        json!({"name": "responseUrl", "valueUri": response_url}),
     ]);
     let parameters = json!({ "resourceType": "Parameters", "parameter": parameter });
     let mut response = resource_response(StatusCode::ACCEPTED, &parameters);
     let first = locations.into_iter().next().unwrap_or_default();
-    for (name, value) in [(header::LOCATION, first), (header::CONTENT_LOCATION, status_url)] {
+    for (name, value) in [
+        (header::LOCATION, first),
+        (header::CONTENT_LOCATION, response_url),
+    ] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, value);
         }
@@ -138,7 +143,7 @@ pub(crate) async fn create(
         let found = super::search::find(&state, author, ty, condition).await?;
         match found.as_slice() {
             [] => {}
-            [one] => return Ok(existing(&state, one)),
+            [(_, one)] => return Ok(existing(&state, one)),
             more => {
                 return Err(FhirError::new(
                     StatusCode::PRECONDITION_FAILED,
@@ -312,12 +317,12 @@ pub(crate) async fn conditional_update(
     match (found.as_slice(), body_id) {
         ([], Some(id)) => update_at(&state, author, &headers, ty, &id, resource).await,
         ([], None) => create_new(&state, author, ty, resource).await,
-        ([one], Some(id)) if one.id != id => Err(FhirError::bad_request(format!(
+        ([(_, one)], Some(id)) if one.id != id => Err(FhirError::bad_request(format!(
             "the body's id {id:?} is not the id of the {} the condition finds ({:?})",
             ty.name(),
             one.id
         ))),
-        ([one], _) => {
+        ([(_, one)], _) => {
             let id = one.id.clone();
             update_at(&state, author, &headers, ty, &id, resource).await
         }

@@ -111,7 +111,19 @@ async fn status(
             "wait is at most {MOST_WAIT_SECS} seconds; ask again after that"
         )));
     }
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    let request = settled(&state, caller, id, std::time::Duration::from_secs(wait)).await?;
+    Ok(Json(answer(&state, &request)))
+}
+
+/// `caller`'s request `id`, as soon as it is anchored or refused, at once while it awaits its
+/// signer's signature, or when `wait` is over (or the server begins to shut down) as it is then.
+pub(crate) async fn settled(
+    state: &AppState,
+    caller: alloy::primitives::Address,
+    id: i64,
+    wait: std::time::Duration,
+) -> Result<ChainRequest> {
+    let deadline = tokio::time::Instant::now() + wait;
     // Subscribed before the first read, so that nothing settling between the read and the wait
     // is missed.
     let mut settled = state.hospital.settled.subscribe();
@@ -124,7 +136,7 @@ async fn status(
             RequestStatus::Anchored | RequestStatus::Rejected | RequestStatus::AwaitingSignature
         );
         if done || *closing.borrow_and_update() || !settles(id, &mut settled, &mut closing, deadline).await {
-            return Ok(Json(answer(&state, &request)));
+            return Ok(request);
         }
     }
 }

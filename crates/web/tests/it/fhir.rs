@@ -645,7 +645,53 @@ async fn a_transaction_anchors_a_patient_and_their_history_together() {
         })
         .collect();
     assert_eq!(locations.len(), 4, "{accepted}");
+    // What it came to is told at its response URL: not yet, while it awaits its signature.
+    let bearer = format!("Bearer {token}");
+    let response_url = parameter(&accepted, "responseUrl")
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://127.0.0.1:8080")
+        .to_owned();
+    let answer = |url: String| {
+        let (site, bearer) = (&site, bearer.clone());
+        async move {
+            site.call_with(
+                "GET",
+                &url,
+                None,
+                &[("authorization", &bearer), ("prefer", "wait=10")],
+            )
+            .await
+        }
+    };
+    let (status, waiting, _) = answer(response_url.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{waiting}");
+    assert!(waiting.to_string().contains("signature"), "{waiting}");
     sign(&site, &doctor, &token, &accepted).await;
+    let (status, response, _) = answer(response_url.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    assert_eq!(response["type"], "transaction-response", "{response}");
+    assert_valid(&response);
+    let told: Vec<(&str, String)> = response["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let r = &e["response"];
+            (
+                r["status"].as_str().unwrap(),
+                format!("/fhir/{}", r["location"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    let created: Vec<(&str, String)> = locations.iter().map(|l| ("201 Created", l.clone())).collect();
+    assert_eq!(told, created, "one entry per entry sent, in its order");
+    let (status, _, _) = site.call("GET", &response_url, None, Some(&stranger)).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another's write is not theirs to see"
+    );
     let patient_id = locations[0].split('/').nth(3).unwrap().to_owned();
     for location in &locations {
         let (status, _, resource) = fhir(&site, "GET", location, None, Some(&token)).await;
@@ -699,6 +745,74 @@ async fn a_transaction_anchors_a_patient_and_their_history_together() {
     )
     .await;
     assert_eq!(heart["total"], 4, "{heart}");
+
+    // Conditional creates in a transaction: the patient found by their wallet, and a result by its
+    // identifier; sent twice, the second time finds both and writes nothing.
+    let lab_result = |value: u32| {
+        let mut result = observation(value, "urn:uuid:9d2a54b0-5c1e-4c3a-8f0e-2b6f0f1d7a11");
+        result["identifier"] = json!([{"system": "https://lab.example/results", "value": "T-1"}]);
+        result
+    };
+    let mut known = entry(json!({
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:ethereum:address", "value": patient.address().to_string()}],
+        "name": [{"text": "Imported Person"}],
+    }));
+    known["fullUrl"] = json!("urn:uuid:9d2a54b0-5c1e-4c3a-8f0e-2b6f0f1d7a11");
+    known["request"]["ifNoneExist"] = json!(format!("identifier=urn:ethereum:address|{}", patient.address()));
+    let mut result = entry(lab_result(75));
+    result["request"]["ifNoneExist"] = json!("identifier=https://lab.example/results|T-1");
+    // The patient second: the answer keeps the Bundle's order.
+    let conditional = json!({"resourceType": "Bundle", "type": "transaction", "entry": [result, known]});
+    let (status, _, accepted) = fhir(&site, "POST", "/fhir", Some(conditional.clone()), Some(&token)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    sign(&site, &doctor, &token, &accepted).await;
+    let url = parameter(&accepted, "responseUrl")
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://127.0.0.1:8080")
+        .to_owned();
+    let (status, response, _) = answer(url).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    let result_at = response["entry"][0]["response"]["location"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        response["entry"][0]["response"]["status"], "201 Created",
+        "{response}"
+    );
+    assert!(result_at.starts_with("Observation/"), "{response}");
+    assert_eq!(
+        response["entry"][1]["response"],
+        json!({"status": "200 OK", "location": format!("Patient/{patient_id}/_history/1"), "etag": "W/\"1\"",
+            "lastModified": response["entry"][1]["response"]["lastModified"]}),
+        "the patient was found, not written"
+    );
+    let (_, _, stored) = fhir(&site, "GET", &format!("/fhir/{result_at}"), None, Some(&token)).await;
+    assert_eq!(
+        stored["subject"]["reference"],
+        format!("Patient/{patient_id}"),
+        "{stored}"
+    );
+    let (status, _, again) = fhir(&site, "POST", "/fhir", Some(conditional), Some(&token)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "everything found, nothing to sign: {again}"
+    );
+    assert_eq!(again["type"], "transaction-response");
+    assert_eq!(again["entry"][0]["response"]["status"], "200 OK");
+    assert_eq!(again["entry"][0]["response"]["location"], result_at.as_str());
+    let (_, _, heart) = fhir(
+        &site,
+        "GET",
+        &format!("/fhir/Observation?patient={patient_id}"),
+        None,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(heart["total"], 5, "written once: {heart}");
 
     // Refusals: nothing stored.
     let before = site.hospital.store.request_counts().await.unwrap();
