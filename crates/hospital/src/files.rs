@@ -99,3 +99,41 @@ pub fn relayer_key(config: &Config) -> Result<PrivateKeySigner> {
         Err(e) => Err(Error::io(&path, e)),
     }
 }
+
+/// Holds the data directory for this server alone when it keeps something there that one server
+/// at a time may use: the SQLite database, or the embedded chain. A second server on it is refused
+/// at start; several servers share a hospital on PostgreSQL and an external chain (docs/store.md).
+/// The lock is the operating system's (`flock`), released when the process ends however it ends.
+pub(crate) fn exclusive(config: &Config) -> Result<Option<std::fs::File>> {
+    let sqlite = config
+        .database_url
+        .as_deref()
+        .is_none_or(|url| url.starts_with("sqlite:"));
+    let embedded_chain = config.rpc_url.is_none();
+    if !sqlite && !embedded_chain {
+        return Ok(None);
+    }
+    let path = config.data_dir.join("server.lock");
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&path).map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let what = match (sqlite, embedded_chain) {
+                (true, true) => "its SQLite database and embedded chain",
+                (true, false) => "its SQLite database",
+                _ => "its embedded chain",
+            };
+            Err(Error::Config(format!(
+                "another MedLedger server is running on the data directory {} and {what} serve one server \
+                 at a time: stop it first, or run several servers on PostgreSQL (--database-url postgres://…) \
+                 and an external chain (--rpc-url), each with its own data directory",
+                config.data_dir.display()
+            )))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+    }
+}

@@ -61,11 +61,18 @@ pub struct Hospital {
     chain: ChainLink,
     relayer: Arc<Relayer>,
     indexer: Indexer,
+    /// The data directory's lock, held while this server runs on it ([`files::exclusive`]).
+    _exclusive: Option<std::fs::File>,
 }
 
 /// Opens the store `config` names (on first start: creates it), with a private data directory.
 pub async fn open_store(config: &Config) -> Result<Store> {
     files::private_data_dir(&config.data_dir)?;
+    store_of(config).await
+}
+
+/// The store `config` names, in a data directory already made private.
+async fn store_of(config: &Config) -> Result<Store> {
     if config.database_url.is_none() {
         files::private_sqlite_file(&config.sqlite_file())?;
     }
@@ -75,7 +82,9 @@ pub async fn open_store(config: &Config) -> Result<Store> {
 impl Hospital {
     /// Opens (on first start: creates) the hospital described by `config`.
     pub async fn open(config: &Config) -> Result<Self> {
-        let store = open_store(config).await?;
+        files::private_data_dir(&config.data_dir)?;
+        let exclusive = files::exclusive(config)?;
+        let store = store_of(config).await?;
         let keyring = medledger_ledger::keyfile::load(&config.data_dir)?;
         let relayer_key = relayer_key(config)?;
         let metrics_token = files::metrics_token(config)?;
@@ -130,6 +139,7 @@ impl Hospital {
             chain,
             relayer,
             indexer,
+            _exclusive: exclusive,
         })
     }
 

@@ -159,6 +159,19 @@ async fn the_default_command_starts_the_whole_system() {
             "the keys, the database and its log, the chain's files: {seen}"
         );
     }
+    // One server at a time on a data directory with SQLite and the embedded chain.
+    let second = Command::new(env!("CARGO_BIN_EXE_medledger"))
+        .args(["--port", "0", "--data-dir"])
+        .arg(dir.root())
+        .env_remove("MEDLEDGER_MASTER_KEY")
+        .output()
+        .expect("medledger runs");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "a second server is refused: {said}");
+    assert!(
+        said.contains("another MedLedger server is running") && said.contains("PostgreSQL"),
+        "{said}"
+    );
     let first = server.ledger.clone();
     server.stop();
 
