@@ -151,16 +151,6 @@ impl Hospital {
         }
     }
 
-    /// Anchors the audit log's head now, if anything was logged since the last anchor (for a
-    /// graceful stop; the relayer loop anchors every [`AUDIT_ANCHOR_INTERVAL`]).
-    pub async fn anchor_audit(&self) {
-        match self.relayer.anchor_audit().await {
-            Ok(Some((sequence, _))) => tracing::info!(sequence, "anchored the audit log"),
-            Ok(None) => {}
-            Err(err) => tracing::warn!("could not anchor the audit log: {err}"),
-        }
-    }
-
     /// The embedded chain's JSON-RPC (for in-process clients); `None` on an external chain.
     pub fn rpc(&self) -> Option<Arc<medledger_chain::rpc::EthApi>> {
         self.chain.rpc.clone()

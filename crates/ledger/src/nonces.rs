@@ -11,7 +11,9 @@
 //! - the relayer sends a signer's requests only in consecutive order (see [`crate::relayer`]).
 //!
 //! Both the writes and the relayer go through one [`Nonces`], whose per-signer lock keeps a
-//! renumbering from crossing a nonce being handed out.
+//! renumbering from crossing a nonce being handed out: the process's own, and on PostgreSQL the
+//! database's too ([`Store::lock_signer`]), so that servers sharing one database never hand out
+//! one nonce twice.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +29,14 @@ use crate::{Error, Result};
 /// How long a request stays valid for its signer's wallet (and a re-offered one, from when it is
 /// offered again).
 pub const REQUEST_LIFETIME_SECS: u64 = 24 * 3600;
+
+/// A signer's nonces held still ([`Nonces::lock`]); released when dropped.
+#[derive(Debug)]
+pub struct Held {
+    // The database's lock is released before the process's (fields drop in order).
+    _shared: medledger_store::shared::SignerLock,
+    _local: OwnedMutexGuard<()>,
+}
 
 /// The forwarder nonces of every signer of one hospital.
 #[derive(Debug, Clone)]
@@ -56,8 +66,18 @@ impl Nonces {
     }
 
     /// Holds `signer`'s nonces still: while the guard lives, no other write of theirs is given a
-    /// nonce and none of their requests is renumbered.
-    pub async fn lock(&self, signer: Address) -> OwnedMutexGuard<()> {
+    /// nonce and none of their requests is renumbered, by this server or another on the same
+    /// database.
+    pub async fn lock(&self, signer: Address) -> Result<Held> {
+        let local = self.local_lock(signer).await;
+        let shared = self.inner.store.lock_signer(signer).await?;
+        Ok(Held {
+            _shared: shared,
+            _local: local,
+        })
+    }
+
+    async fn local_lock(&self, signer: Address) -> OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self
                 .inner
@@ -98,7 +118,7 @@ impl Nonces {
     /// never used), take consecutive nonces from the first free one; those whose nonce changed
     /// await a new signature. Returns their ids.
     pub async fn close_gaps(&self, signer: Address, reoffer: &[i64]) -> Result<Vec<i64>> {
-        let _still = self.lock(signer).await;
+        let _still = self.lock(signer).await?;
         self.close_gaps_locked(signer, reoffer).await
     }
 

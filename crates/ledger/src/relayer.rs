@@ -124,6 +124,12 @@ impl Relayer {
         self.account
     }
 
+    /// Forgets the account's next transaction nonce, to read it again from the chain and the
+    /// store: for a server that takes the relaying over from another.
+    pub async fn forget_nonce(&self) {
+        *self.next_nonce.lock().await = None;
+    }
+
     /// Sends every signed request, and follows every sent one until it is mined or refused. The
     /// step's store updates are batched: one transaction for what was mined, one for what is
     /// about to be sent (stored before any of it is sent).

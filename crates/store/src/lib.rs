@@ -24,6 +24,7 @@ pub mod patients;
 pub mod requests;
 pub mod responses;
 pub mod sessions;
+pub mod shared;
 
 mod error;
 mod quick;
@@ -63,6 +64,8 @@ pub struct Store {
     backend: Backend,
     /// On SQLite: connections of this process's own for the reads every request makes.
     quick: Option<Arc<QuickReads>>,
+    /// On PostgreSQL: what coordinates several servers ([`shared`]).
+    shared: Option<Arc<shared::Shared>>,
 }
 
 /// Connections for quick reads (each is held for one statement).
@@ -101,6 +104,7 @@ impl Store {
                     writer,
                     backend,
                     quick: None,
+                    shared: None,
                 }
             }
             Backend::Postgres => {
@@ -115,6 +119,7 @@ impl Store {
                     writer: pool,
                     backend,
                     quick: None,
+                    shared: Some(shared::Shared::new(url)?),
                 }
             }
         };

@@ -87,12 +87,27 @@ impl User {
         self.key.address()
     }
 
+    /// [`User::sign_in`], as a client that many users share an address with does: told to wait
+    /// (429, the limit on sign-ins per client address), it waits as long as `Retry-After` says.
+    pub(crate) async fn sign_in_patiently(&mut self, api: &Api) -> anyhow::Result<()> {
+        for _ in 0..60 {
+            match self.sign_in(api).await {
+                Err(e) if e.to_string().contains(": 429 ") => {
+                    tokio::time::sleep(Duration::from_millis(1100)).await;
+                }
+                done => return done,
+            }
+        }
+        bail!("{} was refused sign-in for a minute", self.address())
+    }
+
     /// Signs in with Sign-In with Ethereum (as `import.rs` does) and keeps the bearer token.
     pub(crate) async fn sign_in(&mut self, api: &Api) -> anyhow::Result<()> {
         let nonce = api
             .send(api.http.get(format!("{}/api/v1/auth/nonce", api.url)))
-            .await?
-            .body;
+            .await?;
+        ensure!(nonce.status == 200, "a sign-in nonce: {}", nonce.short());
+        let nonce = nonce.body;
         let chain_id = nonce["chainId"].as_u64().context("a chain id")?;
         let nonce = nonce["nonce"].as_str().context("a nonce")?;
         let message = sign_in_message(&api.url, self.address(), chain_id, nonce, 3600);

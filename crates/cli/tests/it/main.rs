@@ -13,6 +13,7 @@ mod insider;
 mod limits;
 mod schemathesis;
 mod serve;
+mod servers;
 mod settings;
 mod synthetic;
 mod util;

@@ -23,11 +23,20 @@ impl Server {
 
     /// [`Server::start`] with more arguments, e.g. `["--database-url", URL]`.
     pub(crate) fn start_with(dir: &DataDir, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_medledger"))
+        Self::start_env(dir, extra, &[])
+    }
+
+    /// [`Server::start_with`] with settings in its environment, e.g. the master key.
+    pub(crate) fn start_env(dir: &DataDir, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_medledger"));
+        command.env_remove("MEDLEDGER_MASTER_KEY");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
             .args(["--port", "0", "--data-dir"])
             .arg(dir.root())
             .args(extra)
-            .env_remove("MEDLEDGER_MASTER_KEY")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -49,6 +58,12 @@ impl Server {
             url: url.expect("the server says where it runs"),
             ledger: ledger.expect("and its contract"),
         }
+    }
+
+    /// Kills it at once (SIGKILL): no graceful anything.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub(crate) fn stop(mut self) {

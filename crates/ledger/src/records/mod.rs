@@ -286,7 +286,7 @@ impl Records {
         let deadline = now_secs() + REQUEST_LIFETIME_SECS;
         // Forwarder nonces are handed out per signer: one write at a time per signer, until it is
         // stored (so the next one sees its nonce held); different signers' writes share commits.
-        let _one_at_a_time = self.nonces.lock(signer).await;
+        let _one_at_a_time = self.nonces.lock(signer).await?;
         let nonce = self.nonces.next(signer).await?;
         let new = NewRequest {
             purpose: purpose.into(),

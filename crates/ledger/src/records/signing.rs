@@ -102,7 +102,7 @@ impl Records {
     /// leaves free (those already signed are offered for signature again).
     /// Returns the requests offered for signature again.
     pub async fn decline(&self, signer: Address, request_id: i64) -> Result<Vec<i64>> {
-        let _one_at_a_time = self.nonces.lock(signer).await;
+        let _one_at_a_time = self.nonces.lock(signer).await?;
         if self
             .store
             .decline_request(request_id, signer, "declined: the signer did not sign it")
@@ -132,7 +132,7 @@ impl Records {
         let mut expired = Vec::new();
         let mut reoffered = Vec::new();
         for signer in signers {
-            let _one_at_a_time = self.nonces.lock(signer).await;
+            let _one_at_a_time = self.nonces.lock(signer).await?;
             expired.extend(self.store.expire_unsigned_of(signer, now).await?);
             reoffered.extend(self.nonces.close_gaps_locked(signer, &[]).await?);
         }

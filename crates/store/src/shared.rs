@@ -1,0 +1,189 @@
+//! Several servers on one PostgreSQL, coordinated by PostgreSQL itself (docs/store.md):
+//!
+//! - [`Lease`]: one owner for each piece of background work (relaying, indexing), held as a
+//!   session advisory lock on a connection of its own. If the owner dies, its connection closes,
+//!   PostgreSQL releases the lock, and the next server to try takes it over.
+//! - [`SignerLock`]: one writer at a time for a signer's forwarder nonces, across servers (an
+//!   advisory lock on a connection of a small pool kept for it).
+//! - [`Store::notify_settled`] and [`Store::listen_settled`]: requests that settled, told to every
+//!   server (`NOTIFY`/`LISTEN`), so that a long poll answers on whichever server is asked.
+//!
+//! On SQLite, one server holds the data directory ([`medledger_hospital`'s lock]), so a lease is
+//! always granted, a signer's lock is the process's own, and nothing needs telling.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::Address;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection};
+
+use crate::{Result, Store};
+
+/// The channel settled requests are told on.
+const SETTLED_CHANNEL: &str = "medledger_settled";
+
+/// Connections kept for signers' locks, per server.
+const SIGNER_LOCK_CONNECTIONS: u32 = 8;
+
+/// What PostgreSQL coordination needs: how to open connections of its own.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    options: PgConnectOptions,
+    locks: PgPool,
+}
+
+impl Shared {
+    pub(crate) fn new(url: &str) -> Result<Arc<Self>> {
+        let options: PgConnectOptions = url.parse()?;
+        let options = options.disable_statement_logging();
+        let locks = PgPoolOptions::new()
+            .max_connections(SIGNER_LOCK_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(options.clone());
+        Ok(Arc::new(Self { options, locks }))
+    }
+}
+
+/// An advisory lock's key for `what`, in this database: advisory locks are the whole server's,
+/// and other databases on it (other hospitals', tests') must not share them.
+const KEY: &str = "hashtextextended(current_database() || ' ' || $1, 0)";
+
+/// The ownership of one piece of background work; see [`Store::try_lease`].
+#[derive(Debug)]
+pub struct Lease {
+    /// The connection that holds the lock (none on SQLite).
+    held_on: Option<PgConnection>,
+}
+
+impl Lease {
+    /// Whether it is still held: its connection answers (a lost connection lost the lock with it).
+    pub async fn held(&mut self) -> bool {
+        match self.held_on.as_mut() {
+            None => true,
+            Some(connection) => connection.ping().await.is_ok(),
+        }
+    }
+}
+
+/// A signer's nonces held still across servers; released when dropped.
+#[derive(Debug)]
+pub struct SignerLock {
+    held: Option<(String, sqlx::pool::PoolConnection<sqlx::Postgres>)>,
+}
+
+impl Drop for SignerLock {
+    fn drop(&mut self) {
+        if let Some((key, mut connection)) = self.held.take() {
+            // Unlocked before the connection goes back to the pool; if that fails, the
+            // connection is closed instead, which releases the lock too.
+            tokio::spawn(async move {
+                let unlocked = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT pg_advisory_unlock({KEY})")))
+                    .bind(key)
+                    .execute(&mut *connection)
+                    .await;
+                if unlocked.is_err() {
+                    let _ = connection.detach().close().await;
+                }
+            });
+        }
+    }
+}
+
+impl Store {
+    /// The lease on `work` (`relayer`, `indexer`) if no other server holds it: on PostgreSQL, a
+    /// session advisory lock on a connection of its own, kept as long as the [`Lease`] lives; on
+    /// SQLite, always.
+    pub async fn try_lease(&self, work: &str) -> Result<Option<Lease>> {
+        let Some(shared) = &self.shared else {
+            return Ok(Some(Lease { held_on: None }));
+        };
+        let mut connection = PgConnection::connect_with(&shared.options).await?;
+        let (taken,): (bool,) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT pg_try_advisory_lock({KEY})")))
+                .bind(format!("medledger lease {work}"))
+                .fetch_one(&mut connection)
+                .await?;
+        if taken {
+            Ok(Some(Lease {
+                held_on: Some(connection),
+            }))
+        } else {
+            let _ = connection.close().await;
+            Ok(None)
+        }
+    }
+
+    /// Holds `signer`'s forwarder nonces still across servers until the lock is dropped (on
+    /// SQLite, nothing: one server, whose own lock suffices).
+    pub async fn lock_signer(&self, signer: Address) -> Result<SignerLock> {
+        let Some(shared) = &self.shared else {
+            return Ok(SignerLock { held: None });
+        };
+        let connection = shared.locks.acquire().await?;
+        let key = format!("medledger signer {signer}");
+        // The guard first: a caller that gives up while PostgreSQL makes it wait (a client that
+        // goes away) drops it, and its unlock then waits for the lock to be granted and gives it
+        // straight back, instead of leaving it held by a connection in the pool.
+        let mut lock = SignerLock {
+            held: Some((key.clone(), connection)),
+        };
+        let (_, connection) = lock.held.as_mut().expect("just made");
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT pg_advisory_lock({KEY})")))
+            .bind(key)
+            .execute(&mut **connection)
+            .await?;
+        Ok(lock)
+    }
+
+    /// Tells every server that requests `ids` settled (on SQLite, nothing: the one server knows).
+    pub async fn notify_settled(&self, ids: &[i64]) -> Result<()> {
+        if self.shared.is_none() || ids.is_empty() {
+            return Ok(());
+        }
+        // A notification's payload is at most 8000 bytes: a few hundred ids each.
+        for chunk in ids.chunks(400) {
+            let payload = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(SETTLED_CHANNEL)
+                .bind(payload)
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A listener for what [`Store::notify_settled`] tells, on PostgreSQL.
+    pub async fn listen_settled(&self) -> Result<Option<SettledListener>> {
+        let Some(shared) = &self.shared else {
+            return Ok(None);
+        };
+        let mut listener = PgListener::connect_with(&shared.locks).await?;
+        listener.listen(SETTLED_CHANNEL).await?;
+        Ok(Some(SettledListener { listener }))
+    }
+
+    /// Whether other servers may share this store (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+}
+
+/// Settled requests, as other servers (and this one) tell them.
+#[derive(Debug)]
+pub struct SettledListener {
+    listener: PgListener,
+}
+
+impl SettledListener {
+    /// The next batch of settled requests' ids; reconnects by itself when its connection drops
+    /// (what was told meanwhile is lost: long polls then answer at their deadline).
+    pub async fn next(&mut self) -> Result<Vec<i64>> {
+        let notification = self.listener.recv().await?;
+        Ok(notification
+            .payload()
+            .split(',')
+            .filter_map(|id| id.parse().ok())
+            .collect())
+    }
+}
