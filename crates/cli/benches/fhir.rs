@@ -84,10 +84,10 @@ async fn run(server: &Server) -> anyhow::Result<()> {
     let reads = env("READS", 300) as usize;
     let readers = env("READERS", 8) as usize;
     let read_secs = env("READ_SECS", 10);
-    let api = Api {
-        http: reqwest::Client::builder().pool_max_idle_per_host(64).build()?,
-        base: server.base.clone(),
-    };
+    let api = Api::new(
+        reqwest::Client::builder().pool_max_idle_per_host(64).build()?,
+        vec![server.base.clone()],
+    );
     println!(
         "medledger (pid {}) at {}; {patients} patients x {entries} resources; {} cores",
         server.pid,

@@ -13,6 +13,12 @@
 //!
 //! Run: `cargo bench -p medledger --bench http`. Environment: `CLIENTS` (default 100), `RECORDS`
 //! (records in all, default 20000), `READERS` (default 32), `READ_SECS` (default 10).
+//!
+//! `SERVERS=1,2,3` runs it again for each count of `medledger serve` processes on one PostgreSQL
+//! (a fresh database each, at `MEDLEDGER_TEST_POSTGRES`, default the local server) and one anvil
+//! (from the contracts' npm toolchain), after the default run on SQLite with one server: one
+//! hospital (one master key, one server account), every request to the next server in turn (a
+//! write stored at one is signed through the next). The memory is the first server's.
 
 mod support;
 
@@ -100,25 +106,136 @@ async fn main() -> anyhow::Result<()> {
     let per_client = records.div_ceil(clients);
 
     let server = Server::start("http")?;
-    let outcome = run(&server.base, server.pid, clients, per_client, readers, read_secs).await;
+    println!("== SQLite, one server");
+    let outcome = run(
+        std::slice::from_ref(&server.base),
+        server.pid,
+        clients,
+        per_client,
+        readers,
+        read_secs,
+    )
+    .await;
     server.stop();
-    outcome
+    outcome?;
+    let Ok(counts) = std::env::var("SERVERS") else {
+        return Ok(());
+    };
+    let anvil = Anvil::start()?;
+    for count in counts.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let count: usize = count.parse().context("SERVERS is a list of counts: 1,2,3")?;
+        println!("== PostgreSQL, {count} server(s) on one database, anvil");
+        let database = fresh_database(count).await?;
+        let relayer = PrivateKeySigner::random();
+        anvil.fund(relayer.address()).await?;
+        let admin = ADMIN_KEY.parse::<PrivateKeySigner>()?.address().to_string();
+        let args = [
+            "--database-url",
+            database.as_str(),
+            "--rpc-url",
+            anvil.url.as_str(),
+            "--chain-id",
+            "31337",
+            "--admin",
+            admin.as_str(),
+            "--confirmations",
+            "0",
+        ];
+        let env = [("MEDLEDGER_MASTER_KEY", BENCH_MASTER_KEY)];
+        let mut servers = Vec::new();
+        for n in 0..count {
+            servers.push(Server::start_with(
+                &format!("http-pg-{count}-{n}"),
+                &args,
+                &env,
+                Some(&relayer),
+            )?);
+        }
+        let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+        let outcome = run(&bases, servers[0].pid, clients, per_client, readers, read_secs).await;
+        for server in servers {
+            server.stop();
+        }
+        outcome?;
+    }
+    Ok(())
+}
+
+/// The master key of the benchmark's PostgreSQL hospitals (never a real one).
+const BENCH_MASTER_KEY: &str = "be9c000000000000000000000000000000000000000000000000000000000001";
+
+/// anvil, from the contracts' npm toolchain, with its development accounts (the first is the
+/// admin, [`ADMIN_KEY`]).
+struct Anvil {
+    url: String,
+    _node: alloy::node_bindings::AnvilInstance,
+}
+
+impl Anvil {
+    fn start() -> anyhow::Result<Self> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        anyhow::ensure!(
+            path.is_file(),
+            "SERVERS needs anvil: `npm --prefix contracts install --ignore-scripts` installs it"
+        );
+        let node = alloy::node_bindings::Anvil::at(path).prague().try_spawn()?;
+        Ok(Self {
+            url: node.endpoint(),
+            _node: node,
+        })
+    }
+
+    /// Sends `to` 1,000 ETH from the admin's account.
+    async fn fund(&self, to: alloy::primitives::Address) -> anyhow::Result<()> {
+        use alloy::network::TransactionBuilder;
+        use alloy::providers::{Provider, ProviderBuilder};
+        let admin: PrivateKeySigner = ADMIN_KEY.parse()?;
+        let provider = ProviderBuilder::new()
+            .wallet(admin)
+            .connect_http(self.url.parse()?);
+        let tx = alloy::rpc::types::TransactionRequest::default()
+            .with_to(to)
+            .with_value(alloy::primitives::U256::from(1_000u128 * 10u128.pow(18)));
+        provider.send_transaction(tx).await?.get_receipt().await?;
+        Ok(())
+    }
+}
+
+/// A fresh database on the PostgreSQL server at `MEDLEDGER_TEST_POSTGRES`; its URL.
+async fn fresh_database(label: usize) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let admin = std::env::var("MEDLEDGER_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut connection = sqlx::PgConnection::connect(&admin)
+        .await
+        .with_context(|| format!("SERVERS needs PostgreSQL at {admin}"))?;
+    let name = format!("medledger_bench_{}_{label}", std::process::id());
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+        .execute(&mut connection)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut connection)
+        .await?;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    Ok(format!("{base}/{name}"))
 }
 
 async fn run(
-    base: &str,
+    bases: &[String],
     pid: u32,
     clients: usize,
     per_client: usize,
     readers: usize,
     read_secs: u64,
 ) -> anyhow::Result<()> {
-    let api = Api {
-        http: reqwest::Client::builder().pool_max_idle_per_host(256).build()?,
-        base: base.to_owned(),
-    };
+    let api = Api::new(
+        reqwest::Client::builder().pool_max_idle_per_host(256).build()?,
+        bases.to_vec(),
+    );
     println!(
-        "medledger (pid {pid}) at {base}; {clients} clients x {per_client} records = {} records; {} cores",
+        "medledger (pid {pid}) at {}; {clients} clients x {per_client} records = {} records; {} cores",
+        bases.join(", "),
         clients * per_client,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );

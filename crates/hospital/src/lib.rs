@@ -53,6 +53,9 @@ pub struct Hospital {
     pub metrics_token: String,
     /// Wakes the relayer as soon as a request is signed (instead of at its next pass).
     pub wake: Arc<tokio::sync::Notify>,
+    /// Wakes the indexer when the relayer finds its transactions mined (an external chain tells
+    /// no one of new blocks; the embedded chain does).
+    mined: Arc<tokio::sync::Notify>,
     /// The requests that have just settled (anchored or refused), as the loops find them: what a
     /// long poll of a request's status waits on.
     pub settled: broadcast::Sender<Arc<[i64]>>,
@@ -134,6 +137,7 @@ impl Hospital {
             demo,
             metrics_token,
             wake: Arc::new(tokio::sync::Notify::new()),
+            mined: Arc::new(tokio::sync::Notify::new()),
             settled: broadcast::Sender::new(SETTLED_BACKLOG),
             closing: watch::Sender::new(false),
             chain,
@@ -148,6 +152,15 @@ impl Hospital {
         medledger_ledger::verify::Options {
             auditor: Some(self.relayer_account),
             ..Default::default()
+        }
+    }
+
+    /// A request was signed: wakes the relayer, on this server or, on PostgreSQL, whichever
+    /// server relays.
+    pub async fn signed(&self) {
+        self.wake.notify_one();
+        if let Err(err) = self.store.notify_signed().await {
+            tracing::warn!("could not tell the relaying server of a signature: {err}");
         }
     }
 

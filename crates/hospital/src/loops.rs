@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use medledger_ledger::records::Records;
+use medledger_store::shared::Told;
 use tokio::sync::watch;
 
 use crate::Hospital;
@@ -51,6 +52,7 @@ impl Hospital {
         let relayer = self.relayer.clone();
         let mut heads = self.chain.heads();
         let wake = self.wake.clone();
+        let mined = self.mined.clone();
         let settled = Settled::new(self);
         let records = self.records.clone();
         tokio::spawn(async move {
@@ -90,20 +92,29 @@ impl Hospital {
                             Err(_) => {}
                         }
                     }
+                    // After sending, the next pass comes soon, to find the transactions mined.
+                    let mut pause = Duration::from_millis(250);
                     match relayer.step().await {
-                        // Nobody waiting is not an error.
-                        Ok(step) if !step.refused.is_empty() || !step.reoffered.is_empty() => {
-                            let changed: Vec<i64> = step.refused.into_iter().chain(step.reoffered).collect();
-                            settled.tell(changed).await;
+                        Ok(step) => {
+                            if step.sent + step.resent > 0 {
+                                pause = Duration::from_millis(50);
+                            }
+                            if step.included > 0 {
+                                mined.notify_one();
+                            }
+                            if !step.refused.is_empty() || !step.reoffered.is_empty() {
+                                let changed: Vec<i64> =
+                                    step.refused.into_iter().chain(step.reoffered).collect();
+                                settled.tell(changed).await;
+                            }
                         }
-                        Ok(_) => {}
                         Err(err) => tracing::warn!("relayer: {err}"),
                     }
                     tokio::select! {
                         changed = stop.changed() => if changed.is_err() { return; },
                         () = next_head(&mut heads) => {}
                         () = wake.notified() => {}
-                        () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        () = tokio::time::sleep(pause) => {}
                     }
                     if *stop.borrow() {
                         // The last reads and writes are protected too: the audit log's head is
@@ -131,6 +142,7 @@ impl Hospital {
         let mut heads = self.chain.heads();
         let settled = Settled::new(self);
         let store = self.store.clone();
+        let mined = self.mined.clone();
         tokio::spawn(async move {
             while let Some(mut lease) = take_over(&store, "indexer", &mut stop).await {
                 loop {
@@ -144,6 +156,7 @@ impl Hospital {
                     tokio::select! {
                         changed = stop.changed() => if changed.is_err() { return; },
                         () = next_head(&mut heads) => {}
+                        () = mined.notified() => {}
                         () = tokio::time::sleep(Duration::from_millis(250)) => {}
                     }
                     if *stop.borrow() {
@@ -164,6 +177,7 @@ impl Hospital {
     fn spawn_listener(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let store = self.store.clone();
         let settled = self.settled.clone();
+        let wake = self.wake.clone();
         tokio::spawn(async move {
             if !store.is_shared() {
                 return;
@@ -183,9 +197,10 @@ impl Hospital {
                 tokio::select! {
                     _ = stop.changed() => return,
                     told = listener.next() => match told {
-                        Ok(ids) => {
+                        Ok(Told::Settled(ids)) => {
                             let _ = settled.send(ids.into());
                         }
+                        Ok(Told::Signed) => wake.notify_one(),
                         Err(err) => {
                             tracing::warn!("listening for settled requests: {err}");
                             tokio::time::sleep(TAKEOVER_INTERVAL).await;

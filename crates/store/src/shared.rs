@@ -22,6 +22,8 @@ use crate::{Result, Store};
 
 /// The channel settled requests are told on.
 const SETTLED_CHANNEL: &str = "medledger_settled";
+/// The channel a new signature is told on (to wake the relayer, wherever it runs).
+const SIGNED_CHANNEL: &str = "medledger_signed";
 
 /// Connections kept for signers' locks, per server.
 const SIGNER_LOCK_CONNECTIONS: u32 = 8;
@@ -153,13 +155,26 @@ impl Store {
         Ok(())
     }
 
-    /// A listener for what [`Store::notify_settled`] tells, on PostgreSQL.
+    /// Tells the server that relays that a request was signed (on SQLite, nothing: the one
+    /// server knows).
+    pub async fn notify_signed(&self) -> Result<()> {
+        if self.shared.is_some() {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(SIGNED_CHANNEL)
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A listener for what [`Store::notify_settled`] and [`Store::notify_signed`] tell, on
+    /// PostgreSQL.
     pub async fn listen_settled(&self) -> Result<Option<SettledListener>> {
         let Some(shared) = &self.shared else {
             return Ok(None);
         };
         let mut listener = PgListener::connect_with(&shared.locks).await?;
-        listener.listen(SETTLED_CHANNEL).await?;
+        listener.listen_all([SETTLED_CHANNEL, SIGNED_CHANNEL]).await?;
         Ok(Some(SettledListener { listener }))
     }
 
@@ -169,21 +184,35 @@ impl Store {
     }
 }
 
-/// Settled requests, as other servers (and this one) tell them.
+/// What servers tell each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Told {
+    /// These requests settled.
+    Settled(Vec<i64>),
+    /// A request was signed: the relayer has work.
+    Signed,
+}
+
+/// Settled requests and new signatures, as other servers (and this one) tell them.
 #[derive(Debug)]
 pub struct SettledListener {
     listener: PgListener,
 }
 
 impl SettledListener {
-    /// The next batch of settled requests' ids; reconnects by itself when its connection drops
-    /// (what was told meanwhile is lost: long polls then answer at their deadline).
-    pub async fn next(&mut self) -> Result<Vec<i64>> {
+    /// The next thing told; reconnects by itself when its connection drops (what was told
+    /// meanwhile is lost: long polls then answer at their deadline, the relayer at its next pass).
+    pub async fn next(&mut self) -> Result<Told> {
         let notification = self.listener.recv().await?;
-        Ok(notification
-            .payload()
-            .split(',')
-            .filter_map(|id| id.parse().ok())
-            .collect())
+        if notification.channel() == SIGNED_CHANNEL {
+            return Ok(Told::Signed);
+        }
+        Ok(Told::Settled(
+            notification
+                .payload()
+                .split(',')
+                .filter_map(|id| id.parse().ok())
+                .collect(),
+        ))
     }
 }

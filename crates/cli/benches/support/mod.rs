@@ -36,11 +36,31 @@ pub struct Server {
 
 impl Server {
     pub fn start(label: &str) -> anyhow::Result<Self> {
+        Self::start_with(label, &[], &[], None)
+    }
+
+    /// [`Server::start`] with more arguments and settings, its data directory holding `relayer`
+    /// as its server account's key if given (servers of one hospital share it).
+    pub fn start_with(
+        label: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        relayer: Option<&PrivateKeySigner>,
+    ) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("medledger-bench-{label}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_medledger"))
+        if let Some(relayer) = relayer {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("relayer.key"), alloy::hex::encode(relayer.to_bytes()))?;
+        }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_medledger"));
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
             .args(["--port", "0", "--data-dir"])
             .arg(&dir)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -84,13 +104,39 @@ pub struct User {
     pub token: String,
 }
 
+/// A client of one server, or of several behind no balancer but itself: each request goes to the
+/// next server in turn.
 #[derive(Clone)]
 pub struct Api {
     pub http: reqwest::Client,
     pub base: String,
+    /// Every server (the first is `base`), and which is next.
+    pub bases: std::sync::Arc<Vec<String>>,
+    pub turn: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Api {
+    /// A client of the servers at `bases`.
+    pub fn new(http: reqwest::Client, bases: Vec<String>) -> Self {
+        Self {
+            http,
+            base: bases[0].clone(),
+            bases: std::sync::Arc::new(bases),
+            turn: std::sync::Arc::default(),
+        }
+    }
+
+    /// The server the next request goes to.
+    fn next_base(&self) -> &str {
+        let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.bases[turn % self.bases.len()]
+    }
+
+    /// This client, held to the next server alone (a sign-in names the server it is for).
+    pub fn pinned(&self) -> Self {
+        Self::new(self.http.clone(), vec![self.next_base().to_owned()])
+    }
+
     pub async fn call(
         &self,
         method: &str,
@@ -101,7 +147,9 @@ impl Api {
         // A refusal for too many requests (signing in is rate-limited) is waited out, as a
         // well-behaved client does: `Retry-After` seconds, a few times.
         for _ in 0..20 {
-            let mut request = self.http.request(method.parse()?, format!("{}{path}", self.base));
+            let mut request = self
+                .http
+                .request(method.parse()?, format!("{}{path}", self.next_base()));
             if let Some(token) = token {
                 request = request.bearer_auth(token);
             }
@@ -142,6 +190,9 @@ impl Api {
     }
 
     pub async fn sign_in(&self, wallet: PrivateKeySigner) -> anyhow::Result<User> {
+        if self.bases.len() > 1 {
+            return Box::pin(self.pinned().sign_in(wallet)).await;
+        }
         let nonce = self.expect("GET", "/api/v1/auth/nonce", None, None, 200).await?;
         let chain_id = nonce["chainId"].as_u64().context("chain id")?;
         let nonce = nonce["nonce"].as_str().context("nonce")?;

@@ -80,9 +80,18 @@ async fn settled_requests_are_told_to_every_server() {
             .await
             .expect("told within seconds")
             .unwrap();
-        told.extend(batch);
+        match batch {
+            medledger_store::shared::Told::Settled(ids) => told.extend(ids),
+            other => panic!("only settled requests were told: {other:?}"),
+        }
     }
     assert_eq!(told, ids);
+    fresh.store.notify_signed().await.unwrap();
+    let signed = tokio::time::timeout(Duration::from_secs(5), listener.next()).await;
+    assert_eq!(
+        signed.expect("told").unwrap(),
+        medledger_store::shared::Told::Signed
+    );
     drop(listener);
     other.close().await;
     fresh.remove().await;

@@ -59,7 +59,7 @@ async fn sign(
     let signature = alloy::hex::decode(body.signature.trim())
         .map_err(|_| AppError::bad_request("signature must be 0x followed by 130 hexadecimal digits"))?;
     state.hospital.records.sign(id, &signature).await?;
-    state.hospital.wake.notify_one();
+    state.hospital.signed().await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "requestId": id, "status": "signed" })),
