@@ -118,7 +118,10 @@ impl Hospital {
                     }
                     if *stop.borrow() {
                         // The last reads and writes are protected too: the audit log's head is
-                        // anchored once more, while the lease still says whose turn it is.
+                        // anchored once more, if the lease still says it is this server's turn.
+                        if !lease.held().await {
+                            return;
+                        }
                         match relayer.anchor_audit().await {
                             Ok(Some((sequence, _))) => tracing::info!(sequence, "anchored the audit log"),
                             Ok(None) => {}

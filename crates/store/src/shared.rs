@@ -59,11 +59,20 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Whether it is still held: its connection answers (a lost connection lost the lock with it).
+    /// Whether it is still held: its connection answers within two seconds (a lost connection
+    /// lost the lock with it; one that does not answer is given up, so that a black-holed network
+    /// cannot hold the work, or a shutdown, for ever).
     pub async fn held(&mut self) -> bool {
         match self.held_on.as_mut() {
             None => true,
-            Some(connection) => connection.ping().await.is_ok(),
+            Some(connection) => {
+                let answered = tokio::time::timeout(Duration::from_secs(2), connection.ping()).await;
+                if matches!(answered, Ok(Ok(()))) {
+                    return true;
+                }
+                self.held_on = None;
+                false
+            }
         }
     }
 }
