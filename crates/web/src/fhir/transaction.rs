@@ -314,24 +314,20 @@ fn plan(
                 format!("the url of a POST of a {} is {:?}", ty.name(), ty.name()),
             ));
         }
-        if let Some((patient, version)) = found.get(&n) {
-            if version.ty != ty {
-                // Cannot be: the condition was searched on the resource's own type.
-                found.remove(&n);
-            } else {
-                if ty == ResourceType::Patient {
-                    let full_url = entry.get("fullUrl").and_then(Value::as_str).unwrap_or("");
-                    if new_patient.is_some() || found_patient.is_some() {
-                        issues.push(Issue::at(
-                            IssueCode::Value,
-                            &path,
-                            "a transaction is about one patient",
-                        ));
-                    }
-                    found_patient = Some((full_url.to_owned(), *patient));
+        // What its ifNoneExist found (searched on the resource's own type) is not written.
+        if let Some((patient, _)) = found.get(&n) {
+            if ty == ResourceType::Patient {
+                let full_url = entry.get("fullUrl").and_then(Value::as_str).unwrap_or("");
+                if new_patient.is_some() || found_patient.is_some() {
+                    issues.push(Issue::at(
+                        IssueCode::Value,
+                        &path,
+                        "a transaction is about one patient",
+                    ));
                 }
-                continue;
+                found_patient = Some((full_url.to_owned(), *patient));
             }
+            continue;
         }
         if ty == ResourceType::Patient {
             let full_url = entry.get("fullUrl").and_then(Value::as_str).unwrap_or("");
