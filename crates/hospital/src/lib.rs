@@ -164,6 +164,12 @@ impl Hospital {
         }
     }
 
+    /// Requests settled (or were re-offered for signature): told to this server's long polls, and
+    /// on PostgreSQL to every server's.
+    pub async fn tell_settled(&self, ids: Vec<i64>) {
+        loops::Settled::new(self).tell(ids).await;
+    }
+
     /// The embedded chain's JSON-RPC (for in-process clients); `None` on an external chain.
     pub fn rpc(&self) -> Option<Arc<medledger_chain::rpc::EthApi>> {
         self.chain.rpc.clone()

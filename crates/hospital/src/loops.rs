@@ -149,12 +149,22 @@ impl Hospital {
         tokio::spawn(async move {
             while let Some(mut lease) = take_over(&store, "indexer", &mut stop).await {
                 loop {
-                    match indexer.sync().await {
-                        Ok(progress) if !progress.anchored.is_empty() => {
-                            settled.tell(progress.anchored).await;
+                    // A range at a time, each told of as soon as it is applied: an error in a
+                    // later range (the node, the database) keeps none of the earlier ones from
+                    // the long polls waiting on them.
+                    loop {
+                        match indexer.sync_range().await {
+                            Ok(Some(range)) => {
+                                if !range.anchored.is_empty() {
+                                    settled.tell(range.anchored).await;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(err) => {
+                                tracing::warn!("indexer: {err}");
+                                break;
+                            }
                         }
-                        Ok(_) => {}
-                        Err(err) => tracing::warn!("indexer: {err}"),
                     }
                     tokio::select! {
                         changed = stop.changed() => if changed.is_err() { return; },
@@ -221,20 +231,20 @@ impl Hospital {
 /// Where requests that settled are told: this server's long polls on SQLite; every server's, by
 /// way of PostgreSQL, on PostgreSQL.
 #[derive(Clone)]
-struct Settled {
+pub(crate) struct Settled {
     store: medledger_store::Store,
     local: tokio::sync::broadcast::Sender<Arc<[i64]>>,
 }
 
 impl Settled {
-    fn new(hospital: &Hospital) -> Self {
+    pub(crate) fn new(hospital: &Hospital) -> Self {
         Self {
             store: hospital.store.clone(),
             local: hospital.settled.clone(),
         }
     }
 
-    async fn tell(&self, ids: Vec<i64>) {
+    pub(crate) async fn tell(&self, ids: Vec<i64>) {
         if !self.store.is_shared() {
             let _ = self.local.send(ids.into());
             return;

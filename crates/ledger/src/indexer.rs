@@ -67,43 +67,66 @@ impl Indexer {
     /// Applies every confirmed block not yet applied.
     pub async fn sync(&self) -> Result<Progress> {
         let mut progress = Progress::default();
-        loop {
-            let head = self.provider.get_block_number().await.map_err(Error::chain)?;
-            let safe = head.saturating_sub(self.confirmations);
-            let cursor = self.store.cursor().await?;
-            if let Some((number, hash)) = cursor
-                && self.block_hash(number).await? != Some(hash)
-            {
-                self.rewind().await?;
-                progress.reorgs += 1;
-                continue;
-            }
-            let from = cursor.map_or(self.start, |(n, _)| n + 1);
-            progress.cursor = from.saturating_sub(1);
-            if from > safe {
-                return Ok(progress);
-            }
-            let to = safe.min(from + self.range - 1);
-            let filter = Filter::new().address(self.ledger).from_block(from).to_block(to);
-            let logs = self.provider.get_logs(&filter).await.map_err(Error::chain)?;
-            let mut applied = Vec::new();
-            let mut hashes = Vec::new();
-            for log in &logs {
-                if let (Some(n), Some(h)) = (log.block_number, log.block_hash)
-                    && hashes.last() != Some(&(n, h))
-                {
-                    hashes.push((n, h));
-                }
-                applied.extend(events::decode(log));
-            }
-            let Some(to_hash) = self.block_hash(to).await? else {
-                continue;
-            };
-            let anchored = self.store.apply_events(&applied, &hashes, (to, to_hash)).await?;
-            progress.anchored.extend(anchored);
-            progress.events += applied.len() as u64;
-            progress.cursor = to;
+        while let Some(range) = self.sync_range().await? {
+            progress.events += range.events;
+            progress.reorgs += range.reorgs;
+            progress.anchored.extend(range.anchored);
         }
+        progress.cursor = self
+            .store
+            .cursor()
+            .await?
+            .map_or(self.start.saturating_sub(1), |(n, _)| n);
+        Ok(progress)
+    }
+
+    /// Applies the next range of confirmed blocks not yet applied (or undoes a reorganisation),
+    /// in one database transaction: what it did, or `None` once every confirmed block is
+    /// applied. A caller that tells of what each range anchored loses none of it to an error in
+    /// a later range.
+    pub async fn sync_range(&self) -> Result<Option<Progress>> {
+        let mut progress = Progress::default();
+        let head = self.provider.get_block_number().await.map_err(Error::chain)?;
+        let safe = head.saturating_sub(self.confirmations);
+        let cursor = self.store.cursor().await?;
+        if let Some((number, hash)) = cursor
+            && self.block_hash(number).await? != Some(hash)
+        {
+            self.rewind().await?;
+            progress.reorgs += 1;
+            progress.cursor = self
+                .store
+                .cursor()
+                .await?
+                .map_or(self.start.saturating_sub(1), |(n, _)| n);
+            return Ok(Some(progress));
+        }
+        let from = cursor.map_or(self.start, |(n, _)| n + 1);
+        if from > safe {
+            return Ok(None);
+        }
+        let to = safe.min(from + self.range - 1);
+        let filter = Filter::new().address(self.ledger).from_block(from).to_block(to);
+        let logs = self.provider.get_logs(&filter).await.map_err(Error::chain)?;
+        let mut applied = Vec::new();
+        let mut hashes = Vec::new();
+        for log in &logs {
+            if let (Some(n), Some(h)) = (log.block_number, log.block_hash)
+                && hashes.last() != Some(&(n, h))
+            {
+                hashes.push((n, h));
+            }
+            applied.extend(events::decode(log));
+        }
+        let Some(to_hash) = self.block_hash(to).await? else {
+            // The block went between the two reads (a reorganisation): the next call sees it.
+            progress.cursor = from.saturating_sub(1);
+            return Ok(Some(progress));
+        };
+        progress.anchored = self.store.apply_events(&applied, &hashes, (to, to_hash)).await?;
+        progress.events = applied.len() as u64;
+        progress.cursor = to;
+        Ok(Some(progress))
     }
 
     /// Rolls the store back to the newest remembered block the chain still has.

@@ -140,6 +140,10 @@ impl Relayer {
             self.follow(&request, &mut mined, &mut step).await?;
         }
         if !mined.is_empty() {
+            // In the chain's order, the order the indexer applies their events in: two
+            // transactions that lock the same rows in one order cannot deadlock.
+            mined.sort_unstable_by_key(|&(_, block, index)| (block, index));
+            let mined: Vec<(i64, u64)> = mined.into_iter().map(|(id, block, _)| (id, block)).collect();
             self.store.mark_included_many(&mined).await?;
             step.included += mined.len() as u64;
         }
@@ -384,7 +388,7 @@ impl Relayer {
     async fn follow(
         &self,
         request: &ChainRequest,
-        mined: &mut Vec<(i64, u64)>,
+        mined: &mut Vec<(i64, u64, u64)>,
         step: &mut Step,
     ) -> Result<()> {
         let (Some(hash), Some(raw)) = (request.tx_hash, &request.raw_tx) else {
@@ -399,7 +403,7 @@ impl Relayer {
             Some(receipt) => {
                 let block = receipt.block_number.unwrap_or_default();
                 if receipt.status() {
-                    mined.push((request.id, block));
+                    mined.push((request.id, block, receipt.transaction_index.unwrap_or_default()));
                 } else {
                     match self.why_reverted(request, block).await {
                         // Sent behind a request of its signer that then failed: not its own fault.

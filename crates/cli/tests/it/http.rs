@@ -67,6 +67,11 @@ impl Api {
             .json(body);
         self.send(request).await.with_context(|| format!("POST {path}"))
     }
+
+    pub(crate) async fn delete(&self, token: &str, path: &str) -> anyhow::Result<Answer> {
+        let request = self.http.delete(format!("{}{path}", self.url)).bearer_auth(token);
+        self.send(request).await.with_context(|| format!("DELETE {path}"))
+    }
 }
 
 /// Someone with a wallet, and their session on the running server.

@@ -33,12 +33,17 @@ impl Server {
         for (name, value) in env {
             command.env(name, value);
         }
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(dir.server_log())
+            .expect("the temp dir is writable");
         let mut child = command
             .args(["--port", "0", "--data-dir"])
             .arg(dir.root())
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("medledger starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

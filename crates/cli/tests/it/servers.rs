@@ -77,10 +77,56 @@ impl Hospital {
         Err(last.expect("tried").context(format!("no server took GET {path}")))
     }
 
+    /// Declines every request `user` left awaiting a signature, asking server `n` (or the next):
+    /// what a client does after a write whose answer never came (the server may have stored
+    /// it and died before answering), before it writes again. A request left unsigned would
+    /// hold the user's later ones back, for the forwarder runs a signer's requests in order.
+    async fn decline_unsigned(&self, n: usize, user: &User) -> anyhow::Result<()> {
+        let pending = self
+            .get(n, &user.token, "/api/v1/requests?status=awaiting-signature")
+            .await?;
+        ensure!(pending.status == 200, "listing requests: {}", pending.short());
+        let ids: Vec<i64> = pending.body["requests"]
+            .as_array()
+            .context("requests")?
+            .iter()
+            .filter_map(|r| r["requestId"].as_i64())
+            .collect();
+        for id in ids {
+            let path = format!("/api/v1/requests/{id}");
+            for attempt in 0..(SERVERS * 20) {
+                if let Ok(declined) = self.api(n + attempt).await.delete(&user.token, &path).await {
+                    ensure!(
+                        declined.status < 300 || declined.status == 409,
+                        "declining {id}: {}",
+                        declined.short()
+                    );
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
     /// A chain-changing write stored at server `n` and signed through server `n + 1`: its
-    /// request id once the signature is acknowledged, and the 202's body.
+    /// request id once the signature is acknowledged, and the 202's body. If a server dies
+    /// before answering, what it may have stored is declined and the write is made again at
+    /// the next server.
     async fn write(&self, n: usize, user: &User, path: &str, body: Value) -> anyhow::Result<(i64, Value)> {
-        let answer = self.post(n, &user.token, path, &body).await?;
+        let mut attempt = 0;
+        let answer = loop {
+            match self.api(n + attempt).await.post(&user.token, path, &body).await {
+                Ok(answer) => break answer,
+                Err(err) if attempt < SERVERS * 20 => {
+                    println!("{err:#}: declining what it may have stored, and writing again");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    self.decline_unsigned(n + attempt, user).await?;
+                }
+                Err(err) => return Err(err.context(format!("no server took POST {path}"))),
+            }
+        };
         ensure!(answer.status == 202, "POST {path}: {}", answer.short());
         let id = answer.body["requestId"].as_i64().context("requestId")?;
         let hash: B256 = answer.body["signingHash"]
@@ -174,6 +220,24 @@ async fn three_servers_on_one_postgres_lose_and_double_nothing_when_one_is_kille
     let Some(anvil) = Chain::anvil(CHAIN_ID)? else {
         return Ok(());
     };
+    let dirs: Vec<DataDir> = (0..SERVERS).map(|_| DataDir::new("servers")).collect();
+    let told = three_servers(&database, &anvil, &dirs).await;
+    if told.is_err() {
+        // What the servers said last, to find why.
+        for (n, dir) in dirs.iter().enumerate() {
+            println!("---- server {n}'s log, its end ----\n{}", dir.server_log_tail(60));
+        }
+    }
+    told?;
+    database.remove().await;
+    Ok(())
+}
+
+async fn three_servers(
+    database: &medledger_testkit::db::Fresh,
+    anvil: &Chain,
+    dirs: &[DataDir],
+) -> anyhow::Result<()> {
     // One hospital: the same master key and the same server account (relayer.key) on every server,
     // the account funded by the chain's first development account, its admin.
     let relayer = PrivateKeySigner::random();
@@ -187,8 +251,7 @@ async fn three_servers_on_one_postgres_lose_and_double_nothing_when_one_is_kille
         .get_receipt()
         .await?;
     let admin_key = anvil.signers[0].clone();
-    let dirs: Vec<DataDir> = (0..SERVERS).map(|_| DataDir::new("servers")).collect();
-    for dir in &dirs {
+    for dir in dirs {
         std::fs::write(
             dir.root().join("relayer.key"),
             alloy::hex::encode(relayer.to_bytes()),
@@ -321,6 +384,5 @@ async fn three_servers_on_one_postgres_lose_and_double_nothing_when_one_is_kille
     let report: Value = serde_json::from_slice(&output.stdout)
         .with_context(|| format!("verify's JSON: {}", String::from_utf8_lossy(&output.stderr)))?;
     ensure!(output.status.success(), "verify finds something: {report}");
-    database.remove().await;
     Ok(())
 }

@@ -112,11 +112,25 @@ impl DataDir {
     fn log(&self) -> PathBuf {
         self.root.join("node.log")
     }
+
+    /// Where a `medledger serve` on this directory writes its log: beside the directory, not in
+    /// it (the data directory's files are checked for what they hold).
+    pub(crate) fn server_log(&self) -> PathBuf {
+        self.root.with_extension("server.log")
+    }
+
+    /// The last `lines` lines of the server's log, for a failing test to show.
+    pub(crate) fn server_log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(self.server_log()).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
 }
 
 impl Drop for DataDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
+        let _ = std::fs::remove_file(self.server_log());
     }
 }
 

@@ -97,6 +97,26 @@ impl Records {
         Ok(self.store().requests_of(caller, status, limit).await?)
     }
 
+    /// The earliest of its signer's requests still awaiting a signature that a signed request
+    /// waits for: the forwarder runs a wallet's requests in nonce order, so a request signed
+    /// while an earlier one is not waits until that one is signed or declined (e.g. a write
+    /// whose answer was lost on the way to its client, who then wrote again).
+    pub async fn waits_for(&self, request: &medledger_store::requests::ChainRequest) -> Result<Option<i64>> {
+        use medledger_store::requests::RequestStatus;
+        if request.status != RequestStatus::Signed {
+            return Ok(None);
+        }
+        let unsigned = self
+            .store()
+            .requests_of(request.signer, RequestStatus::AwaitingSignature, 500)
+            .await?;
+        Ok(unsigned
+            .iter()
+            .filter(|earlier| earlier.forward_nonce < request.forward_nonce)
+            .min_by_key(|earlier| earlier.forward_nonce)
+            .map(|earlier| earlier.id))
+    }
+
     /// The signer declines a request awaiting their signature: it ends rejected, its entries too
     /// (their content erased), and their later requests move down to the forwarder nonce it
     /// leaves free (those already signed are offered for signature again).

@@ -87,11 +87,22 @@ async fn three_writes_signed_in_every_order_all_land(mut h: Hospital) {
         for i in 0..3 {
             writes.push(write(&h.records, &doctor, patient, (round * 3 + i) as u64).await);
         }
+        let mut signed = HashSet::new();
         for &i in order {
             h.sign(&doctor, &writes[i]).await;
-            // The relayer runs between signatures: a later write signed first must wait.
+            signed.insert(i);
+            // The relayer runs between signatures: a later write signed first must wait, and
+            // says for which of the doctor's earlier writes, still unsigned.
             h.relayer.step().await.unwrap();
             h.indexer.sync().await.unwrap();
+            let request = h.db.store.request(writes[i].request_id).await.unwrap().unwrap();
+            let unsigned_before = (0..i).find(|j| !signed.contains(j));
+            assert_eq!(
+                h.records.waits_for(&request).await.unwrap(),
+                unsigned_before.map(|j| writes[j].request_id),
+                "order {order:?}, write {i} signed: {:?}",
+                request.status
+            );
         }
         h.settle().await;
         for w in &writes {

@@ -76,8 +76,10 @@ struct StatusQuery {
 }
 
 /// A request as its signer sees it; with what to sign while it awaits a signature (a request
-/// offered again after an earlier one was declined or refused carries a new forwarder nonce).
-fn answer(state: &AppState, request: &ChainRequest) -> Value {
+/// offered again after an earlier one was declined or refused carries a new forwarder nonce),
+/// and, once signed, the earlier request of theirs it waits for, if one still awaits a
+/// signature.
+async fn answer(state: &AppState, request: &ChainRequest) -> Result<Value> {
     let mut body = json!({
         "requestId": request.id,
         "purpose": request.purpose,
@@ -92,7 +94,14 @@ fn answer(state: &AppState, request: &ChainRequest) -> Value {
         body["signingHash"] = json!(to_sign.signing_hash);
         body["typedData"] = records.typed_data(&to_sign.request);
     }
-    body
+    if let Some(earlier) = state.hospital.records.waits_for(request).await? {
+        body["waitsFor"] = json!(earlier);
+        body["reason"] = json!(format!(
+            "waits for your request {earlier}, which awaits your signature: a wallet's requests go \
+             to the chain in order; sign or decline request {earlier}"
+        ));
+    }
+    Ok(body)
 }
 
 /// `GET /api/v1/requests/{id}[?wait=SECONDS]`: where a request stands (its signer only). With
@@ -112,7 +121,7 @@ async fn status(
         )));
     }
     let request = settled(&state, caller, id, std::time::Duration::from_secs(wait)).await?;
-    Ok(Json(answer(&state, &request)))
+    Ok(Json(answer(&state, &request).await?))
 }
 
 /// `caller`'s request `id`, as soon as it is anchored or refused, at once while it awaits its
@@ -211,9 +220,9 @@ async fn decline(
 ) -> Result<Json<Value>> {
     state.hospital.records.request_of(caller, id).await?;
     let reoffered = state.hospital.records.decline(caller, id).await?;
-    // Nobody waiting is not an error.
+    // Told to whichever server a long poll waits on.
     let changed: Vec<i64> = std::iter::once(id).chain(reoffered).collect();
-    let _ = state.hospital.settled.send(changed.into());
+    state.hospital.tell_settled(changed).await;
     Ok(Json(
         json!({ "requestId": id, "status": "rejected", "reason": "declined: the signer did not sign it" }),
     ))
