@@ -32,6 +32,10 @@ use crate::{Error, Result};
 /// Gas the forwarder itself spends around the forwarded call (signature check, nonce, call).
 const FORWARDER_OVERHEAD: u64 = 60_000;
 
+/// How long the relayer waits for its audit anchor to be mined before going on (it tries again
+/// at the next interval).
+const AUDIT_RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What one [`Relayer::step`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Step {
@@ -136,7 +140,10 @@ impl Relayer {
     pub async fn step(&self) -> Result<Step> {
         let mut step = Step::default();
         let mut mined = Vec::new();
-        for request in self.store.requests_in(RequestStatus::Submitted, 1_000).await? {
+        let mut submitted = self.store.requests_in(RequestStatus::Submitted, 1_000).await?;
+        // In nonce order, so that what is sent again goes in order too.
+        submitted.sort_by_key(|r| r.tx_nonce);
+        for request in submitted {
             self.follow(&request, &mut mined, &mut step).await?;
         }
         if !mined.is_empty() {
@@ -184,19 +191,7 @@ impl Relayer {
             .await
             .map_err(Error::chain)?;
         let mut next = self.next_nonce.lock().await;
-        let mut nonce = match *next {
-            Some(nonce) => nonce,
-            None => {
-                let pending = self
-                    .provider
-                    .get_transaction_count(self.account)
-                    .pending()
-                    .await
-                    .map_err(Error::chain)?;
-                let stored = self.store.highest_tx_nonce().await?.map_or(0, |n| n + 1);
-                pending.max(stored)
-            }
-        };
+        let mut nonce = self.account_nonce(&next).await?;
         let mut batch = Vec::new();
         let mut held_back = std::collections::HashSet::new();
         // The forwarder nonce each signer's next request in this batch must carry.
@@ -248,18 +243,16 @@ impl Relayer {
         }
         *next = Some(nonce);
         drop(next);
-        let mut sending = tokio::task::JoinSet::new();
+        // One after another, in nonce order: a node's pool may hold a transaction that arrives
+        // before the one whose nonce precedes it, and anvil's automine then may never mine it
+        // (foundry-rs/foundry#10122); nodes also bound how far ahead of the account a nonce may be.
         for submitted in batch {
-            let provider = self.provider.clone();
-            sending.spawn(async move {
-                if let Err(err) = provider.send_raw_transaction(&submitted.raw_tx).await {
-                    // Stored: the next step sends it again.
-                    tracing::warn!(request = submitted.id, hash = %submitted.tx_hash, "sending failed, will resend: {err}");
-                }
-            });
+            if let Err(err) = self.provider.send_raw_transaction(&submitted.raw_tx).await {
+                // Stored: the next step sends it again.
+                tracing::warn!(request = submitted.id, hash = %submitted.tx_hash, "sending failed, will resend: {err}");
+            }
             step.sent += 1;
         }
-        sending.join_all().await;
         Ok(step)
     }
 
@@ -474,15 +467,7 @@ impl Relayer {
             .await
             .map_err(Error::chain)?;
         let mut next = self.next_nonce.lock().await;
-        let nonce = match *next {
-            Some(nonce) => nonce,
-            None => self
-                .provider
-                .get_transaction_count(self.account)
-                .pending()
-                .await
-                .map_err(Error::chain)?,
-        };
+        let nonce = self.account_nonce(&next).await?;
         let tx = call
             .with_nonce(nonce)
             .with_chain_id(self.chain_id)
@@ -496,7 +481,12 @@ impl Relayer {
             Ok(pending) => {
                 *next = Some(nonce + 1);
                 drop(next);
-                let receipt = pending.get_receipt().await.map_err(Error::chain)?;
+                // Bounded: the relayer's loop waits for it, and the other requests with it.
+                let receipt = pending
+                    .with_timeout(Some(AUDIT_RECEIPT_TIMEOUT))
+                    .get_receipt()
+                    .await
+                    .map_err(Error::chain)?;
                 self.store
                     .record_audit_anchor(sequence, head, self.account, receipt.transaction_hash)
                     .await?;
@@ -508,6 +498,24 @@ impl Relayer {
                 Err(Error::chain(err))
             }
         }
+    }
+
+    /// The account's next transaction nonce: the one this relayer counts, or, when it has
+    /// none (at start, after an error, or on taking the relaying over from another server),
+    /// the higher of the node's pending count and the one after the highest stored (a stored
+    /// transaction may not have reached the node yet).
+    async fn account_nonce(&self, next: &Option<u64>) -> Result<u64> {
+        if let Some(nonce) = next {
+            return Ok(*nonce);
+        }
+        let pending = self
+            .provider
+            .get_transaction_count(self.account)
+            .pending()
+            .await
+            .map_err(Error::chain)?;
+        let stored = self.store.highest_tx_nonce().await?.map_or(0, |n| n + 1);
+        Ok(pending.max(stored))
     }
 
     /// Replays a reverted request on the state before its block, for the contract's reason;
