@@ -47,6 +47,12 @@ impl Shared {
     }
 }
 
+/// The lease connection's TCP settings, on PostgreSQL's side: a probe after 5 idle seconds, every
+/// 2 seconds, 3 unanswered ones and the connection is dead; unacknowledged data for 10 seconds
+/// likewise.
+const LEASE_KEEPALIVE: &str = "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; \
+                               SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000";
+
 /// An advisory lock's key for `what`, in this database: advisory locks are the whole server's,
 /// and other databases on it (other hospitals', tests') must not share them.
 const KEY: &str = "hashtextextended(current_database() || ' ' || $1, 0)";
@@ -110,6 +116,10 @@ impl Store {
             return Ok(Some(Lease { held_on: None }));
         };
         let mut connection = PgConnection::connect_with(&shared.options).await?;
+        // PostgreSQL releases the lock when it finds the connection dead: within seconds of a
+        // host that vanished (power, network), not the operating system's two hours, so that
+        // another server takes the work over. (Over a Unix socket these do nothing, and need not.)
+        sqlx::raw_sql(LEASE_KEEPALIVE).execute(&mut connection).await?;
         let (taken,): (bool,) =
             sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT pg_try_advisory_lock({KEY})")))
                 .bind(format!("medledger lease {work}"))
@@ -182,7 +192,11 @@ impl Store {
         let Some(shared) = &self.shared else {
             return Ok(None);
         };
-        let mut listener = PgListener::connect_with(&shared.locks).await?;
+        // A connection of its own, not one of the signers' locks'.
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(shared.options.clone());
+        let mut listener = PgListener::connect_with(&own).await?;
         listener.listen_all([SETTLED_CHANNEL, SIGNED_CHANNEL]).await?;
         Ok(Some(SettledListener { listener }))
     }
