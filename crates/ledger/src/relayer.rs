@@ -248,8 +248,10 @@ impl Relayer {
         // (foundry-rs/foundry#10122); nodes also bound how far ahead of the account a nonce may be.
         for submitted in batch {
             if let Err(err) = self.provider.send_raw_transaction(&submitted.raw_tx).await {
-                // Stored: the next step sends it again.
+                // Stored, as are the ones after it: the next step sends them again, in order
+                // (sending the later ones now would put them ahead of this one).
                 tracing::warn!(request = submitted.id, hash = %submitted.tx_hash, "sending failed, will resend: {err}");
+                break;
             }
             step.sent += 1;
         }
@@ -482,11 +484,19 @@ impl Relayer {
                 *next = Some(nonce + 1);
                 drop(next);
                 // Bounded: the relayer's loop waits for it, and the other requests with it.
-                let receipt = pending
+                let receipt = match pending
                     .with_timeout(Some(AUDIT_RECEIPT_TIMEOUT))
                     .get_receipt()
                     .await
-                    .map_err(Error::chain)?;
+                {
+                    Ok(receipt) => receipt,
+                    Err(err) => {
+                        // The node may have dropped it: the account's nonce is read again, so
+                        // that no stored transaction waits behind a nonce never used.
+                        *self.next_nonce.lock().await = None;
+                        return Err(Error::chain(err));
+                    }
+                };
                 self.store
                     .record_audit_anchor(sequence, head, self.account, receipt.transaction_hash)
                     .await?;

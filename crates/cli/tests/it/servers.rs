@@ -94,17 +94,20 @@ impl Hospital {
             .collect();
         for id in ids {
             let path = format!("/api/v1/requests/{id}");
+            let mut declined = None;
             for attempt in 0..(SERVERS * 20) {
-                if let Ok(declined) = self.api(n + attempt).await.delete(&user.token, &path).await {
-                    ensure!(
-                        declined.status < 300 || declined.status == 409,
-                        "declining {id}: {}",
-                        declined.short()
-                    );
+                if let Ok(answer) = self.api(n + attempt).await.delete(&user.token, &path).await {
+                    declined = Some(answer);
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            let declined = declined.with_context(|| format!("no server took DELETE {path}"))?;
+            ensure!(
+                declined.status < 300 || declined.status == 409,
+                "declining {id}: {}",
+                declined.short()
+            );
         }
         Ok(())
     }

@@ -139,11 +139,12 @@ pub(crate) async fn settled(
     let mut closing = state.hospital.closing.subscribe();
     loop {
         let request = state.hospital.records.request_of(caller, id).await?;
-        // Settled, or waiting for the signer (nothing happens until they sign: say so now).
+        // Settled, or waiting for the signer (nothing happens until they sign: say so now), or
+        // signed but waiting for an earlier request of theirs that awaits their signature.
         let done = matches!(
             request.status,
             RequestStatus::Anchored | RequestStatus::Rejected | RequestStatus::AwaitingSignature
-        );
+        ) || state.hospital.records.waits_for(&request).await?.is_some();
         if done || *closing.borrow_and_update() || !settles(id, &mut settled, &mut closing, deadline).await {
             return Ok(request);
         }

@@ -144,13 +144,65 @@ async fn a_doctor_writes_through_the_api_and_the_patient_reads_it_verified() {
         problem["detail"].as_str().unwrap().contains("at most 30"),
         "{problem}"
     );
+    // A second write signed while the first is not: it waits behind it, and its long poll
+    // answers at once, naming the request it waits for.
+    let later = json!({"kind": "note", "content": {"resourceType": "Basic", "code": {"text": "Follow-up"}}});
+    let (status, second, _) = site.call("POST", &path, Some(later), Some(&doctor_token)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{second}");
+    let second_id = second["requestId"].as_i64().unwrap();
+    let typed: TypedData = serde_json::from_value(second["typedData"].clone()).unwrap();
+    let signature = doctor
+        .sign_hash_sync(&typed.eip712_signing_hash().unwrap())
+        .unwrap();
+    let (status, reply, _) = site
+        .call(
+            "POST",
+            &format!("/api/v1/requests/{second_id}/signature"),
+            Some(json!({ "signature": alloy::hex::encode_prefixed(signature.as_bytes()) })),
+            Some(&doctor_token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    let waited = std::time::Instant::now();
+    let (status, waiting, _) = site
+        .call(
+            "GET",
+            &format!("/api/v1/requests/{second_id}?wait=10"),
+            None,
+            Some(&doctor_token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{waiting}");
+    assert_eq!(waiting["status"], "signed", "{waiting}");
+    assert_eq!(waiting["waitsFor"], id, "{waiting}");
+    assert!(
+        waiting["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("sign or decline request {id}")),
+        "{waiting}"
+    );
+    assert!(waited.elapsed() < Duration::from_secs(8), "it said so at once");
     sign_and_follow(&site, &doctor, &doctor_token, &accepted).await;
+    let (status, anchored, _) = site
+        .call(
+            "GET",
+            &format!("/api/v1/requests/{second_id}?wait=30"),
+            None,
+            Some(&doctor_token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{anchored}");
+    assert_eq!(
+        anchored["status"], "anchored",
+        "the one it waited for is signed: {anchored}"
+    );
 
     let patient_token = site.sign_in(&patient).await;
     let (status, history, _) = site.call("GET", &path, None, Some(&patient_token)).await;
     assert_eq!(status, StatusCode::OK, "{history}");
     let records = history["records"].as_array().unwrap();
-    assert_eq!(records.len(), 2, "{history}");
+    assert_eq!(records.len(), 3, "{history}");
     assert!(
         records.iter().all(|r| r["proof"]["status"] == "verified"),
         "{history}"
