@@ -110,9 +110,19 @@ impl Records {
             .store()
             .requests_of(request.signer, RequestStatus::AwaitingSignature, 500)
             .await?;
-        Ok(unsigned
+        let earlier: Vec<_> = unsigned
             .iter()
             .filter(|earlier| earlier.forward_nonce < request.forward_nonce)
+            .collect();
+        if earlier.is_empty() {
+            return Ok(None);
+        }
+        // Only where the chain agrees: a nonce the forwarder has already used holds nothing back
+        // (a row an insider added below it, or one left behind, is not named).
+        let on_chain = self.nonces.on_chain(request.signer).await?;
+        Ok(earlier
+            .into_iter()
+            .filter(|earlier| earlier.forward_nonce >= on_chain)
             .min_by_key(|earlier| earlier.forward_nonce)
             .map(|earlier| earlier.id))
     }
