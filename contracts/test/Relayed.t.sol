@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {ERC2771Forwarder} from "@openzeppelin/contracts/metatx/ERC2771Forwarder.sol";
 import {IMedLedger} from "../src/IMedLedger.sol";
+import {MedLedgerForwarder} from "../src/MedLedgerForwarder.sol";
 import {Fixture} from "./utils/Fixture.sol";
 
 /// Gasless writes: EIP-712 requests signed by the user, relayed through the ERC-2771 forwarder.
@@ -105,6 +106,46 @@ contract RelayedTest is Fixture {
         assertEq(ledger.patientCount(), 2, "both relayed");
         (, address by2,,) = ledger.getPatient(2);
         assertEq(by2, doctor2, "each request acts as its own signer");
+    }
+
+    function test_executeEachRunsEveryRequestOnItsOwn() public {
+        ERC2771Forwarder.ForwardRequestData[] memory each = new ERC2771Forwarder.ForwardRequestData[](4);
+        each[0] = signedRequest(DOCTOR_KEY, addPatientData(patient), soon());
+        // A stranger is no doctor: MedLedger refuses, and says why.
+        each[1] = signedRequest(STRANGER_KEY, addPatientData(patient2), soon());
+        // Forged: claims to come from doctor2.
+        each[2] = signedRequestFrom(STRANGER_KEY, doctor2, addPatientData(patient2), soon());
+        each[3] = signedRequest(DOCTOR2_KEY, addPatientData(patient2), soon());
+        vm.expectEmit(address(forwarder));
+        emit MedLedgerForwarder.ForwardRequestFailed(
+            1, stranger, abi.encodeWithSelector(IMedLedger.NotADoctor.selector, stranger)
+        );
+        vm.expectEmit(address(forwarder));
+        emit MedLedgerForwarder.ForwardRequestFailed(
+            2,
+            doctor2,
+            abi.encodeWithSelector(ERC2771Forwarder.ERC2771ForwarderInvalidSigner.selector, stranger, doctor2)
+        );
+        vm.prank(relayer);
+        forwarder.executeEach(each);
+        assertEq(ledger.patientCount(), 2, "the valid requests ran");
+        (, address by2,,) = ledger.getPatient(2);
+        assertEq(by2, doctor2, "each request acts as its own signer");
+        assertEq(forwarder.nonces(stranger), 0, "a refused request leaves its nonce unused");
+        assertEq(forwarder.nonces(doctor), 1, "a request that ran used its nonce");
+        assertEq(forwarder.nonces(doctor2), 1, "the forged one used none of doctor2's");
+    }
+
+    function test_executeEachCannotBeReplayed() public {
+        ERC2771Forwarder.ForwardRequestData[] memory each = new ERC2771Forwarder.ForwardRequestData[](2);
+        each[0] = signedRequest(DOCTOR_KEY, addPatientData(patient), soon());
+        each[1] = each[0];
+        vm.prank(relayer);
+        forwarder.executeEach(each);
+        assertEq(ledger.patientCount(), 1, "the same request twice in one batch runs once");
+        vm.prank(stranger);
+        forwarder.executeEach(each);
+        assertEq(ledger.patientCount(), 1, "and never again, whoever sends it");
     }
 
     /// A signature from any key other than `from`'s never executes.
