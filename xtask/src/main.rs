@@ -155,14 +155,27 @@ fn python_tools(root: &Path) -> Result<Option<PathBuf>, String> {
     }
     let what =
         "installing Slither, schemathesis and carebundle (pinned in contracts/ and e2e/requirements.txt)";
+    let user_bin = || -> Result<PathBuf, String> {
+        let home = std::env::var_os("HOME").ok_or("HOME is not set")?;
+        Ok(Path::new(&home).join(".local/bin"))
+    };
     if run(&mut pip, what).is_ok() {
-        return Ok(None);
+        // pip may have found them installed for this user already, scripts and all in a folder
+        // that is not on the PATH.
+        let tools = ["slither", "schemathesis", "carebundle"];
+        if tools.iter().all(|t| on_path(t)) {
+            return Ok(None);
+        }
+        let user_bin = user_bin()?;
+        return Ok(tools
+            .iter()
+            .all(|t| on_path(t) || user_bin.join(t).exists())
+            .then_some(user_bin));
     }
     // A system Python that refuses to be changed (PEP 668): install for this user instead.
     pip.args(["--user", "--break-system-packages"]);
     run(&mut pip, &format!("{what}, for this user"))?;
-    let home = std::env::var_os("HOME").ok_or("HOME is not set")?;
-    Ok(Some(Path::new(&home).join(".local/bin")))
+    Ok(Some(user_bin()?))
 }
 
 /// Debian's Chromium for the browser test, unless there is one (or `MEDLEDGER_CHROMIUM` names
