@@ -58,8 +58,15 @@ impl Hospital {
         tokio::spawn(async move {
             let mut told_no_role = false;
             while let Some(mut lease) = take_over(&records.store().clone(), "relayer", &mut stop).await {
-                // Another server may have relayed since this one last did.
-                relayer.forget_nonce().await;
+                // Another server may have relayed since this one last did, and may still be
+                // storing what it was about to send: that is waited out, and from now on what this
+                // one stores is stored only while it holds the lease.
+                if let Err(err) = records.store().take_over(&lease).await {
+                    tracing::warn!("cannot take the relaying over yet: {err}");
+                    tokio::time::sleep(TAKEOVER_INTERVAL).await;
+                    continue;
+                }
+                relayer.take_over(lease.fence()).await;
                 let mut last_anchor = tokio::time::Instant::now();
                 let mut last_sweep: Option<tokio::time::Instant> = None;
                 loop {

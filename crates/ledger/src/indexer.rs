@@ -103,7 +103,13 @@ impl Indexer {
         }
         let from = cursor.map_or(self.start, |(n, _)| n + 1);
         if from > safe {
-            return Ok(None);
+            // Nothing new: the requests the relayer has since found executed in applied blocks.
+            progress.anchored = self.store.anchor_included().await?;
+            if progress.anchored.is_empty() {
+                return Ok(None);
+            }
+            progress.cursor = from.saturating_sub(1);
+            return Ok(Some(progress));
         }
         let to = safe.min(from + self.range - 1);
         let filter = Filter::new().address(self.ledger).from_block(from).to_block(to);

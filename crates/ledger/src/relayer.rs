@@ -2,9 +2,15 @@
 //!
 //! Requests are signed by their users' wallets (EIP-712, for the ERC-2771 forwarder); the relayer
 //! pays the gas. One relayer owns one account and hands out its transaction nonces in order from a
-//! single counter, so concurrent writes never collide. Each request's transaction is signed and
-//! *stored* before it is sent: after a crash, the same transaction (same nonce, same hash) is
-//! sent again, so nothing is anchored twice and nothing stored stays unsent.
+//! single counter, so concurrent writes never collide. Each pass puts the requests ready to go
+//! into as few transactions as it can (the forwarder's `executeEach`: each request runs or fails on
+//! its own, a failure reported with its reason), so a chain that mines one transaction per block
+//! still anchors many requests per block. Each transaction is signed and *stored* before it is
+//! sent: after a crash, the same transaction (same nonce, same hash) is sent again, so nothing is
+//! anchored twice and nothing stored stays unsent. On PostgreSQL the storing checks that this
+//! server still holds the relaying's lease ([`Fence`]); a stored transaction whose nonce another
+//! one took (a relayer that lost its lease mid-pass, an anchor of the audit log) never mines,
+//! and its requests go again in a new one.
 //!
 //! A signer's requests go to the forwarder in their nonce order only (see [`crate::nonces`]): the
 //! first is simulated at the chain's head; the ones after it go in the same step only if their
@@ -20,10 +26,12 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use alloy::transports::{RpcError, TransportErrorKind};
+use medledger_contracts::ERC2771Forwarder::ForwardRequestData;
 use medledger_contracts::MedLedgerForwarder;
 use medledger_contracts::forward::ForwardRequest;
 use medledger_store::Store;
 use medledger_store::requests::{ChainRequest, RequestStatus, Submitted};
+use medledger_store::shared::Fence;
 use tokio::sync::Mutex;
 
 use crate::nonces::Nonces;
@@ -32,6 +40,13 @@ use crate::{Error, Result};
 /// Gas the forwarder itself spends around the forwarded call (signature check, nonce, call).
 const FORWARDER_OVERHEAD: u64 = 60_000;
 
+/// At most this many requests go in one transaction,
+const MOST_PER_TX: usize = 100;
+/// with at most this much gas (half a block of anvil's or the embedded chain's),
+const MOST_GAS_PER_TX: u64 = 15_000_000;
+/// and at most this many bytes of requests (nodes refuse transactions over 128 KiB).
+const MOST_BYTES_PER_TX: usize = 96 * 1024;
+
 /// How long the relayer waits for its audit anchor to be mined before going on (it tries again
 /// at the next interval).
 const AUDIT_RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -39,12 +54,15 @@ const AUDIT_RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// What one [`Relayer::step`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Step {
-    /// Transactions sent for the first time.
+    /// Requests sent for the first time.
     pub sent: u64,
     /// Stored transactions sent again (after a restart, or not yet seen by the node).
     pub resent: u64,
-    /// Transactions found mined.
+    /// Requests found mined.
     pub included: u64,
+    /// Requests that went back to be sent again in a new transaction (theirs can never be
+    /// mined, or reverted as a whole).
+    pub requeued: u64,
     /// Requests refused.
     pub rejected: u64,
     /// The requests refused, by id.
@@ -66,6 +84,7 @@ pub struct Relayer {
     chain_id: u64,
     next_nonce: Mutex<Option<u64>>,
     nonces: Nonces,
+    fence: std::sync::Mutex<Fence>,
 }
 
 /// How the node answered a simulated request.
@@ -113,6 +132,7 @@ impl Relayer {
             ledger,
             chain_id,
             next_nonce: Mutex::new(None),
+            fence: std::sync::Mutex::new(Fence::default()),
         }
     }
 
@@ -129,9 +149,27 @@ impl Relayer {
     }
 
     /// Forgets the account's next transaction nonce, to read it again from the chain and the
-    /// store: for a server that takes the relaying over from another.
+    /// store.
     pub async fn forget_nonce(&self) {
         *self.next_nonce.lock().await = None;
+    }
+
+    /// Relays under the lease `fence` stands for, from now on: what it stores is stored only while
+    /// the lease is held. For a server that has just taken the relaying (from another one, or
+    /// again); the account's next nonce is read again.
+    pub async fn take_over(&self, fence: Fence) {
+        *self
+            .fence
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fence;
+        self.forget_nonce().await;
+    }
+
+    fn fence(&self) -> Fence {
+        self.fence
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Sends every signed request, and follows every sent one until it is mined or refused. The
@@ -141,10 +179,11 @@ impl Relayer {
         let mut step = Step::default();
         let mut mined = Vec::new();
         let mut submitted = self.store.requests_in(RequestStatus::Submitted, 1_000).await?;
-        // In nonce order, so that what is sent again goes in order too.
-        submitted.sort_by_key(|r| r.tx_nonce);
-        for request in submitted {
-            self.follow(&request, &mut mined, &mut step).await?;
+        // By transaction, in nonce order, so that what is sent again goes in order too; within
+        // one, in its order (each signer's requests by nonce).
+        submitted.sort_by_key(|r| (r.tx_nonce, r.tx_hash, r.signer, r.forward_nonce));
+        for sent in submitted.chunk_by(|a, b| a.tx_hash == b.tx_hash) {
+            self.follow(sent, &mut mined, &mut step).await?;
         }
         if !mined.is_empty() {
             // In the chain's order, the order the indexer applies their events in: two
@@ -192,7 +231,7 @@ impl Relayer {
             .map_err(Error::chain)?;
         let mut next = self.next_nonce.lock().await;
         let mut nonce = self.account_nonce(&next).await?;
-        let mut batch = Vec::new();
+        let mut go = Vec::new();
         let mut held_back = std::collections::HashSet::new();
         // The forwarder nonce each signer's next request in this batch must carry.
         let mut due: std::collections::HashMap<Address, u64> = std::collections::HashMap::new();
@@ -220,14 +259,18 @@ impl Relayer {
                 None => {}
             }
             due.insert(request.signer, request.forward_nonce + 1);
-            batch.push(self.sign_transaction(request, nonce, &fees).await?);
-            nonce += 1;
+            go.push(request);
         }
-        if batch.is_empty() {
+        if go.is_empty() {
             return Ok(step);
         }
+        let mut batch = Vec::new();
+        for requests in transactions(&go) {
+            batch.push(self.sign_transaction(requests, nonce, &fees).await?);
+            nonce += 1;
+        }
         // Stored before any is sent: after a crash the same bytes go again, never new ones.
-        match self.store.mark_submitted_many(&batch).await {
+        match self.store.mark_submitted_many(&batch, &self.fence()).await {
             Ok(()) => {}
             Err(medledger_store::Error::RequestChanged(id)) => {
                 // Declined or renumbered while this batch was prepared: nothing was stored or sent;
@@ -250,10 +293,10 @@ impl Relayer {
             if let Err(err) = self.provider.send_raw_transaction(&submitted.raw_tx).await {
                 // Stored, as are the ones after it: the next step sends them again, in order
                 // (sending the later ones now would put them ahead of this one).
-                tracing::warn!(request = submitted.id, hash = %submitted.tx_hash, "sending failed, will resend: {err}");
+                tracing::warn!(hash = %submitted.tx_hash, "sending failed, will resend: {err}");
                 break;
             }
-            step.sent += 1;
+            step.sent += submitted.requests.len() as u64;
         }
         Ok(step)
     }
@@ -340,35 +383,43 @@ impl Relayer {
             .with_input(Bytes::from(self.forward_data(request).abi_encode()))
     }
 
-    /// Signs the transaction that forwards `request` with the relayer's `nonce`. The gas it may
-    /// use is bounded by what its signer allowed the inner call plus the forwarder's own work.
+    /// Signs the transaction that forwards `requests` (the forwarder's `executeEach`) with the
+    /// relayer's `nonce`. The gas it may use is bounded by what each signer allowed their inner
+    /// call plus the forwarder's own work, and the transaction's calldata.
     async fn sign_transaction(
         &self,
-        request: &ChainRequest,
+        requests: Vec<&ChainRequest>,
         nonce: u64,
         fees: &alloy::eips::eip1559::Eip1559Estimation,
     ) -> Result<Submitted> {
-        let tx = self
-            .transaction_of(request)
+        let call = MedLedgerForwarder::executeEachCall {
+            requests: requests.iter().map(|r| self.forward_request(r)).collect(),
+        };
+        let input = Bytes::from(call.abi_encode());
+        let inner: u64 = requests.iter().map(|r| r.gas + FORWARDER_OVERHEAD).sum();
+        let gas = inner * 5 / 4 + 21_000 + 16 * input.len() as u64;
+        let tx = TransactionRequest::default()
+            .with_from(self.account)
+            .with_to(self.forwarder)
+            .with_input(input)
             .with_nonce(nonce)
             .with_chain_id(self.chain_id)
-            .with_gas_limit((request.gas + FORWARDER_OVERHEAD) * 5 / 4)
+            .with_gas_limit(gas)
             .with_max_fee_per_gas(fees.max_fee_per_gas)
             .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
         let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(tx, &self.wallet)
             .await
             .map_err(Error::chain)?;
         Ok(Submitted {
-            id: request.id,
             tx_nonce: nonce,
-            forward_nonce: request.forward_nonce,
             tx_hash: *envelope.tx_hash(),
             raw_tx: envelope.encoded_2718(),
+            requests: requests.iter().map(|r| (r.id, r.forward_nonce)).collect(),
         })
     }
 
-    fn forward_data(&self, request: &ChainRequest) -> MedLedgerForwarder::executeCall {
-        let data = ForwardRequest::new(
+    fn forward_request(&self, request: &ChainRequest) -> ForwardRequestData {
+        ForwardRequest::new(
             request.signer,
             self.ledger,
             Bytes::from(request.calldata.clone()),
@@ -376,59 +427,180 @@ impl Relayer {
             U256::from(request.forward_nonce),
             request.deadline,
         )
-        .with_signature(Bytes::from(request.signature.clone().unwrap_or_default()));
-        MedLedgerForwarder::executeCall { request: data }
+        .with_signature(Bytes::from(request.signature.clone().unwrap_or_default()))
     }
 
+    fn forward_data(&self, request: &ChainRequest) -> MedLedgerForwarder::executeCall {
+        MedLedgerForwarder::executeCall {
+            request: self.forward_request(request),
+        }
+    }
+
+    /// Follows the requests `sent` in one transaction: mined, each one's outcome is recorded;
+    /// not yet, it is sent again if the node lost it, or its requests go again in a new one if
+    /// another transaction took its nonce.
     async fn follow(
         &self,
-        request: &ChainRequest,
+        sent: &[ChainRequest],
         mined: &mut Vec<(i64, u64, u64)>,
         step: &mut Step,
     ) -> Result<()> {
-        let (Some(hash), Some(raw)) = (request.tx_hash, &request.raw_tx) else {
+        let (Some(hash), Some(tx_nonce)) = (sent[0].tx_hash, sent[0].tx_nonce) else {
             return Ok(());
         };
-        match self
+        if let Some(receipt) = self.receipt(hash).await? {
+            return self.settle(sent, &receipt, mined, step).await;
+        }
+        if self
             .provider
-            .get_transaction_receipt(hash)
+            .get_transaction_by_hash(hash)
             .await
             .map_err(Error::chain)?
+            .is_some()
         {
-            Some(receipt) => {
-                let block = receipt.block_number.unwrap_or_default();
-                if receipt.status() {
-                    mined.push((request.id, block, receipt.transaction_index.unwrap_or_default()));
-                } else {
-                    match self.why_reverted(request, block).await {
-                        // Sent behind a request of its signer that then failed: not its own fault.
-                        Err(NotDue) => {
-                            step.reoffered
-                                .extend(self.nonces.close_gaps(request.signer, &[request.id]).await?);
-                        }
-                        Ok(reason) => {
-                            self.store.mark_rejected(request.id, &reason).await?;
-                            step.refuse(request.id);
-                            step.reoffered
-                                .extend(self.nonces.close_gaps(request.signer, &[]).await?);
-                        }
-                    }
+            return Ok(()); // pending
+        }
+        // Not mined and not pending. Read in this order, a transaction mined between the two
+        // reads shows its receipt: the account's mined nonce past this one's, and still no receipt,
+        // means another transaction took the nonce and this one will never be mined.
+        let mined_nonce = self
+            .provider
+            .get_transaction_count(self.account)
+            .latest()
+            .await
+            .map_err(Error::chain)?;
+        if mined_nonce > tx_nonce {
+            if let Some(receipt) = self.receipt(hash).await? {
+                return self.settle(sent, &receipt, mined, step).await;
+            }
+            let ids: Vec<i64> = sent.iter().map(|r| r.id).collect();
+            tracing::warn!(%hash, tx_nonce, requests = ?ids, "another transaction took this one's nonce; its requests go again");
+            self.store.unsubmit(&ids).await?;
+            step.requeued += ids.len() as u64;
+            // The account's nonce moved on without this relayer: read it again.
+            *self.next_nonce.lock().await = None;
+            return Ok(());
+        }
+        // The node never got it, or lost it: the same bytes again.
+        match sent.iter().find_map(|r| r.raw_tx.as_ref()) {
+            Some(raw) => {
+                if let Err(err) = self.provider.send_raw_transaction(raw).await {
+                    tracing::warn!(%hash, "resending failed: {err}");
                 }
+                step.resent += 1;
             }
             None => {
-                if self
-                    .provider
-                    .get_transaction_by_hash(hash)
-                    .await
-                    .map_err(Error::chain)?
-                    .is_none()
-                {
-                    // Not mined and not pending: the node never got it, or lost it. Same bytes again.
-                    if let Err(err) = self.provider.send_raw_transaction(raw).await {
-                        tracing::warn!(request = request.id, %hash, "resending failed: {err}");
-                    }
-                    step.resent += 1;
+                tracing::warn!(%hash, "a stored transaction has lost its bytes; waiting for its nonce to pass")
+            }
+        }
+        Ok(())
+    }
+
+    async fn receipt(
+        &self,
+        hash: alloy::primitives::B256,
+    ) -> Result<Option<alloy::rpc::types::TransactionReceipt>> {
+        self.provider
+            .get_transaction_receipt(hash)
+            .await
+            .map_err(Error::chain)
+    }
+
+    /// Records what became of each request of a mined transaction, from the forwarder's events:
+    /// executed (`ExecutedForwardRequest` for its signer and nonce), or failed with its reason
+    /// (`ForwardRequestFailed` for its place in the transaction).
+    async fn settle(
+        &self,
+        sent: &[ChainRequest],
+        receipt: &alloy::rpc::types::TransactionReceipt,
+        mined: &mut Vec<(i64, u64, u64)>,
+        step: &mut Step,
+    ) -> Result<()> {
+        let block = receipt.block_number.unwrap_or_default();
+        let index = receipt.transaction_index.unwrap_or_default();
+        if !receipt.status() {
+            if let [request] = sent {
+                // One request (or a transaction of `execute`, before `executeEach`): its reason.
+                return self.refuse_reverted(request, block, step).await;
+            }
+            // The whole transaction reverted (it ran out of gas): no request ran, none used
+            // its nonce; they go again.
+            let ids: Vec<i64> = sent.iter().map(|r| r.id).collect();
+            tracing::warn!(hash = %receipt.transaction_hash, requests = ?ids, "a relayed transaction reverted as a whole; its requests go again");
+            self.store.unsubmit(&ids).await?;
+            step.requeued += ids.len() as u64;
+            return Ok(());
+        }
+        let mut executed = std::collections::HashSet::new();
+        let mut failed = std::collections::HashMap::new();
+        for log in receipt
+            .inner
+            .logs()
+            .iter()
+            .filter(|l| l.address() == self.forwarder)
+        {
+            if let Ok(event) = log.log_decode::<MedLedgerForwarder::ExecutedForwardRequest>() {
+                let event = event.inner.data;
+                if event.success {
+                    executed.insert((event.signer, event.nonce));
                 }
+            } else if let Ok(event) = log.log_decode::<MedLedgerForwarder::ForwardRequestFailed>() {
+                let event = event.inner.data;
+                failed.insert(event.index, event.reason);
+            }
+        }
+        let order = sent
+            .iter()
+            .find_map(|r| r.raw_tx.as_deref())
+            .and_then(requests_of);
+        for request in sent {
+            if executed.contains(&(request.signer, U256::from(request.forward_nonce))) {
+                mined.push((request.id, block, index));
+                continue;
+            }
+            let place = order.as_ref().and_then(|order| {
+                order.iter().position(|(from, signature)| {
+                    *from == request.signer && request.signature.as_deref() == Some(signature.as_ref())
+                })
+            });
+            let reason = place.and_then(|i| failed.get(&U256::from(i)));
+            match reason {
+                // Its nonce was not yet due (an earlier request of its signer failed).
+                Some(data) if medledger_contracts::revert::is_invalid_signer(data) => {
+                    step.reoffered
+                        .extend(self.nonces.close_gaps(request.signer, &[request.id]).await?);
+                }
+                Some(data) => {
+                    let reason = medledger_contracts::revert::describe(data).unwrap_or_else(|| {
+                        "reverted without a reason (out of gas, or refused by state that changed within its block)"
+                            .to_owned()
+                    });
+                    self.store.mark_rejected(request.id, &reason).await?;
+                    step.refuse(request.id);
+                    step.reoffered
+                        .extend(self.nonces.close_gaps(request.signer, &[]).await?);
+                }
+                // Neither executed nor reported: replay it for the reason.
+                None => self.refuse_reverted(request, block, step).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// A request that did not run in `block`: rejected with the contract's reason, or offered for
+    /// signature again if only its nonce was not yet due.
+    async fn refuse_reverted(&self, request: &ChainRequest, block: u64, step: &mut Step) -> Result<()> {
+        match self.why_reverted(request, block).await {
+            // Sent behind a request of its signer that then failed: not its own fault.
+            Err(NotDue) => {
+                step.reoffered
+                    .extend(self.nonces.close_gaps(request.signer, &[request.id]).await?);
+            }
+            Ok(reason) => {
+                self.store.mark_rejected(request.id, &reason).await?;
+                step.refuse(request.id);
+                step.reoffered
+                    .extend(self.nonces.close_gaps(request.signer, &[]).await?);
             }
         }
         Ok(())
@@ -565,4 +737,36 @@ pub fn revert_reason<E: std::fmt::Display>(err: &alloy::transports::RpcError<E>)
     let payload = err.as_error_resp()?;
     let data = payload.as_revert_data()?;
     medledger_contracts::revert::describe(&data)
+}
+
+/// The requests (signer, signature) of a stored `executeEach` transaction, in its order; `None`
+/// for another kind of transaction.
+fn requests_of(raw: &[u8]) -> Option<Vec<(Address, Bytes)>> {
+    use alloy::consensus::Transaction as _;
+    use alloy::eips::eip2718::Decodable2718;
+    let envelope = alloy::consensus::TxEnvelope::decode_2718(&mut &raw[..]).ok()?;
+    let call = MedLedgerForwarder::executeEachCall::abi_decode(envelope.input()).ok()?;
+    Some(call.requests.into_iter().map(|r| (r.from, r.signature)).collect())
+}
+
+/// `go` (in order) grouped into transactions within [`MOST_PER_TX`], [`MOST_GAS_PER_TX`] and
+/// [`MOST_BYTES_PER_TX`].
+fn transactions<'a>(go: &[&'a ChainRequest]) -> Vec<Vec<&'a ChainRequest>> {
+    let mut txs: Vec<Vec<&ChainRequest>> = Vec::new();
+    let (mut gas, mut bytes) = (0, 0);
+    for &request in go {
+        // A request's encoding: its calldata and signature, and a dozen words around them.
+        let (g, b) = (request.gas + FORWARDER_OVERHEAD, request.calldata.len() + 512);
+        let full = txs.last().is_none_or(|tx| {
+            tx.len() >= MOST_PER_TX || gas + g > MOST_GAS_PER_TX || bytes + b > MOST_BYTES_PER_TX
+        });
+        if full {
+            txs.push(Vec::new());
+            (gas, bytes) = (0, 0);
+        }
+        txs.last_mut().expect("just pushed").push(request);
+        gas += g;
+        bytes += b;
+    }
+    txs
 }

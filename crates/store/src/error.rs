@@ -26,6 +26,10 @@ pub enum Error {
     /// renumbered after an earlier request was refused): nothing of the batch was stored.
     #[error("request {0} changed while its transaction was prepared")]
     RequestChanged(i64),
+    /// This server's lease on a piece of background work passed to another server: the write
+    /// made under it was not stored.
+    #[error("the {0} lease passed to another server; nothing was stored")]
+    LeaseLost(String),
     /// A domain rule failed.
     #[error(transparent)]
     Core(#[from] medledger_core::Error),

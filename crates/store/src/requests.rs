@@ -9,6 +9,7 @@ use alloy::primitives::{Address, B256};
 use sqlx::{Any, Row, Transaction};
 
 use crate::quick::{Cells, Param};
+use crate::shared::{Fence, check_fence};
 use crate::{Error, Result, Store, address, hash, int, now_ms, uint, values_rows};
 
 /// A request to store.
@@ -219,19 +220,18 @@ async fn erase_unsigned_entries(
     Ok(())
 }
 
-/// A request's transaction, signed by the relayer and stored before it is sent.
+/// The relayer's transaction for one or more requests, signed and stored before it is sent.
 #[derive(Debug, Clone)]
 pub struct Submitted {
-    /// The request.
-    pub id: i64,
     /// The relayer's transaction nonce.
     pub tx_nonce: u64,
-    /// The forwarder nonce the request was signed for (it must not have changed since).
-    pub forward_nonce: u64,
     /// The transaction's hash.
     pub tx_hash: B256,
-    /// The signed transaction, as sent.
+    /// The signed transaction, as sent (stored once, on its first request).
     pub raw_tx: Vec<u8>,
+    /// The requests it forwards, in its order: each one's id and the forwarder nonce it was
+    /// signed for (it must not have changed since).
+    pub requests: Vec<(i64, u64)>,
 }
 
 impl Store {
@@ -340,51 +340,82 @@ impl Store {
     /// Records the relayer's signed transaction for a request, before it is sent.
     pub async fn mark_submitted(&self, id: i64, tx_nonce: u64, tx_hash: B256, raw_tx: &[u8]) -> Result<()> {
         let forward_nonce = self.request(id).await?.map_or(0, |r| r.forward_nonce);
-        self.mark_submitted_many(&[Submitted {
-            id,
-            tx_nonce,
-            forward_nonce,
-            tx_hash,
-            raw_tx: raw_tx.to_vec(),
-        }])
+        self.mark_submitted_many(
+            &[Submitted {
+                tx_nonce,
+                tx_hash,
+                raw_tx: raw_tx.to_vec(),
+                requests: vec![(id, forward_nonce)],
+            }],
+            &Fence::default(),
+        )
         .await
     }
 
-    /// Records the relayer's signed transactions for several requests in one transaction (one
-    /// sync to disk), before any of them is sent. Each request must still be signed for the
-    /// forwarder nonce its transaction carries; if one is not (declined or renumbered meanwhile),
-    /// nothing is stored and [`Error::RequestChanged`] names it.
-    pub async fn mark_submitted_many(&self, batch: &[Submitted]) -> Result<()> {
+    /// Records the relayer's signed transactions in one database transaction (one sync to disk),
+    /// before any of them is sent, if `fence`'s lease is still this server's
+    /// ([`Error::LeaseLost`] if not). A transaction's bytes are stored on its first request;
+    /// each of its requests gets its nonce and hash. Each request must still be signed for the
+    /// forwarder nonce it carries; if one is not (declined or renumbered meanwhile), nothing is
+    /// stored and [`Error::RequestChanged`] names it.
+    pub async fn mark_submitted_many(&self, batch: &[Submitted], fence: &Fence) -> Result<()> {
         let mut tx = self.writer.begin().await?;
+        check_fence(&mut tx, fence).await?;
         let now = int(now_ms());
         for s in batch {
-            let done = sqlx::query(
-                "UPDATE chain_requests SET status = 'submitted', tx_nonce = $2, tx_hash = $3, raw_tx = $4, updated_at = $5
-                 WHERE id = $1 AND status = 'signed' AND forward_nonce = $6",
-            )
-            .bind(s.id)
-            .bind(int(s.tx_nonce))
-            .bind(s.tx_hash.to_vec())
-            .bind(s.raw_tx.clone())
-            .bind(now)
-            .bind(int(s.forward_nonce))
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() != 1 {
-                tx.rollback().await?;
-                return Err(Error::RequestChanged(s.id));
+            for (i, (id, forward_nonce)) in s.requests.iter().enumerate() {
+                let raw = (i == 0).then(|| s.raw_tx.clone());
+                let done = sqlx::query(
+                    "UPDATE chain_requests SET status = 'submitted', tx_nonce = $2, tx_hash = $3, raw_tx = $4, updated_at = $5
+                     WHERE id = $1 AND status = 'signed' AND forward_nonce = $6",
+                )
+                .bind(*id)
+                .bind(int(s.tx_nonce))
+                .bind(s.tx_hash.to_vec())
+                .bind(raw)
+                .bind(now)
+                .bind(int(*forward_nonce))
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Err(Error::RequestChanged(*id));
+                }
             }
         }
         tx.commit().await?;
         Ok(())
     }
 
-    /// Records that a request's transaction was mined (its events await confirmation).
+    /// Puts sent requests back to `signed`, their transaction forgotten, to go again in a new
+    /// one: the transaction can never be mined (another took its nonce), or it was mined and
+    /// reverted as a whole. Their signatures still hold (their forwarder nonces were not used).
+    pub async fn unsubmit(&self, ids: &[i64]) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let now = int(now_ms());
+        for id in ids {
+            sqlx::query(
+                "UPDATE chain_requests SET status = 'signed', tx_nonce = NULL, tx_hash = NULL, raw_tx = NULL, updated_at = $2
+                 WHERE id = $1 AND status = 'submitted'",
+            )
+            .bind(*id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records that a request was found executed in `block_number` (anchored once the mirror
+    /// has applied that block: [`Store::anchor_included`]).
     pub async fn mark_included(&self, id: i64, block_number: u64) -> Result<()> {
         self.mark_included_many(&[(id, block_number)]).await
     }
 
-    /// Records several mined requests `(id, block)` in one transaction.
+    /// Records several requests `(id, block)` found executed, in one transaction. (It anchors
+    /// none itself: the indexer's pass does, and no two transactions then lock the same
+    /// requests in different orders.)
     pub async fn mark_included_many(&self, mined: &[(i64, u64)]) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         let now = int(now_ms());

@@ -62,9 +62,27 @@ const KEY: &str = "hashtextextended(current_database() || ' ' || $1, 0)";
 pub struct Lease {
     /// The connection that holds the lock (none on SQLite).
     held_on: Option<PgConnection>,
+    /// What writes under this lease check: the work, and the holding connection's backend.
+    fence: Fence,
+}
+
+/// What a write made under a [`Lease`] checks inside its own transaction: that the lease is
+/// still held by the connection that took it. A server whose lease passed to another (its lease
+/// connection dropped while it was busy) then writes nothing: its next write fails with
+/// [`crate::Error::LeaseLost`], before anything is sent on its strength. The one that takes the
+/// work over first waits out any such write already under way ([`Store::take_over`]), so it
+/// sees all that the earlier holder stored. On SQLite (one server) there is nothing to check.
+#[derive(Debug, Clone, Default)]
+pub struct Fence {
+    held: Option<(String, i32)>,
 }
 
 impl Lease {
+    /// What writes under this lease check (see [`Fence`]).
+    pub fn fence(&self) -> Fence {
+        self.fence.clone()
+    }
+
     /// Whether it is still held: its connection answers within two seconds (a lost connection
     /// lost the lock with it; one that does not answer is given up, so that a black-holed network
     /// cannot hold the work, or a shutdown, for ever).
@@ -113,7 +131,10 @@ impl Store {
     /// SQLite, always.
     pub async fn try_lease(&self, work: &str) -> Result<Option<Lease>> {
         let Some(shared) = &self.shared else {
-            return Ok(Some(Lease { held_on: None }));
+            return Ok(Some(Lease {
+                held_on: None,
+                fence: Fence::default(),
+            }));
         };
         let mut connection = PgConnection::connect_with(&shared.options).await?;
         // PostgreSQL releases the lock when it finds the connection dead: within seconds of a
@@ -126,13 +147,37 @@ impl Store {
                 .fetch_one(&mut connection)
                 .await?;
         if taken {
+            let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()")
+                .fetch_one(&mut connection)
+                .await?;
             Ok(Some(Lease {
                 held_on: Some(connection),
+                fence: Fence {
+                    held: Some((work.to_owned(), pid)),
+                },
             }))
         } else {
             let _ = connection.close().await;
             Ok(None)
         }
+    }
+
+    /// Waits until no write fenced by an earlier holder of `lease`'s work is under way, so that
+    /// whatever it stored is seen from now on and it stores nothing more (see [`Fence`]). The
+    /// first thing a server does with a lease it has just taken.
+    pub async fn take_over(&self, lease: &Lease) -> Result<()> {
+        let Some((work, _)) = &lease.fence.held else {
+            return Ok(());
+        };
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT pg_advisory_xact_lock({KEY})"
+        )))
+        .bind(format!("medledger fence {work}"))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Holds `signer`'s forwarder nonces still across servers until the lock is dropped (on
@@ -237,5 +282,35 @@ impl SettledListener {
                 .filter_map(|id| id.parse().ok())
                 .collect(),
         ))
+    }
+}
+
+/// Checks, inside `tx`, that `fence`'s lease is still held by the connection that took it; holds
+/// off a takeover ([`Store::take_over`]) until `tx` ends.
+pub(crate) async fn check_fence(tx: &mut sqlx::Transaction<'static, sqlx::Any>, fence: &Fence) -> Result<()> {
+    let Some((work, pid)) = &fence.held else {
+        return Ok(());
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_advisory_xact_lock_shared({KEY})"
+    )))
+    .bind(format!("medledger fence {work}"))
+    .execute(&mut **tx)
+    .await?;
+    // An advisory lock on a bigint key shows in pg_locks as its high and low 32 bits.
+    let (held,): (bool,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks
+             WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = $2
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND ((classid::bigint << 32) | objid::bigint) = {KEY})"
+    )))
+    .bind(format!("medledger lease {work}"))
+    .bind(*pid)
+    .fetch_one(&mut **tx)
+    .await?;
+    if held {
+        Ok(())
+    } else {
+        Err(crate::Error::LeaseLost(work.clone()))
     }
 }

@@ -225,7 +225,7 @@ async fn three_servers_on_one_postgres_lose_and_double_nothing_when_one_is_kille
     };
     let dirs: Vec<DataDir> = (0..SERVERS).map(|_| DataDir::new("servers")).collect();
     let told = three_servers(&database, &anvil, &dirs).await;
-    if told.is_err() {
+    if told.is_err() || std::env::var_os("MEDLEDGER_SHOW_LOGS").is_some() {
         // What the servers said last, and where the chain stands, to find why.
         for (n, dir) in dirs.iter().enumerate() {
             println!("---- server {n}'s log, its end ----\n{}", dir.server_log_tail(60));

@@ -3,7 +3,7 @@
 
 use alloy::network::EthereumWallet;
 use alloy::node_bindings::{Anvil, AnvilInstance};
-use alloy::primitives::Bytes;
+use alloy::primitives::{Bytes, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::SignerSync;
@@ -75,6 +75,16 @@ impl Chain {
         call: impl SolCall,
     ) -> anyhow::Result<medledger_contracts::ERC2771Forwarder::ForwardRequestData> {
         let nonce = self.forwarder().nonces(signer.address()).call().await?;
+        self.sign_request_at(signer, call, nonce)
+    }
+
+    /// As [`Chain::sign_request`], for the forwarder nonce `nonce` (one still to come).
+    pub(crate) fn sign_request_at(
+        &self,
+        signer: &PrivateKeySigner,
+        call: impl SolCall,
+        nonce: U256,
+    ) -> anyhow::Result<medledger_contracts::ERC2771Forwarder::ForwardRequestData> {
         let deadline = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs()

@@ -324,6 +324,10 @@ async fn a_crash_between_storing_and_anchoring_loses_nothing(mut h: Hospital) {
     assert_eq!(step.sent, 2);
     let submitted = h.db.store.request(second.request_id).await.unwrap().unwrap();
     assert_eq!(submitted.status, RequestStatus::Submitted);
+    // Both went in one transaction, whose bytes are stored once, on its first request.
+    let with_bytes = h.db.store.request(first.request_id).await.unwrap().unwrap();
+    assert_eq!(with_bytes.tx_hash, submitted.tx_hash, "one transaction for both");
+    let submitted = with_bytes;
 
     let store = medledger_store::Store::open(&h.db.url).await.unwrap();
     let restarted = medledger_ledger::relayer::Relayer::new(
@@ -360,6 +364,148 @@ async fn a_crash_between_storing_and_anchoring_loses_nothing(mut h: Hospital) {
     h.remove().await;
 }
 hospital_story!(a_crash_between_storing_and_anchoring_loses_nothing);
+
+async fn requests_in_one_transaction_run_or_fail_each_on_their_own(mut h: Hospital) {
+    let doctor = h.doctors[0].clone();
+    let other = h.doctors[1].clone();
+    // A patient whose wallet sorts before the doctor's: their requests go first in the
+    // transaction (a transaction holds its signers' requests in address order).
+    let wallet = loop {
+        let wallet = PrivateKeySigner::random();
+        if wallet.address() < doctor.address() {
+            break wallet;
+        }
+    };
+    let (patient, registration) = h
+        .records
+        .register_patient(doctor.address(), wallet.address(), &demographics("Mary Seacole"))
+        .await
+        .unwrap();
+    h.sign(&doctor, &registration).await;
+    h.settle().await;
+    let content = json!({"resourceType": "Condition", "code": {"text": "Cholera"}});
+    // The doctor's write and the patient's revocation are signed together: each passes its
+    // simulation at the chain's head, and both go in one transaction, the revocation first; the
+    // write then fails on its own, with the contract's reason, and the rest runs.
+    let (_, _, write) = h
+        .records
+        .record(doctor.address(), patient, EntryKind::Diagnosis, &content, None)
+        .await
+        .unwrap();
+    let revoke = h
+        .records
+        .act(
+            wallet.address(),
+            Some(patient),
+            Action::RevokeAccess {
+                doctor: doctor.address(),
+            },
+        )
+        .await
+        .unwrap();
+    let (_, unrelated) = h
+        .records
+        .register_patient(
+            other.address(),
+            PrivateKeySigner::random().address(),
+            &demographics("John Snow"),
+        )
+        .await
+        .unwrap();
+    h.sign(&doctor, &write).await;
+    h.sign(&wallet, &revoke).await;
+    h.sign(&other, &unrelated).await;
+    let step = h.relayer.step().await.unwrap();
+    assert_eq!(step.sent, 3);
+    let mut hashes = Vec::new();
+    for id in [write.request_id, revoke.request_id, unrelated.request_id] {
+        hashes.push(h.db.store.request(id).await.unwrap().unwrap().tx_hash);
+    }
+    assert!(
+        hashes.iter().all(|h| h.is_some() && *h == hashes[0]),
+        "one transaction: {hashes:?}"
+    );
+    h.settle().await;
+    let refused = h.db.store.request(write.request_id).await.unwrap().unwrap();
+    assert_eq!(refused.status, RequestStatus::Rejected);
+    let reason = refused.reason.unwrap();
+    assert!(reason.contains("no current access"), "{reason}");
+    for id in [revoke.request_id, unrelated.request_id] {
+        let request = h.db.store.request(id).await.unwrap().unwrap();
+        assert_eq!(request.status, RequestStatus::Anchored, "{request:?}");
+    }
+    let entries = h.db.store.entries_of(patient).await.unwrap();
+    assert_eq!(entries.last().unwrap().anchoring, Anchoring::Rejected);
+    h.remove().await;
+}
+hospital_story!(requests_in_one_transaction_run_or_fail_each_on_their_own);
+
+async fn a_stored_transaction_whose_nonce_another_took_goes_again(mut h: Hospital) {
+    use alloy::network::{EthereumWallet, TransactionBuilder};
+    use alloy::providers::Provider;
+    use alloy::rpc::types::TransactionRequest;
+    let doctor = h.doctors[0].clone();
+    let (patient, _) = registered(&mut h, "Elizabeth Blackwell").await;
+    let content = json!({"resourceType": "Observation"});
+    let (_, _, write) = h
+        .records
+        .record(doctor.address(), patient, EntryKind::Observation, &content, None)
+        .await
+        .unwrap();
+    h.sign(&doctor, &write).await;
+    // As if a relayer that lost its lease had stored this request's transaction with the
+    // account's next nonce, and another had sent a transaction of its own with the same nonce.
+    let relayer = h.relayer_key.address();
+    let nonce = h.provider.get_transaction_count(relayer).pending().await.unwrap();
+    let wallet = EthereumWallet::from(h.relayer_key.clone());
+    let signed = |value: u64| {
+        let tx = TransactionRequest::default()
+            .with_from(relayer)
+            .with_to(relayer)
+            .with_value(alloy::primitives::U256::from(value))
+            .with_nonce(nonce)
+            .with_chain_id(h.deployment.chain_id)
+            .with_gas_limit(21_000)
+            .with_max_fee_per_gas(100_000_000_000)
+            .with_max_priority_fee_per_gas(1_000_000_000);
+        let wallet = wallet.clone();
+        async move {
+            use alloy::eips::eip2718::Encodable2718;
+            use alloy::network::{Ethereum, NetworkTransactionBuilder};
+            let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(tx, &wallet)
+                .await
+                .unwrap();
+            (*envelope.tx_hash(), envelope.encoded_2718())
+        }
+    };
+    let (stored_hash, stored_raw) = signed(0).await;
+    h.db.store
+        .mark_submitted(write.request_id, nonce, stored_hash, &stored_raw)
+        .await
+        .unwrap();
+    let (_, taken) = signed(1).await;
+    h.provider
+        .send_raw_transaction(&taken)
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    // The stored one can never be mined now: its request goes again, in a new transaction.
+    let step = h.relayer.step().await.unwrap();
+    assert_eq!(step.requeued, 1, "{step:?}");
+    h.settle().await;
+    let request = h.db.store.request(write.request_id).await.unwrap().unwrap();
+    assert_eq!(request.status, RequestStatus::Anchored, "{request:?}");
+    assert_ne!(request.tx_hash, Some(stored_hash));
+    let entries = h.db.store.entries_of(patient).await.unwrap();
+    assert!(matches!(
+        entries.last().unwrap().anchoring,
+        Anchoring::Anchored { .. }
+    ));
+    h.remove().await;
+}
+hospital_story!(a_stored_transaction_whose_nonce_another_took_goes_again);
 
 async fn the_access_trail_says_what_happened_to_what(mut h: Hospital) {
     let doctor = h.doctors[0].clone();

@@ -2,7 +2,7 @@
 //! (roles, access, patients' on-chain ids, the history's links), in the range's transaction.
 
 use alloy::primitives::{Address, B256};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::{ChainEvent, LoggedEvent};
 use crate::{Result, int};
@@ -136,7 +136,7 @@ async fn set_access(
 
 /// Applies one event's consequences to the derived tables; returns the request it anchored, if
 /// this server sent it.
-pub(super) async fn derive(tx: &mut Transaction<'static, Any>, logged: &LoggedEvent) -> Result<Option<i64>> {
+pub(super) async fn derive(tx: &mut Transaction<'static, Any>, logged: &LoggedEvent) -> Result<()> {
     let block = int(logged.block_number);
     match logged.event {
         ChainEvent::DoctorRegistered { doctor } | ChainEvent::DoctorRevoked { doctor } => {
@@ -227,16 +227,7 @@ pub(super) async fn derive(tx: &mut Transaction<'static, Any>, logged: &LoggedEv
         }
         ChainEvent::AuditAnchored { .. } => {}
     }
-    // Whatever request sent this transaction is now anchored.
-    let anchored = sqlx::query(
-        "UPDATE chain_requests SET status = 'anchored', block_number = $2
-         WHERE tx_hash = $1 AND status IN ('submitted', 'included') RETURNING id",
-    )
-    .bind(logged.tx_hash.to_vec())
-    .bind(block)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(anchored.map(|row| row.try_get(0)).transpose()?)
+    Ok(())
 }
 
 /// Moves the cursor to `block` (number, hash).

@@ -153,7 +153,7 @@ impl Store {
 
     /// Applies `events` (in chain order) from the blocks up to `to`, remembers `hashes` of applied
     /// blocks for reorganisation checks, and moves the cursor to `to`, in one transaction. Returns
-    /// the requests of this server that the events anchored.
+    /// the requests now anchored: those the relayer found executed in a block up to `to`.
     pub async fn apply_events(
         &self,
         events: &[LoggedEvent],
@@ -161,11 +161,10 @@ impl Store {
         to: (u64, B256),
     ) -> Result<Vec<i64>> {
         let mut tx = self.writer.begin().await?;
-        let mut anchored = Vec::new();
         for logged in events {
             let inserted = insert(&mut tx, logged).await?;
             if inserted {
-                anchored.extend(derive(&mut tx, logged).await?);
+                derive(&mut tx, logged).await?;
             }
         }
         for (number, block_hash) in hashes.iter().chain(std::iter::once(&to)) {
@@ -179,6 +178,16 @@ impl Store {
             .await?;
         }
         set_cursor(&mut tx, to).await?;
+        let anchored = anchor_included(&mut tx).await?;
+        tx.commit().await?;
+        Ok(anchored)
+    }
+
+    /// Anchors the requests found executed (`included`) in a block the mirror has applied, and
+    /// returns them: for those the relayer found mined after the indexer had passed their block.
+    pub async fn anchor_included(&self) -> Result<Vec<i64>> {
+        let mut tx = self.writer.begin().await?;
+        let anchored = anchor_included(&mut tx).await?;
         tx.commit().await?;
         Ok(anchored)
     }
@@ -362,4 +371,21 @@ impl Store {
             .await?;
         Ok(uint(row.try_get(0)?))
     }
+}
+
+/// A request is anchored once its execution was found (by the relayer, from its transaction's
+/// receipt: `included`, with its block) and the mirror has applied that block's events. The two
+/// are written by different loops, perhaps on different servers: the indexer anchors them, when
+/// it applies blocks ([`Store::apply_events`]) and at each pass that finds no new block
+/// ([`Store::anchor_included`]). (Matching a request to its transaction's events by hash
+/// would not do: one transaction carries many requests, some of which may fail.)
+pub(crate) async fn anchor_included(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<Vec<i64>> {
+    let rows = sqlx::query(
+        "UPDATE chain_requests SET status = 'anchored'
+         WHERE status = 'included' AND block_number <= (SELECT block_number FROM chain_cursor WHERE id = 1)
+         RETURNING id",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }

@@ -46,6 +46,79 @@ async fn a_lease_has_one_owner_and_passes_on_when_it_goes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_lease_passed_on_stores_nothing_more() {
+    use medledger_store::requests::Submitted;
+    let Some((fresh, other)) = two_servers().await else {
+        return;
+    };
+    let store = &fresh.store;
+    let (first, second) = (signed_request(store, 0).await, signed_request(store, 1).await);
+    let submitted = |id: i64, nonce: u64| Submitted {
+        tx_nonce: nonce,
+        tx_hash: alloy::primitives::B256::repeat_byte(nonce as u8 + 1),
+        raw_tx: vec![1, 2, 3],
+        requests: vec![(id, nonce)],
+    };
+    let lease = store.try_lease("relayer").await.unwrap().expect("free at first");
+    let fence = lease.fence();
+    store.take_over(&lease).await.unwrap();
+    store
+        .mark_submitted_many(&[submitted(first, 0)], &fence)
+        .await
+        .expect("stored while the lease is held");
+    // Its lease connection goes (a dropped connection, an administrator's kill): the other
+    // server takes the work over, and the first one's next write is refused.
+    drop(lease);
+    let mut taken = None;
+    for _ in 0..50 {
+        taken = other.try_lease("relayer").await.unwrap();
+        if taken.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let taken = taken.expect("taken over");
+    other.take_over(&taken).await.unwrap();
+    let late = store.mark_submitted_many(&[submitted(second, 1)], &fence).await;
+    assert!(
+        matches!(late, Err(medledger_store::Error::LeaseLost(ref work)) if work == "relayer"),
+        "{late:?}"
+    );
+    let request = store.request(second).await.unwrap().unwrap();
+    assert_eq!(
+        request.status,
+        medledger_store::requests::RequestStatus::Signed,
+        "nothing stored"
+    );
+    other
+        .mark_submitted_many(&[submitted(second, 1)], &taken.fence())
+        .await
+        .expect("the new holder stores");
+    other.close().await;
+    fresh.remove().await;
+}
+
+/// A signed request of a signer of its own, with forwarder nonce `nonce`.
+async fn signed_request(store: &Store, nonce: u64) -> i64 {
+    let id = store
+        .record_entries(
+            &[],
+            &medledger_store::requests::NewRequest {
+                purpose: "test".into(),
+                signer: Address::repeat_byte(0x40 + nonce as u8),
+                calldata: vec![1],
+                gas: 1,
+                deadline: u64::MAX / 4,
+                forward_nonce: nonce,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store.sign_request(id, &[7; 65]).await.unwrap());
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signers_nonces_are_held_still_across_servers() {
     let Some((fresh, other)) = two_servers().await else {
         return;

@@ -468,15 +468,27 @@ async fn confirmed_events_anchor_entries_and_a_reorganisation_undoes_them(db: &F
             },
         ),
     ];
-    store
+    let anchored = store
         .apply_events(&events, &[(5, B256::repeat_byte(5))], (7, B256::repeat_byte(7)))
         .await
         .unwrap();
+    // A transaction's events do not say which of its requests ran (one may carry many, some
+    // failed): the request is anchored once the relayer has found it executed, in a block the
+    // mirror has applied.
+    assert!(anchored.is_empty(), "{anchored:?}");
+    assert_eq!(
+        store.request(request_id).await.unwrap().unwrap().status,
+        RequestStatus::Submitted
+    );
+    assert!(store.anchor_included().await.unwrap().is_empty());
+    store.mark_included(request_id, 7).await.unwrap();
+    assert_eq!(store.anchor_included().await.unwrap(), vec![request_id]);
     // Applying the same range twice changes nothing.
-    store
+    let again = store
         .apply_events(&events, &[], (7, B256::repeat_byte(7)))
         .await
         .unwrap();
+    assert!(again.is_empty(), "{again:?}");
     assert_eq!(store.mirrored_event_count().await.unwrap(), 4);
     assert_eq!(store.cursor().await.unwrap(), Some((7, B256::repeat_byte(7))));
     assert!(store.is_doctor(DOCTOR).await.unwrap());
