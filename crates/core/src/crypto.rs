@@ -218,6 +218,67 @@ impl Keyring {
 
 const INDEX_KEY_CONTEXT: &[u8] = b"medledger.blind-index-key.v1";
 
+impl Keyring {
+    /// A new key for the files of export job `job`, and its wrapped form for the store.
+    pub fn new_export_key(&self, job: &str) -> Result<(ExportKey, WrappedKey)> {
+        let key = Secret::generate()?;
+        let wrapped = self.current.wrap(&key, &ExportKey::context(job))?;
+        Ok((ExportKey(key), wrapped))
+    }
+
+    /// Re-wraps export job `job`'s stored key under the current master key.
+    pub fn rewrap_export(&self, job: &str, wrapped: &WrappedKey) -> Result<WrappedKey> {
+        let context = ExportKey::context(job);
+        let key = self.find(wrapped.master)?.unwrap(wrapped, &context)?;
+        self.current.wrap(&key, &context)
+    }
+
+    /// Unwraps the stored key of export job `job`.
+    pub fn export_key(&self, job: &str, wrapped: &WrappedKey) -> Result<ExportKey> {
+        Ok(ExportKey(
+            self.find(wrapped.master)?
+                .unwrap(wrapped, &ExportKey::context(job))?,
+        ))
+    }
+}
+
+/// The key of one Bulk Data export job's files (health data, kept in the database until fetched:
+/// sealed like entries, so that what the database holds is neither readable nor alterable unseen).
+#[derive(Clone)]
+pub struct ExportKey(Secret);
+
+impl ExportKey {
+    fn context(job: &str) -> Vec<u8> {
+        let mut context = b"medledger.export-key.v1".to_vec();
+        context.extend_from_slice(job.as_bytes());
+        context
+    }
+
+    fn aad(job: &str, name: &str) -> Vec<u8> {
+        let mut aad = b"medledger.export.v1".to_vec();
+        aad.extend_from_slice(job.as_bytes());
+        aad.push(0);
+        aad.extend_from_slice(name.as_bytes());
+        aad
+    }
+
+    /// Seals file `name` of job `job`.
+    pub fn seal(&self, job: &str, name: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
+        self.0.seal(plaintext, &Self::aad(job, name))
+    }
+
+    /// Opens what was sealed as file `name` of job `job`, and nothing else.
+    pub fn open(&self, job: &str, name: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.0.open(sealed, &Self::aad(job, name))
+    }
+}
+
+impl std::fmt::Debug for ExportKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExportKey(..)")
+    }
+}
+
 /// What a ciphertext is bound to: its patient, its record and the record's revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Binding {
@@ -280,6 +341,30 @@ mod tests {
             record: RecordId([2; 16]),
             revision: 1,
         }
+    }
+
+    #[test]
+    fn an_export_file_opens_only_as_itself_with_its_jobs_key() {
+        let ring = Keyring::new(MasterKey::generate().unwrap(), vec![]);
+        let (key, wrapped) = ring.new_export_key("job-1").unwrap();
+        let sealed = key.seal("job-1", "Condition", b"{}").unwrap();
+        let again = ring.export_key("job-1", &wrapped).unwrap();
+        assert_eq!(
+            again.open("job-1", "Condition", &sealed).unwrap().as_slice(),
+            b"{}"
+        );
+        assert!(
+            again.open("job-1", "Observation", &sealed).is_err(),
+            "another file's name"
+        );
+        assert!(
+            again.open("job-2", "Condition", &sealed).is_err(),
+            "another job's"
+        );
+        assert!(
+            ring.export_key("job-2", &wrapped).is_err(),
+            "the key is bound to its job"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 pub mod directory;
 pub mod events;
+pub mod exports;
 pub mod indexer;
 pub mod keyfile;
 pub mod nonces;

@@ -18,6 +18,7 @@ pub mod audit;
 pub mod doctors;
 pub mod emergencies;
 pub mod entries;
+pub mod exports;
 pub mod keys;
 pub mod mirror;
 pub mod patients;

@@ -48,8 +48,6 @@ pub struct AppState {
     pub sign_in: Arc<SignInLimits>,
     /// Responses counted for `/metrics`.
     pub counters: Arc<HttpCounters>,
-    /// Bulk Data export jobs and their files.
-    pub exports: Arc<crate::fhir::bulk::Exports>,
     /// The largest transaction Bundle taken, in bytes.
     pub max_transaction: usize,
 }

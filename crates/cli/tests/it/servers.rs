@@ -396,6 +396,8 @@ async fn three_servers(
             read.body
         );
     }
+    let (doctor, _, _) = &results[0];
+    bulk_export_across_servers(&hospital, doctor).await?;
     for server in servers.into_iter().flatten() {
         server.stop();
     }
@@ -414,5 +416,63 @@ async fn three_servers(
     let report: Value = serde_json::from_slice(&output.stdout)
         .with_context(|| format!("verify's JSON: {}", String::from_utf8_lossy(&output.stderr)))?;
     ensure!(output.status.success(), "verify finds something: {report}");
+    Ok(())
+}
+
+/// A Bulk Data export kicked off at one server, followed at the next and its file fetched at the
+/// third: the jobs and their (sealed) files are the hospital's, not one server's.
+async fn bulk_export_across_servers(hospital: &Hospital, doctor: &User) -> anyhow::Result<()> {
+    let first = hospital.api(0).await;
+    let kicked = first
+        .http
+        .get(format!("{}/fhir/Patient/$export?_type=Condition", first.url))
+        .bearer_auth(&doctor.token)
+        .header("prefer", "respond-async")
+        .send()
+        .await?;
+    ensure!(kicked.status() == 202, "kick-off: {}", kicked.status());
+    let location = kicked
+        .headers()
+        .get("content-location")
+        .context("Content-Location")?
+        .to_str()?
+        .to_owned();
+    let status_path = &location[location.find("/fhir/").context("a FHIR URL")?..];
+    let mut manifest = None;
+    for _ in 0..100 {
+        let answer = hospital.get(1, &doctor.token, status_path).await?;
+        match answer.status {
+            202 => tokio::time::sleep(Duration::from_millis(100)).await,
+            200 => {
+                manifest = Some(answer.body);
+                break;
+            }
+            _ => bail!("export status at another server: {}", answer.short()),
+        }
+    }
+    let manifest = manifest.context("the export did not finish within ten seconds")?;
+    let output = manifest["output"].as_array().context("output")?;
+    ensure!(
+        output.len() == 1 && output[0]["type"] == "Condition",
+        "{manifest}"
+    );
+    let url = output[0]["url"].as_str().context("url")?;
+    let file = hospital
+        .get(
+            2,
+            &doctor.token,
+            &url[url.find("/fhir/").context("a FHIR URL")?..],
+        )
+        .await?;
+    ensure!(
+        file.status == 200,
+        "export file at a third server: {}",
+        file.short()
+    );
+    let lines = file.text.lines().count();
+    ensure!(
+        lines == WRITES && output[0]["count"] == WRITES,
+        "{lines} lines, want the doctor's {WRITES} Conditions: {manifest}"
+    );
     Ok(())
 }

@@ -241,6 +241,11 @@ impl Records {
         &self.store
     }
 
+    /// The hospital's Bulk Data export jobs.
+    pub fn exports(&self) -> crate::exports::Exports {
+        crate::exports::Exports::new(self.store.clone(), self.keyring.clone())
+    }
+
     pub(crate) fn keyring(&self) -> &Keyring {
         &self.keyring
     }

@@ -243,3 +243,45 @@ async fn verify_names_every_kind_of_tampering(mut h: Hospital) {
     h.remove().await;
 }
 hospital_story!(verify_names_every_kind_of_tampering);
+
+async fn an_export_file_is_its_owners_and_does_not_open_once_altered(h: Hospital) {
+    let exports = h.records.exports();
+    let (owner, stranger) = (h.doctors[0].address(), h.doctors[1].address());
+    let job = exports
+        .start(owner, "/fhir/Patient/$export".into())
+        .await
+        .unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    files.insert(
+        "Condition".to_owned(),
+        ("{\"resourceType\":\"Condition\"}\n".to_owned(), 1),
+    );
+    exports.finish(&job, "2026-12-08T00:00:00Z", files).await.unwrap();
+    let opened = exports.file(&job, owner, "Condition").await.unwrap();
+    assert_eq!(opened.as_deref(), Some("{\"resourceType\":\"Condition\"}\n"));
+    assert!(
+        exports.file(&job, stranger, "Condition").await.unwrap().is_none(),
+        "the owner's alone"
+    );
+    assert!(exports.job(&job, stranger).await.unwrap().is_none());
+
+    // What the database holds is sealed: not the resource in plain text.
+    let pool = AnyPool::connect(&h.db.url).await.unwrap();
+    let (sealed,): (Vec<u8>,) = sqlx::query_as("SELECT sealed FROM export_files WHERE job = $1")
+        .bind(job.clone())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&sealed).contains("Condition"));
+    // An insider swaps in another file's bytes, or flips one: it does not open, and says why.
+    let mut flipped = sealed.clone();
+    flipped[20] ^= 1;
+    exec(&pool, "UPDATE export_files SET sealed = $1", vec![Bytes(flipped)]).await;
+    let err = exports.file(&job, owner, "Condition").await.unwrap_err();
+    assert!(err.to_string().contains("altered in the database"), "{err}");
+    pool.close().await;
+    assert!(exports.delete(&job, owner).await.unwrap());
+    assert!(exports.job(&job, owner).await.unwrap().is_none(), "deleted");
+    h.remove().await;
+}
+hospital_story!(an_export_file_is_its_owners_and_does_not_open_once_altered);

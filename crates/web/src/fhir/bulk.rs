@@ -9,66 +9,30 @@
 //!
 //! An export holds what the caller may read, as a search would: every chart read through the
 //! ledger, so every entry is checked against the chain on the way out and every chart's read is in
-//! its patient's audit trail. Jobs and their files live in this server's memory, for their owner
-//! alone, until deleted or for an hour; a restart forgets them (the client kicks off again).
+//! its patient's audit trail. Jobs and their files are kept in the database, sealed
+//! ([`medledger_ledger::exports`]), for their owner alone, until deleted or for an hour: any
+//! server of the hospital answers a job's status and serves its files. A job whose server stops
+//! before it finishes is reported failed (the client kicks off again).
 //! Group-level and system-level exports are not offered: MedLedger keeps no Groups, and a server
 //! holds no chart its caller may not read.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
 use alloy::primitives::Address;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medledger_fhir::{IssueCode, ResourceType};
+use medledger_ledger::exports::BEAT_MS;
+use medledger_store::exports::ExportStatus;
 use serde_json::json;
 
 use super::chart::load;
 use super::search::{Params, params_of};
 use super::{FhirError, base};
+use crate::error::AppError;
 use crate::extract::SignedIn;
 use crate::state::AppState;
-
-/// How long a finished job's files are kept.
-const KEPT_MS: u64 = 60 * 60 * 1000;
-
-/// The export jobs of this server.
-#[derive(Debug, Default)]
-pub struct Exports {
-    jobs: Mutex<HashMap<String, Job>>,
-}
-
-#[derive(Debug)]
-struct Job {
-    owner: Address,
-    request: String,
-    started_ms: u64,
-    state: JobState,
-}
-
-#[derive(Debug)]
-enum JobState {
-    Running,
-    /// Each type's NDJSON and how many resources it holds.
-    Done {
-        transaction_time: String,
-        files: BTreeMap<String, (String, usize)>,
-    },
-    Failed(String),
-}
-
-impl Exports {
-    fn with_jobs<T>(&self, f: impl FnOnce(&mut HashMap<String, Job>) -> T) -> T {
-        let mut jobs = self
-            .jobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = medledger_store::now_ms();
-        jobs.retain(|_, job| now.saturating_sub(job.started_ms) < KEPT_MS);
-        f(&mut jobs)
-    }
-}
 
 /// `GET /fhir/Patient/$export`: kicks off an export of every chart the caller may read.
 pub(crate) async fn kick_off(
@@ -92,40 +56,28 @@ pub(crate) async fn kick_off(
         &["_type", "_since", "_outputFormat"],
     )?;
     let (types, since) = scope(&params)?;
-    let mut id = [0u8; 16];
-    medledger_core::crypto::random_bytes(&mut id).map_err(crate::error::AppError::internal)?;
-    let job = alloy::hex::encode(id);
     let request = format!(
         "{}/Patient/$export{}",
         base(&state),
         query.0.as_deref().map(|q| format!("?{q}")).unwrap_or_default()
     );
-    state.exports.with_jobs(|jobs| {
-        jobs.insert(
-            job.clone(),
-            Job {
-                owner: reader,
-                request,
-                started_ms: medledger_store::now_ms(),
-                state: JobState::Running,
-            },
-        )
-    });
+    let exports = state.hospital.records.exports();
+    let job = exports.start(reader, request).await.map_err(AppError::from)?;
     let task_state = state.clone();
     let task_job = job.clone();
     tokio::spawn(async move {
-        let outcome = run(&task_state, reader, types.as_deref(), since).await;
-        task_state.exports.with_jobs(|jobs| {
-            if let Some(job) = jobs.get_mut(&task_job) {
-                job.state = match outcome {
-                    Ok(files) => JobState::Done {
-                        transaction_time: medledger_fhir::time::instant_of_ms(medledger_store::now_ms()),
-                        files,
-                    },
-                    Err(why) => JobState::Failed(why),
-                };
+        let outcome = run(&task_state, &task_job, reader, types.as_deref(), since).await;
+        let exports = task_state.hospital.records.exports();
+        let stored = match outcome {
+            Ok(files) => {
+                let at = medledger_fhir::time::instant_of_ms(medledger_store::now_ms());
+                exports.finish(&task_job, &at, files).await
             }
-        });
+            Err(why) => exports.fail(&task_job, &why).await,
+        };
+        if let Err(err) = stored {
+            tracing::warn!(job = task_job, "could not store an export's outcome: {err}");
+        }
     });
     let mut response = StatusCode::ACCEPTED.into_response();
     let status_url = format!("{}/$export-status/{job}", base(&state));
@@ -174,9 +126,11 @@ fn scope(params: &Params) -> Result<(Option<Vec<ResourceType>>, Option<i64>), Fh
     Ok((types, since))
 }
 
-/// Reads every chart `reader` may read and writes its resources, by type, as NDJSON.
+/// Reads every chart `reader` may read and writes its resources, by type, as NDJSON; says job
+/// `job` is alive every [`BEAT_MS`].
 async fn run(
     state: &AppState,
+    job: &str,
     reader: Address,
     types: Option<&[ResourceType]>,
     since: Option<i64>,
@@ -184,8 +138,16 @@ async fn run(
     let patients = super::search::readable_patients(state, reader)
         .await
         .map_err(|e| format!("{:?}", e.status()))?;
+    let exports = state.hospital.records.exports();
+    let mut beat = medledger_store::now_ms();
     let mut files: BTreeMap<String, (String, usize)> = BTreeMap::new();
     for patient in patients {
+        if medledger_store::now_ms().saturating_sub(beat) >= BEAT_MS {
+            beat = medledger_store::now_ms();
+            if let Err(err) = exports.beat(job).await {
+                tracing::warn!(job, "an export's sign of life was not stored: {err}");
+            }
+        }
         let chart = match load(state, reader, patient).await {
             Ok(chart) => chart,
             // A chart whose consent ended while the export ran is left out, as a search would.
@@ -214,51 +176,51 @@ pub(crate) async fn status(
     Path(job): Path<String>,
 ) -> Result<Response, FhirError> {
     let base = base(&state);
-    state.exports.with_jobs(|jobs| {
-        let found = jobs.get(&job).filter(|j| j.owner == reader);
-        let Some(found) = found else {
-            return Err(FhirError::not_found("$export-status", &job));
-        };
-        Ok(match &found.state {
-            JobState::Running => {
-                let mut response = StatusCode::ACCEPTED.into_response();
-                for (name, value) in [("x-progress", "reading and verifying charts"), ("retry-after", "1")] {
-                    response.headers_mut().insert(name, HeaderValue::from_static(value));
-                }
+    let exports = state.hospital.records.exports();
+    let Some(found) = exports.job(&job, reader).await.map_err(AppError::from)? else {
+        return Err(FhirError::not_found("$export-status", &job));
+    };
+    Ok(match found.status {
+        ExportStatus::Running { .. } => {
+            let mut response = StatusCode::ACCEPTED.into_response();
+            for (name, value) in [
+                ("x-progress", "reading and verifying charts"),
+                ("retry-after", "1"),
+            ] {
                 response
+                    .headers_mut()
+                    .insert(name, HeaderValue::from_static(value));
             }
-            JobState::Done {
-                transaction_time,
-                files,
-            } => {
-                let output: Vec<_> = files
-                    .iter()
-                    .map(|(ty, (_, count))| {
-                        json!({"type": ty, "url": format!("{base}/$export-files/{job}/{ty}.ndjson"), "count": count})
-                    })
-                    .collect();
-                let manifest = json!({
-                    "transactionTime": transaction_time,
-                    "request": found.request,
-                    "requiresAccessToken": true,
-                    "output": output,
-                    "error": [],
-                });
-                (
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-                    manifest.to_string(),
-                )
-                    .into_response()
-            }
-            JobState::Failed(why) => {
-                return Err(FhirError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    IssueCode::Exception,
-                    format!("the export failed: {why}; kick it off again"),
-                ));
-            }
-        })
+            response
+        }
+        ExportStatus::Done { finished_at, files } => {
+            let output: Vec<_> = files
+                .iter()
+                .map(|(ty, count)| {
+                    json!({"type": ty, "url": format!("{base}/$export-files/{job}/{ty}.ndjson"), "count": count})
+                })
+                .collect();
+            let manifest = json!({
+                "transactionTime": finished_at,
+                "request": found.request,
+                "requiresAccessToken": true,
+                "output": output,
+                "error": [],
+            });
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                manifest.to_string(),
+            )
+                .into_response()
+        }
+        ExportStatus::Failed(why) => {
+            return Err(FhirError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                IssueCode::Exception,
+                format!("the export failed: {why}; kick it off again"),
+            ));
+        }
     })
 }
 
@@ -268,14 +230,12 @@ pub(crate) async fn delete(
     SignedIn(reader): SignedIn,
     Path(job): Path<String>,
 ) -> Result<Response, FhirError> {
-    state.exports.with_jobs(|jobs| {
-        if jobs.get(&job).is_some_and(|j| j.owner == reader) {
-            jobs.remove(&job);
-            Ok(StatusCode::ACCEPTED.into_response())
-        } else {
-            Err(FhirError::not_found("$export-status", &job))
-        }
-    })
+    let exports = state.hospital.records.exports();
+    if exports.delete(&job, reader).await.map_err(AppError::from)? {
+        Ok(StatusCode::ACCEPTED.into_response())
+    } else {
+        Err(FhirError::not_found("$export-status", &job))
+    }
 }
 
 /// `GET /fhir/$export-files/{job}/{type}.ndjson`: one type's resources, a line each.
@@ -285,23 +245,19 @@ pub(crate) async fn file(
     Path((job, name)): Path<(String, String)>,
 ) -> Result<Response, FhirError> {
     let ty = name.strip_suffix(".ndjson").unwrap_or(&name).to_owned();
-    state.exports.with_jobs(|jobs| {
-        let text = jobs
-            .get(&job)
-            .filter(|j| j.owner == reader)
-            .and_then(|j| match &j.state {
-                JobState::Done { files, .. } => files.get(&ty).map(|(text, _)| text.clone()),
-                _ => None,
-            })
-            .ok_or_else(|| FhirError::not_found("$export-files", &format!("{job}/{name}")))?;
-        Ok((
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/fhir+ndjson"),
-            )],
-            text,
-        )
-            .into_response())
-    })
+    let exports = state.hospital.records.exports();
+    let text = exports
+        .file(&job, reader, &ty)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| FhirError::not_found("$export-files", &format!("{job}/{name}")))?;
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/fhir+ndjson"),
+        )],
+        text,
+    )
+        .into_response())
 }

@@ -83,7 +83,6 @@ pub fn router_with(hospital: Arc<Hospital>, origin: Origin, options: Options) ->
         origin,
         sign_in: Arc::new(SignInLimits::default().with_trusted_proxies(options.trusted_proxies)),
         counters: Arc::new(HttpCounters::default()),
-        exports: Arc::new(crate::fhir::bulk::Exports::default()),
         max_transaction: options.max_transaction.max(crate::fhir::MAX_TRANSACTION),
     };
     let counters = state.counters.clone();
