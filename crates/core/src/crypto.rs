@@ -219,25 +219,26 @@ impl Keyring {
 const INDEX_KEY_CONTEXT: &[u8] = b"medledger.blind-index-key.v1";
 
 impl Keyring {
-    /// A new key for the files of export job `job`, and its wrapped form for the store.
-    pub fn new_export_key(&self, job: &str) -> Result<(ExportKey, WrappedKey)> {
+    /// A new key for the files of `owner`'s export job `job`, and its wrapped form for the store
+    /// (bound to both: a job whose owner is changed in the database opens for nobody).
+    pub fn new_export_key(&self, job: &str, owner: &[u8]) -> Result<(ExportKey, WrappedKey)> {
         let key = Secret::generate()?;
-        let wrapped = self.current.wrap(&key, &ExportKey::context(job))?;
+        let wrapped = self.current.wrap(&key, &ExportKey::context(job, owner))?;
         Ok((ExportKey(key), wrapped))
     }
 
-    /// Re-wraps export job `job`'s stored key under the current master key.
-    pub fn rewrap_export(&self, job: &str, wrapped: &WrappedKey) -> Result<WrappedKey> {
-        let context = ExportKey::context(job);
+    /// Re-wraps the stored key of `owner`'s export job `job` under the current master key.
+    pub fn rewrap_export(&self, job: &str, owner: &[u8], wrapped: &WrappedKey) -> Result<WrappedKey> {
+        let context = ExportKey::context(job, owner);
         let key = self.find(wrapped.master)?.unwrap(wrapped, &context)?;
         self.current.wrap(&key, &context)
     }
 
-    /// Unwraps the stored key of export job `job`.
-    pub fn export_key(&self, job: &str, wrapped: &WrappedKey) -> Result<ExportKey> {
+    /// Unwraps the stored key of `owner`'s export job `job`.
+    pub fn export_key(&self, job: &str, owner: &[u8], wrapped: &WrappedKey) -> Result<ExportKey> {
         Ok(ExportKey(
             self.find(wrapped.master)?
-                .unwrap(wrapped, &ExportKey::context(job))?,
+                .unwrap(wrapped, &ExportKey::context(job, owner))?,
         ))
     }
 }
@@ -248,8 +249,9 @@ impl Keyring {
 pub struct ExportKey(Secret);
 
 impl ExportKey {
-    fn context(job: &str) -> Vec<u8> {
-        let mut context = b"medledger.export-key.v1".to_vec();
+    fn context(job: &str, owner: &[u8]) -> Vec<u8> {
+        let mut context = b"medledger.export-key.v2".to_vec();
+        context.extend_from_slice(owner);
         context.extend_from_slice(job.as_bytes());
         context
     }
@@ -346,9 +348,9 @@ mod tests {
     #[test]
     fn an_export_file_opens_only_as_itself_with_its_jobs_key() {
         let ring = Keyring::new(MasterKey::generate().unwrap(), vec![]);
-        let (key, wrapped) = ring.new_export_key("job-1").unwrap();
+        let (key, wrapped) = ring.new_export_key("job-1", &[1; 20]).unwrap();
         let sealed = key.seal("job-1", "Condition", b"{}").unwrap();
-        let again = ring.export_key("job-1", &wrapped).unwrap();
+        let again = ring.export_key("job-1", &[1; 20], &wrapped).unwrap();
         assert_eq!(
             again.open("job-1", "Condition", &sealed).unwrap().as_slice(),
             b"{}"
@@ -362,8 +364,12 @@ mod tests {
             "another job's"
         );
         assert!(
-            ring.export_key("job-2", &wrapped).is_err(),
+            ring.export_key("job-2", &[1; 20], &wrapped).is_err(),
             "the key is bound to its job"
+        );
+        assert!(
+            ring.export_key("job-1", &[2; 20], &wrapped).is_err(),
+            "and to its owner"
         );
     }
 

@@ -118,7 +118,8 @@ impl Hospital {
                 deployment.forwarder,
                 deployment.ledger,
             )
-            .with_nonces(records.nonces().clone()),
+            .with_nonces(records.nonces().clone())
+            .with_confirmations(config.confirmations),
         );
         let indexer = Indexer::new(
             provider.clone(),

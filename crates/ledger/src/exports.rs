@@ -43,7 +43,7 @@ impl Exports {
         let mut id = [0u8; 16];
         medledger_core::crypto::random_bytes(&mut id)?;
         let id = alloy::hex::encode(id);
-        let (_, key) = self.keyring.new_export_key(&id)?;
+        let (_, key) = self.keyring.new_export_key(&id, owner.as_slice())?;
         self.store
             .create_export(&NewExport {
                 id: id.clone(),
@@ -72,7 +72,7 @@ impl Exports {
         let Some(job) = self.store.export_job(id).await? else {
             return Ok(()); // deleted meanwhile
         };
-        let key = self.keyring.export_key(id, &job.key)?;
+        let key = self.keyring.export_key(id, job.owner.as_slice(), &job.key)?;
         let mut sealed = Vec::with_capacity(files.len());
         for (name, (text, count)) in files {
             let bytes = key.seal(id, &name, text.as_bytes())?;
@@ -91,6 +91,8 @@ impl Exports {
     /// running job whose server went away shown as failed.
     pub async fn job(&self, id: &str, reader: Address) -> Result<Option<ExportJob>> {
         let now = medledger_store::now_ms();
+        // What is past its hour goes at every look, not only when the next export starts.
+        self.store.sweep_exports(now.saturating_sub(KEPT_MS)).await?;
         let Some(mut job) = self.store.export_job(id).await? else {
             return Ok(None);
         };
@@ -114,12 +116,16 @@ impl Exports {
         let Some(sealed) = self.store.export_file(id, name).await? else {
             return Ok(None);
         };
-        let key = self.keyring.export_key(id, &job.key)?;
         let altered = || {
             Error::Conflict(format!(
                 "export file {name} of job {id} does not open: it was altered in the database; kick the export off again"
             ))
         };
+        // Bound to its job, its owner and its name: an owner changed in the database opens nothing.
+        let key = self
+            .keyring
+            .export_key(id, job.owner.as_slice(), &job.key)
+            .map_err(|_| altered())?;
         let opened = key.open(id, name, &sealed).map_err(|_| altered())?;
         String::from_utf8(opened.to_vec())
             .map(Some)

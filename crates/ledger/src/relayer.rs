@@ -85,6 +85,7 @@ pub struct Relayer {
     next_nonce: Mutex<Option<u64>>,
     nonces: Nonces,
     fence: std::sync::Mutex<Fence>,
+    confirmations: u64,
 }
 
 /// How the node answered a simulated request.
@@ -133,7 +134,16 @@ impl Relayer {
             chain_id,
             next_nonce: Mutex::new(None),
             fence: std::sync::Mutex::new(Fence::default()),
+            confirmations: 0,
         }
+    }
+
+    /// Acts on a transaction's outcome (executed, refused, never to be mined) only once its block
+    /// is `confirmations` deep, the depth the indexer applies blocks at: a shallower
+    /// reorganisation could still undo what a receipt at the head says.
+    pub fn with_confirmations(mut self, confirmations: u64) -> Self {
+        self.confirmations = confirmations;
+        self
     }
 
     /// Shares the signers' nonces with the record flows that hand them out (see
@@ -178,12 +188,22 @@ impl Relayer {
     pub async fn step(&self) -> Result<Step> {
         let mut step = Step::default();
         let mut mined = Vec::new();
-        let mut submitted = self.store.requests_in(RequestStatus::Submitted, 1_000).await?;
-        // By transaction, in nonce order, so that what is sent again goes in order too; within
-        // one, in its order (each signer's requests by nonce).
+        // Whole transactions, in nonce order, so that what is sent again goes in order too;
+        // within one, in its order (each signer's requests by nonce).
+        let mut submitted = self.store.submitted_transactions(1_000).await?;
         submitted.sort_by_key(|r| (r.tx_nonce, r.tx_hash, r.signer, r.forward_nonce));
+        let confirmed = match (submitted.is_empty(), self.confirmations) {
+            (true, _) | (false, 0) => None,
+            (false, depth) => Some(
+                self.provider
+                    .get_block_number()
+                    .await
+                    .map_err(Error::chain)?
+                    .saturating_sub(depth),
+            ),
+        };
         for sent in submitted.chunk_by(|a, b| a.tx_hash == b.tx_hash) {
-            self.follow(sent, &mut mined, &mut step).await?;
+            self.follow(sent, confirmed, &mut mined, &mut step).await?;
         }
         if !mined.is_empty() {
             // In the chain's order, the order the indexer applies their events in: two
@@ -439,16 +459,24 @@ impl Relayer {
     /// Follows the requests `sent` in one transaction: mined, each one's outcome is recorded;
     /// not yet, it is sent again if the node lost it, or its requests go again in a new one if
     /// another transaction took its nonce.
+    /// `confirmed`: the newest block deep enough to act on (`None`: the head).
     async fn follow(
         &self,
         sent: &[ChainRequest],
+        confirmed: Option<u64>,
         mined: &mut Vec<(i64, u64, u64)>,
         step: &mut Step,
     ) -> Result<()> {
         let (Some(hash), Some(tx_nonce)) = (sent[0].tx_hash, sent[0].tx_nonce) else {
             return Ok(());
         };
+        let deep_enough = |receipt: &alloy::rpc::types::TransactionReceipt| {
+            confirmed.is_none_or(|c| receipt.block_number.is_some_and(|b| b <= c))
+        };
         if let Some(receipt) = self.receipt(hash).await? {
+            if !deep_enough(&receipt) {
+                return Ok(()); // mined; acted on once confirmed
+            }
             return self.settle(sent, &receipt, mined, step).await;
         }
         if self
@@ -463,19 +491,22 @@ impl Relayer {
         // Not mined and not pending. Read in this order, a transaction mined between the two
         // reads shows its receipt: the account's mined nonce past this one's, and still no receipt,
         // means another transaction took the nonce and this one will never be mined.
-        let mined_nonce = self
-            .provider
-            .get_transaction_count(self.account)
-            .latest()
-            .await
-            .map_err(Error::chain)?;
+        let count = self.provider.get_transaction_count(self.account);
+        let mined_nonce = match confirmed {
+            Some(block) => count.number(block).await,
+            None => count.latest().await,
+        }
+        .map_err(Error::chain)?;
         if mined_nonce > tx_nonce {
             if let Some(receipt) = self.receipt(hash).await? {
+                if !deep_enough(&receipt) {
+                    return Ok(());
+                }
                 return self.settle(sent, &receipt, mined, step).await;
             }
             let ids: Vec<i64> = sent.iter().map(|r| r.id).collect();
             tracing::warn!(%hash, tx_nonce, requests = ?ids, "another transaction took this one's nonce; its requests go again");
-            self.store.unsubmit(&ids).await?;
+            self.store.unsubmit(hash, &ids).await?;
             step.requeued += ids.len() as u64;
             // The account's nonce moved on without this relayer: read it again.
             *self.next_nonce.lock().await = None;
@@ -527,7 +558,7 @@ impl Relayer {
             // its nonce; they go again.
             let ids: Vec<i64> = sent.iter().map(|r| r.id).collect();
             tracing::warn!(hash = %receipt.transaction_hash, requests = ?ids, "a relayed transaction reverted as a whole; its requests go again");
-            self.store.unsubmit(&ids).await?;
+            self.store.unsubmit(receipt.transaction_hash, &ids).await?;
             step.requeued += ids.len() as u64;
             return Ok(());
         }

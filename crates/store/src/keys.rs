@@ -86,19 +86,20 @@ impl Store {
             count += 1;
         }
         // Export jobs' keys too: a job kicked off before a rotation stays fetchable.
-        let jobs = sqlx::query("SELECT id, key_master_id, sealed_key FROM export_jobs")
+        let jobs = sqlx::query("SELECT id, owner, key_master_id, sealed_key FROM export_jobs")
             .fetch_all(&mut *tx)
             .await?;
         for row in jobs {
             let id: String = row.try_get(0)?;
+            let owner: Vec<u8> = row.try_get(1)?;
             let wrapped = WrappedKey {
-                master: key_id(&row.try_get::<Vec<u8>, _>(1)?)?,
-                sealed: row.try_get(2)?,
+                master: key_id(&row.try_get::<Vec<u8>, _>(2)?)?,
+                sealed: row.try_get(3)?,
             };
             if wrapped.master == current {
                 continue;
             }
-            let fresh = keyring.rewrap_export(&id, &wrapped)?;
+            let fresh = keyring.rewrap_export(&id, &owner, &wrapped)?;
             sqlx::query("UPDATE export_jobs SET key_master_id = $2, sealed_key = $3 WHERE id = $1")
                 .bind(id)
                 .bind(fresh.master.0.to_vec())

@@ -252,6 +252,26 @@ impl Store {
         rows.iter().map(|row| request(row)).collect()
     }
 
+    /// The requests sent and not yet found mined, whole transactions only, in the transactions'
+    /// nonce order: at most `limit` rows, less the last transaction's if the limit cut it (a
+    /// transaction holds far fewer requests than `limit`).
+    pub async fn submitted_transactions(&self, limit: u32) -> Result<Vec<ChainRequest>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM chain_requests WHERE status = 'submitted' ORDER BY tx_nonce, id LIMIT {limit}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut requests = rows.iter().map(|row| request(row)).collect::<Result<Vec<_>>>()?;
+        if requests.len() == limit as usize
+            && let Some(last) = requests.last().map(|r| r.tx_nonce)
+            && requests.first().map(|r| r.tx_nonce) != Some(last)
+        {
+            requests.retain(|r| r.tx_nonce != last);
+        }
+        Ok(requests)
+    }
+
     /// `signer`'s requests in `status`, oldest first, at most `limit`.
     pub async fn requests_of(
         &self,
@@ -387,19 +407,21 @@ impl Store {
         Ok(())
     }
 
-    /// Puts sent requests back to `signed`, their transaction forgotten, to go again in a new
-    /// one: the transaction can never be mined (another took its nonce), or it was mined and
+    /// Puts requests sent in transaction `tx_hash` back to `signed`, that transaction forgotten,
+    /// to go again in a new one: the transaction can never be mined (another took its nonce), or it was mined and
     /// reverted as a whole. Their signatures still hold (their forwarder nonces were not used).
-    pub async fn unsubmit(&self, ids: &[i64]) -> Result<()> {
+    pub async fn unsubmit(&self, tx_hash: B256, ids: &[i64]) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         let now = int(now_ms());
         for id in ids {
+            // Only while it is still in that transaction (not sent again meanwhile).
             sqlx::query(
                 "UPDATE chain_requests SET status = 'signed', tx_nonce = NULL, tx_hash = NULL, raw_tx = NULL, updated_at = $2
-                 WHERE id = $1 AND status = 'submitted'",
+                 WHERE id = $1 AND status = 'submitted' AND tx_hash = $3",
             )
             .bind(*id)
             .bind(now)
+            .bind(tx_hash.to_vec())
             .execute(&mut *tx)
             .await?;
         }

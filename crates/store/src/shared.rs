@@ -74,7 +74,9 @@ pub struct Lease {
 /// sees all that the earlier holder stored. On SQLite (one server) there is nothing to check.
 #[derive(Debug, Clone, Default)]
 pub struct Fence {
-    held: Option<(String, i32)>,
+    /// The work, and the holding connection's backend: its pid and when it started (a pid alone
+    /// may be reused by a later connection).
+    held: Option<(String, i32, String)>,
 }
 
 impl Lease {
@@ -147,13 +149,15 @@ impl Store {
                 .fetch_one(&mut connection)
                 .await?;
         if taken {
-            let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()")
-                .fetch_one(&mut connection)
-                .await?;
+            let (pid, started): (i32, String) = sqlx::query_as(
+                "SELECT pid, backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+            )
+            .fetch_one(&mut connection)
+            .await?;
             Ok(Some(Lease {
                 held_on: Some(connection),
                 fence: Fence {
-                    held: Some((work.to_owned(), pid)),
+                    held: Some((work.to_owned(), pid, started)),
                 },
             }))
         } else {
@@ -166,7 +170,7 @@ impl Store {
     /// whatever it stored is seen from now on and it stores nothing more (see [`Fence`]). The
     /// first thing a server does with a lease it has just taken.
     pub async fn take_over(&self, lease: &Lease) -> Result<()> {
-        let Some((work, _)) = &lease.fence.held else {
+        let Some((work, _, _)) = &lease.fence.held else {
             return Ok(());
         };
         let mut tx = self.writer.begin().await?;
@@ -288,7 +292,7 @@ impl SettledListener {
 /// Checks, inside `tx`, that `fence`'s lease is still held by the connection that took it; holds
 /// off a takeover ([`Store::take_over`]) until `tx` ends.
 pub(crate) async fn check_fence(tx: &mut sqlx::Transaction<'static, sqlx::Any>, fence: &Fence) -> Result<()> {
-    let Some((work, pid)) = &fence.held else {
+    let Some((work, pid, started)) = &fence.held else {
         return Ok(());
     };
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -299,13 +303,15 @@ pub(crate) async fn check_fence(tx: &mut sqlx::Transaction<'static, sqlx::Any>, 
     .await?;
     // An advisory lock on a bigint key shows in pg_locks as its high and low 32 bits.
     let (held,): (bool,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT EXISTS (SELECT 1 FROM pg_locks
-             WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND pid = $2
-               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-               AND ((classid::bigint << 32) | objid::bigint) = {KEY})"
+        "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid = $2
+               AND a.backend_start::text = $3
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND ((l.classid::bigint << 32) | l.objid::bigint) = {KEY})"
     )))
     .bind(format!("medledger lease {work}"))
     .bind(*pid)
+    .bind(started.clone())
     .fetch_one(&mut **tx)
     .await?;
     if held {

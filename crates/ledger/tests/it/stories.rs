@@ -589,3 +589,84 @@ async fn the_access_trail_says_what_happened_to_what(mut h: Hospital) {
     h.remove().await;
 }
 hospital_story!(the_access_trail_says_what_happened_to_what);
+
+async fn a_receipt_is_acted_on_once_its_block_is_confirmed(mut h: Hospital) {
+    use alloy::network::{Ethereum, EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+    use alloy::providers::Provider;
+    use alloy::rpc::types::TransactionRequest;
+    let doctor = h.doctors[0].clone();
+    let (patient, _) = registered(&mut h, "Grace Hopper").await;
+    // A relayer that waits two blocks past a receipt's, as with `--confirmations 2`.
+    h.relayer = medledger_ledger::relayer::Relayer::new(
+        h.provider.clone(),
+        h.db.store.clone(),
+        h.relayer_key.clone(),
+        h.deployment.chain_id,
+        h.deployment.forwarder,
+        h.deployment.ledger,
+    )
+    .with_nonces(h.records.nonces().clone())
+    .with_confirmations(2);
+    let content = json!({"resourceType": "Observation"});
+    let (_, _, write) = h
+        .records
+        .record(doctor.address(), patient, EntryKind::Observation, &content, None)
+        .await
+        .unwrap();
+    h.sign(&doctor, &write).await;
+    assert_eq!(h.relayer.step().await.unwrap().sent, 1);
+    let hash =
+        h.db.store
+            .request(write.request_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .tx_hash
+            .unwrap();
+    let mut mined_in = None;
+    for _ in 0..200 {
+        if let Some(receipt) = h.provider.get_transaction_receipt(hash).await.unwrap() {
+            mined_in = receipt.block_number;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mined_in = mined_in.expect("mined");
+    // Mined, but at the head: not acted on yet.
+    let step = h.relayer.step().await.unwrap();
+    assert_eq!(step.included, 0, "{step:?}");
+    let request = h.db.store.request(write.request_id).await.unwrap().unwrap();
+    assert_eq!(request.status, RequestStatus::Submitted);
+    // Two more blocks (transfers of the relayer's account, sent by hand).
+    let wallet = EthereumWallet::from(h.relayer_key.clone());
+    let from = h.relayer_key.address();
+    while h.provider.get_block_number().await.unwrap() < mined_in + 2 {
+        let nonce = h.provider.get_transaction_count(from).pending().await.unwrap();
+        let tx = TransactionRequest::default()
+            .with_from(from)
+            .with_to(from)
+            .with_nonce(nonce)
+            .with_chain_id(h.deployment.chain_id)
+            .with_gas_limit(21_000)
+            .with_max_fee_per_gas(100_000_000_000)
+            .with_max_priority_fee_per_gas(1_000_000_000);
+        let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(tx, &wallet)
+            .await
+            .unwrap();
+        h.provider
+            .send_tx_envelope(envelope)
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+    }
+    h.relayer.forget_nonce().await;
+    let step = h.relayer.step().await.unwrap();
+    assert_eq!(step.included, 1, "{step:?}");
+    h.settle().await;
+    let request = h.db.store.request(write.request_id).await.unwrap().unwrap();
+    assert_eq!(request.status, RequestStatus::Anchored);
+    h.remove().await;
+}
+hospital_story!(a_receipt_is_acted_on_once_its_block_is_confirmed);

@@ -273,6 +273,22 @@ async fn an_export_file_is_its_owners_and_does_not_open_once_altered(h: Hospital
         .await
         .unwrap();
     assert!(!String::from_utf8_lossy(&sealed).contains("Condition"));
+    // An insider makes the job another's: it opens for nobody.
+    exec(
+        &pool,
+        "UPDATE export_jobs SET owner = $1",
+        vec![Bytes(stranger.to_vec())],
+    )
+    .await;
+    let err = exports.file(&job, stranger, "Condition").await.unwrap_err();
+    assert!(err.to_string().contains("altered in the database"), "{err}");
+    exec(
+        &pool,
+        "UPDATE export_jobs SET owner = $1",
+        vec![Bytes(owner.to_vec())],
+    )
+    .await;
+    assert!(exports.file(&job, owner, "Condition").await.unwrap().is_some());
     // An insider swaps in another file's bytes, or flips one: it does not open, and says why.
     let mut flipped = sealed.clone();
     flipped[20] ^= 1;
