@@ -36,6 +36,41 @@ pub(crate) async fn registered(h: &mut Hospital, name: &str) -> (PatientId, Priv
     (id, wallet)
 }
 
+/// A transfer of `value` wei from the relayer's account to itself with the account's `nonce`,
+/// signed by hand (not by the relayer): its hash and bytes.
+async fn relayer_transfer(h: &Hospital, nonce: u64, value: u64) -> (alloy::primitives::B256, Vec<u8>) {
+    use alloy::eips::eip2718::Encodable2718;
+    use alloy::network::{Ethereum, EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+    use alloy::rpc::types::TransactionRequest;
+    let relayer = h.relayer_key.address();
+    let tx = TransactionRequest::default()
+        .with_from(relayer)
+        .with_to(relayer)
+        .with_value(alloy::primitives::U256::from(value))
+        .with_nonce(nonce)
+        .with_chain_id(h.deployment.chain_id)
+        .with_gas_limit(21_000)
+        .with_max_fee_per_gas(100_000_000_000)
+        .with_max_priority_fee_per_gas(1_000_000_000);
+    let wallet = EthereumWallet::from(h.relayer_key.clone());
+    let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(tx, &wallet)
+        .await
+        .unwrap();
+    (*envelope.tx_hash(), envelope.encoded_2718())
+}
+
+/// Another relayer of `h`'s account over `store` (a restarted server's, or one set up otherwise).
+fn another_relayer(h: &Hospital, store: medledger_store::Store) -> medledger_ledger::relayer::Relayer {
+    medledger_ledger::relayer::Relayer::new(
+        h.provider.clone(),
+        store,
+        h.relayer_key.clone(),
+        h.deployment.chain_id,
+        h.deployment.forwarder,
+        h.deployment.ledger,
+    )
+}
+
 async fn a_doctor_registers_a_patient_and_their_entries_read_back_verified(mut h: Hospital) {
     let doctor = h.doctors[0].clone();
     let (patient, wallet) = registered(&mut h, "Ada Lovelace").await;
@@ -330,14 +365,7 @@ async fn a_crash_between_storing_and_anchoring_loses_nothing(mut h: Hospital) {
     let submitted = with_bytes;
 
     let store = medledger_store::Store::open(&h.db.url).await.unwrap();
-    let restarted = medledger_ledger::relayer::Relayer::new(
-        h.provider.clone(),
-        store,
-        h.relayer_key.clone(),
-        h.deployment.chain_id,
-        h.deployment.forwarder,
-        h.deployment.ledger,
-    );
+    let restarted = another_relayer(&h, store);
     h.relayer = restarted;
     h.settle().await;
     use alloy::providers::Provider;
@@ -441,9 +469,7 @@ async fn requests_in_one_transaction_run_or_fail_each_on_their_own(mut h: Hospit
 hospital_story!(requests_in_one_transaction_run_or_fail_each_on_their_own);
 
 async fn a_stored_transaction_whose_nonce_another_took_goes_again(mut h: Hospital) {
-    use alloy::network::{EthereumWallet, TransactionBuilder};
     use alloy::providers::Provider;
-    use alloy::rpc::types::TransactionRequest;
     let doctor = h.doctors[0].clone();
     let (patient, _) = registered(&mut h, "Elizabeth Blackwell").await;
     let content = json!({"resourceType": "Observation"});
@@ -457,33 +483,12 @@ async fn a_stored_transaction_whose_nonce_another_took_goes_again(mut h: Hospita
     // account's next nonce, and another had sent a transaction of its own with the same nonce.
     let relayer = h.relayer_key.address();
     let nonce = h.provider.get_transaction_count(relayer).pending().await.unwrap();
-    let wallet = EthereumWallet::from(h.relayer_key.clone());
-    let signed = |value: u64| {
-        let tx = TransactionRequest::default()
-            .with_from(relayer)
-            .with_to(relayer)
-            .with_value(alloy::primitives::U256::from(value))
-            .with_nonce(nonce)
-            .with_chain_id(h.deployment.chain_id)
-            .with_gas_limit(21_000)
-            .with_max_fee_per_gas(100_000_000_000)
-            .with_max_priority_fee_per_gas(1_000_000_000);
-        let wallet = wallet.clone();
-        async move {
-            use alloy::eips::eip2718::Encodable2718;
-            use alloy::network::{Ethereum, NetworkTransactionBuilder};
-            let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(tx, &wallet)
-                .await
-                .unwrap();
-            (*envelope.tx_hash(), envelope.encoded_2718())
-        }
-    };
-    let (stored_hash, stored_raw) = signed(0).await;
+    let (stored_hash, stored_raw) = relayer_transfer(&h, nonce, 0).await;
     h.db.store
         .mark_submitted(write.request_id, nonce, stored_hash, &stored_raw)
         .await
         .unwrap();
-    let (_, taken) = signed(1).await;
+    let (_, taken) = relayer_transfer(&h, nonce, 1).await;
     h.provider
         .send_raw_transaction(&taken)
         .await
@@ -591,22 +596,13 @@ async fn the_access_trail_says_what_happened_to_what(mut h: Hospital) {
 hospital_story!(the_access_trail_says_what_happened_to_what);
 
 async fn a_receipt_is_acted_on_once_its_block_is_confirmed(mut h: Hospital) {
-    use alloy::network::{Ethereum, EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
     use alloy::providers::Provider;
-    use alloy::rpc::types::TransactionRequest;
     let doctor = h.doctors[0].clone();
     let (patient, _) = registered(&mut h, "Grace Hopper").await;
     // A relayer that waits two blocks past a receipt's, as with `--confirmations 2`.
-    h.relayer = medledger_ledger::relayer::Relayer::new(
-        h.provider.clone(),
-        h.db.store.clone(),
-        h.relayer_key.clone(),
-        h.deployment.chain_id,
-        h.deployment.forwarder,
-        h.deployment.ledger,
-    )
-    .with_nonces(h.records.nonces().clone())
-    .with_confirmations(2);
+    h.relayer = another_relayer(&h, h.db.store.clone())
+        .with_nonces(h.records.nonces().clone())
+        .with_confirmations(2);
     let content = json!({"resourceType": "Observation"});
     let (_, _, write) = h
         .records
@@ -638,23 +634,12 @@ async fn a_receipt_is_acted_on_once_its_block_is_confirmed(mut h: Hospital) {
     let request = h.db.store.request(write.request_id).await.unwrap().unwrap();
     assert_eq!(request.status, RequestStatus::Submitted);
     // Two more blocks (transfers of the relayer's account, sent by hand).
-    let wallet = EthereumWallet::from(h.relayer_key.clone());
     let from = h.relayer_key.address();
     while h.provider.get_block_number().await.unwrap() < mined_in + 2 {
         let nonce = h.provider.get_transaction_count(from).pending().await.unwrap();
-        let tx = TransactionRequest::default()
-            .with_from(from)
-            .with_to(from)
-            .with_nonce(nonce)
-            .with_chain_id(h.deployment.chain_id)
-            .with_gas_limit(21_000)
-            .with_max_fee_per_gas(100_000_000_000)
-            .with_max_priority_fee_per_gas(1_000_000_000);
-        let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(tx, &wallet)
-            .await
-            .unwrap();
+        let (_, transfer) = relayer_transfer(&h, nonce, 0).await;
         h.provider
-            .send_tx_envelope(envelope)
+            .send_raw_transaction(&transfer)
             .await
             .unwrap()
             .get_receipt()

@@ -32,14 +32,7 @@ async fn a_lease_has_one_owner_and_passes_on_when_it_goes() {
     );
     // The owner dies (its connection goes): the other takes it over.
     drop(lease);
-    let mut taken = None;
-    for _ in 0..50 {
-        taken = other.try_lease("relayer").await.unwrap();
-        if taken.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let taken = take_relaying(&other).await;
     assert!(taken.is_some(), "taken over once the owner went");
     other.close().await;
     fresh.remove().await;
@@ -69,15 +62,7 @@ async fn a_server_whose_lease_passed_on_stores_nothing_more() {
     // Its lease connection goes (a dropped connection, an administrator's kill): the other
     // server takes the work over, and the first one's next write is refused.
     drop(lease);
-    let mut taken = None;
-    for _ in 0..50 {
-        taken = other.try_lease("relayer").await.unwrap();
-        if taken.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let taken = taken.expect("taken over");
+    let taken = take_relaying(&other).await.expect("taken over");
     other.take_over(&taken).await.unwrap();
     let late = store.mark_submitted_many(&[submitted(second, 1)], &fence).await;
     assert!(
@@ -96,6 +81,17 @@ async fn a_server_whose_lease_passed_on_stores_nothing_more() {
         .expect("the new holder stores");
     other.close().await;
     fresh.remove().await;
+}
+
+/// The relaying's lease, once `store` can take it (within a second), as a standing-by server does.
+async fn take_relaying(store: &Store) -> Option<medledger_store::shared::Lease> {
+    for _ in 0..50 {
+        if let Some(lease) = store.try_lease("relayer").await.unwrap() {
+            return Some(lease);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
 }
 
 /// A signed request of a signer of its own, with forwarder nonce `nonce`.
